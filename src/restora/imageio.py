@@ -1,0 +1,266 @@
+"""Reading and writing images at the edge of the library.
+
+Everything inside restora works on float32 (H, W, 3) RGB in [0, 1]. :func:`load_image` turns a
+file into that form and records what it had to do on the way (notes a person should read: the
+first frame of an animation was taken, EXIF rotation applied, alpha kept aside, ...).
+:func:`save_image` writes atomically: to a temporary file in the target folder, then renamed, so
+no half-written file ever stands under its final name. Input files are only ever opened for
+reading.
+
+Examples:
+    >>> img = load_image("photo.jpg")                       # doctest: +SKIP
+    >>> img.pixels.shape, img.notes                          # doctest: +SKIP
+    ((480, 640, 3), ['applied EXIF orientation 6'])
+    >>> save_image("out/photo.png", img.pixels, like=img)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from restora.errors import ImageLoadError, ImageTooLargeError
+
+DEFAULT_MAX_MEGAPIXELS = 50.0  # refuse larger inputs (decompression-bomb guard)
+SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+
+
+@dataclass
+class LoadedImage:
+    """A decoded image plus what a person should know about how it was read."""
+
+    pixels: np.ndarray  # float32 (H, W, 3) in [0, 1]
+    path: Path | None = None
+    format: str | None = None
+    mode: str = "RGB"  # the file's own mode (L, RGBA, CMYK, I;16, ...)
+    bit_depth: int = 8
+    grayscale: bool = False
+    alpha: np.ndarray | None = None  # float32 (H, W) in [0, 1], kept aside
+    frames: int = 1
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.pixels.shape[1], self.pixels.shape[0]
+
+
+def load_image(path: str | os.PathLike, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> LoadedImage:
+    """Read ``path`` into a :class:`LoadedImage`; raise :class:`ImageLoadError` with a clear reason."""
+    p = Path(path)
+    if not p.exists():
+        raise ImageLoadError(f"{p}: no such file")
+    if p.is_dir():
+        raise ImageLoadError(f"{p}: is a folder, not an image")
+    data = p.read_bytes()
+    if not data:
+        raise ImageLoadError(f"{p}: empty file (0 bytes)")
+    return decode_image(data, name=str(p), path=p, max_megapixels=max_megapixels)
+
+
+def decode_image(
+    data: bytes,
+    name: str = "<bytes>",
+    path: Path | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+) -> LoadedImage:
+    """Decode image bytes; see :func:`load_image`."""
+    limit = int(max_megapixels * 1_000_000)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as e:
+        raise ImageLoadError(f"{name}: not an image, or a format restora cannot read") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ImageTooLargeError(f"{name}: image too large ({e})") from e
+    except OSError as e:
+        raise ImageLoadError(f"{name}: unreadable image header ({e})") from e
+
+    w, h = im.size
+    if w * h > limit:
+        raise ImageTooLargeError(
+            f"{name}: {w}x{h} = {w * h / 1e6:.1f} megapixels exceeds the limit of "
+            f"{max_megapixels:g} megapixels (raise it with --max-megapixels)"
+        )
+    if w < 1 or h < 1:
+        raise ImageLoadError(f"{name}: image has no pixels ({w}x{h})")
+    notes: list[str] = []
+    frames = int(getattr(im, "n_frames", 1) or 1)
+    if frames > 1:
+        notes.append(f"animated image with {frames} frames: only the first frame was restored")
+        im.seek(0)
+    fmt = im.format
+    mode = im.mode
+    try:
+        im.load()
+    except (OSError, SyntaxError, ValueError) as e:
+        raise ImageLoadError(f"{name}: truncated or corrupt image data ({e})") from e
+    except Image.DecompressionBombError as e:
+        raise ImageTooLargeError(f"{name}: image too large ({e})") from e
+
+    orientation = im.getexif().get(0x0112, 1)
+    if orientation not in (1, None):
+        im = ImageOps.exif_transpose(im)
+        notes.append(f"applied EXIF orientation {orientation} (the output is stored upright)")
+
+    alpha = None
+    bit_depth = 8
+    grayscale = False
+    if mode in SIXTEEN_BIT_MODES or _png_is_16bit_rgb(data, fmt):
+        rgb, alpha, bit_depth, grayscale = _decode_high_depth(data, im, name)
+        notes.append(f"{bit_depth}-bit input: processed in float, saved as 16-bit PNG")
+    else:
+        if mode == "CMYK":
+            notes.append("CMYK input converted to RGB (no colour profile applied)")
+        if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in im.info):
+            rgba = np.asarray(im.convert("RGBA"), dtype=np.float32) / 255.0
+            alpha = rgba[..., 3].copy()
+            rgb = rgba[..., :3]
+            notes.append("alpha channel kept aside and re-attached to the output")
+            grayscale = mode in ("LA",)
+        elif mode in ("L", "1"):
+            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+            grayscale = True
+        elif mode == "F":
+            arr = np.asarray(im, dtype=np.float32)
+            rng = float(arr.max() - arr.min()) or 1.0
+            rgb = np.repeat(((arr - arr.min()) / rng)[..., None], 3, axis=2)
+            grayscale = True
+            notes.append("32-bit float input rescaled to [0, 1]")
+        else:
+            rgb = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    if grayscale:
+        notes.append("grayscale input: restored as RGB, saved as grayscale")
+    rgb = np.ascontiguousarray(np.clip(rgb, 0.0, 1.0), dtype=np.float32)
+    return LoadedImage(
+        pixels=rgb,
+        path=path,
+        format=fmt,
+        mode=mode,
+        bit_depth=bit_depth,
+        grayscale=grayscale,
+        alpha=alpha,
+        frames=frames,
+        notes=notes,
+    )
+
+
+def _png_is_16bit_rgb(data: bytes, fmt: str | None) -> bool:
+    # PIL reads 48/64-bit PNGs as 8-bit RGB(A); the IHDR bit depth byte tells the truth.
+    return fmt == "PNG" and len(data) > 25 and data[24] == 16
+
+
+def _decode_high_depth(data: bytes, im: Image.Image, name: str):
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if arr is None:  # fall back to PIL's own reading (e.g. 16-bit TIFF cv2 cannot decode)
+        arr = np.asarray(im)
+    arr = np.asarray(arr)
+    if arr.dtype == np.uint16:
+        scale, depth = 65535.0, 16
+    elif arr.dtype == np.uint8:
+        scale, depth = 255.0, 8
+    else:
+        arr = arr.astype(np.float64)
+        scale, depth = float(arr.max()) or 1.0, 16
+    arr = arr.astype(np.float32) / scale
+    alpha = None
+    grayscale = False
+    if arr.ndim == 2:
+        rgb = np.repeat(arr[..., None], 3, axis=2)
+        grayscale = True
+    elif arr.shape[2] == 4:
+        rgb = arr[..., 2::-1]  # cv2 gives BGRA
+        alpha = arr[..., 3].copy()
+    elif arr.shape[2] == 3:
+        rgb = arr[..., ::-1]
+    else:
+        raise ImageLoadError(f"{name}: unsupported channel count {arr.shape[2]}")
+    orientation = im.getexif().get(0x0112, 1) if hasattr(im, "getexif") else 1
+    if orientation not in (1, None):
+        rgb = _apply_orientation(rgb, orientation)
+        if alpha is not None:
+            alpha = _apply_orientation(alpha, orientation)
+    return rgb, alpha, depth, grayscale
+
+
+def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: np.swapaxes(x, 0, 1),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: np.rot90(x, 1)[::-1],  # transverse
+        8: lambda x: np.rot90(x, 1),
+    }
+    return np.ascontiguousarray(ops.get(orientation, lambda x: x)(a))
+
+
+def to_uint8(pixels: np.ndarray) -> np.ndarray:
+    return (np.clip(pixels, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def encode_png(pixels: np.ndarray, like: LoadedImage | None = None) -> bytes:
+    """PNG bytes for ``pixels``, matching ``like``'s grayscale/alpha/bit depth where given."""
+    rgb = np.clip(pixels, 0.0, 1.0)
+    sixteen = like is not None and like.bit_depth == 16
+    maxv = 65535.0 if sixteen else 255.0
+    dtype = np.uint16 if sixteen else np.uint8
+    if like is not None and like.grayscale:
+        out = rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+        chans = [out]
+    else:
+        chans = [rgb[..., 2], rgb[..., 1], rgb[..., 0]]  # cv2 writes BGR
+    if like is not None and like.alpha is not None:
+        alpha = like.alpha
+        if alpha.shape != rgb.shape[:2]:
+            alpha = cv2.resize(alpha, (rgb.shape[1], rgb.shape[0]), interpolation=cv2.INTER_LINEAR)
+        chans.append(alpha)
+    arr = chans[0] if len(chans) == 1 else np.stack(chans, axis=2)
+    arr = (arr * maxv + 0.5).astype(dtype)
+    ok, buf = cv2.imencode(".png", arr)
+    if not ok:
+        raise OSError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return target
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def save_image(path: str | os.PathLike, pixels: np.ndarray, like: LoadedImage | None = None) -> Path:
+    """Save ``pixels`` as PNG at ``path`` atomically (see :func:`encode_png` for ``like``)."""
+    return write_bytes_atomic(path, encode_png(pixels, like))
+
+
+def read_rgb(path: str | os.PathLike) -> np.ndarray:
+    """Shortcut: the float32 RGB pixels of an image file."""
+    return load_image(path).pixels

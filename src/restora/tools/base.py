@@ -1,0 +1,181 @@
+"""The tool contract.
+
+A tool is one class in one module of :mod:`restora.tools`. It declares the task it performs, a
+pydantic ``Params`` model that rejects unknown fields, a relative cost, whether it needs an
+accelerator and how much memory its model takes, and implements ``run(image, params) -> image``.
+Model tools load their weights lazily in ``_load`` (called once, on first use) so that listing
+the catalogue never imports a model.
+
+Images are float32 arrays (H, W, 3), RGB in [0, 1]. ``Tool.__call__`` checks that on the way in
+and out, so a tool's ``run`` may assume it and must return the same form.
+
+Examples:
+    >>> from restora.tools import create_tool
+    >>> tool = create_tool("denoise_nlm")
+    >>> restored = tool(image, {"strength": 0.6})          # doctest: +SKIP
+    >>> tool.Params.model_json_schema()["properties"]     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from restora.errors import ToolError
+from restora.taxonomy import Task
+
+
+class ToolParams(BaseModel):
+    """Base of every tool's ``Params``: unknown fields are an error, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tool(ABC):
+    """One restoration operator. Subclasses set the class attributes and implement :meth:`run`."""
+
+    name: ClassVar[str] = ""  # set by the registry: the module name
+    task: ClassVar[Task]
+    Params: ClassVar[type[ToolParams]] = ToolParams
+    summary: ClassVar[str] = ""  # one line for the catalogue and the planner prompt
+    cost: ClassVar[float] = 1.0  # relative cost: ~seconds per megapixel on one CPU core
+    needs_device: ClassVar[bool] = False  # True: only usable with an accelerator
+    memory_mb: ClassVar[int] = 0  # approximate resident memory of the loaded model
+    changes_size: ClassVar[bool] = False  # super-resolution may return a larger image
+    learned: ClassVar[bool] = False  # runs learned weights (resolved through model_zoo)
+
+    def __init__(self, device: str = "cpu") -> None:
+        if self.needs_device and device == "cpu":
+            raise ToolError(f"tool {self.name!r} needs an accelerator; device is 'cpu'")
+        self.device = device
+        self._loaded = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    @property
+    def loaded(self) -> bool:
+        return self._loaded
+
+    def load(self) -> None:
+        """Load weights (idempotent). Raises :class:`restora.errors.WeightsNotFoundError`."""
+        if not self._loaded:
+            self._load()
+            self._loaded = True
+
+    def unload(self) -> None:
+        """Release the model; the next call loads it again."""
+        self._unload()
+        self._loaded = False
+
+    def _load(self) -> None:  # model tools override
+        return None
+
+    def _unload(self) -> None:  # model tools override
+        return None
+
+    @classmethod
+    def availability(cls) -> str | None:
+        """None when the tool can run here, else the reason it cannot (missing weights, ...)."""
+        return None
+
+    # -- parameters ------------------------------------------------------------------------
+    @classmethod
+    def parse_params(cls, params: ToolParams | Mapping[str, Any] | None) -> ToolParams:
+        if params is None:
+            return cls.Params()
+        if isinstance(params, cls.Params):
+            return params
+        if isinstance(params, ToolParams):
+            raise ToolError(f"{cls.name}: expected {cls.Params.__name__}, got {type(params).__name__}")
+        try:
+            return cls.Params.model_validate(dict(params))
+        except ValidationError as e:
+            raise ToolError(f"{cls.name}: invalid params: {_short_validation(e)}") from e
+
+    @classmethod
+    def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
+        """Candidate params for a finding of this tool's degradation, best guess first.
+
+        The planner walks down this list when a choice is banned, so give alternatives (e.g. a
+        weaker and a stronger setting). The default is just the default params.
+        """
+        return [cls.Params()]
+
+    # -- running ---------------------------------------------------------------------------
+    @abstractmethod
+    def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
+        """Restore ``image`` (float32 HxWx3 in [0, 1]); return the same form."""
+
+    def __call__(
+        self, image: np.ndarray, params: ToolParams | Mapping[str, Any] | None = None
+    ) -> np.ndarray:
+        check_image(image, f"input to {self.name}")
+        p = self.parse_params(params)
+        self.load()
+        try:
+            out = self.run(image, p)
+        except ToolError:
+            raise
+        except Exception as e:  # a tool crash becomes a ToolError the agent can record and ban
+            raise ToolError(f"{self.name} failed: {type(e).__name__}: {e}") from e
+        out = np.asarray(out)
+        if out.ndim != 3 or out.shape[2] != 3:
+            raise ToolError(f"{self.name} returned shape {out.shape}, expected (H, W, 3)")
+        if not self.changes_size and out.shape != image.shape:
+            raise ToolError(f"{self.name} changed the image size {image.shape} -> {out.shape}")
+        if not np.isfinite(out).all():
+            raise ToolError(f"{self.name} returned NaN or infinite values")
+        return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+    @classmethod
+    def describe(cls) -> dict[str, Any]:
+        """A JSON-able description for the catalogue and planner prompts."""
+        return {
+            "name": cls.name,
+            "task": str(cls.task),
+            "summary": cls.summary,
+            "cost": cls.cost,
+            "needs_device": cls.needs_device,
+            "memory_mb": cls.memory_mb,
+            "learned": cls.learned,
+            "params": cls.Params.model_json_schema(),
+            "available": cls.availability() is None,
+            "unavailable_reason": cls.availability(),
+        }
+
+
+def check_image(image: Any, what: str = "image") -> None:
+    """Raise ToolError unless ``image`` is float32 (H, W, 3) with finite values in [0, 1]."""
+    if not isinstance(image, np.ndarray):
+        raise ToolError(f"{what}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.float32:
+        raise ToolError(f"{what}: expected float32, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ToolError(f"{what}: expected shape (H, W, 3), got {image.shape}")
+    lo, hi = float(image.min()), float(image.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+        raise ToolError(f"{what}: values must be finite and in [0, 1], got [{lo:.3g}, {hi:.3g}]")
+
+
+def _short_validation(e: ValidationError) -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "params"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+class Timer:
+    """Context manager measuring wall seconds."""
+
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        self.seconds = 0.0
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.perf_counter() - self.start

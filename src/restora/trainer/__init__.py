@@ -1,0 +1,1 @@
+"""restora.trainer."""

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("RESTORA_DATA", ROOT.parent / "shared" / "data"))
+
+
+def _need_data() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {DATA} (set RESTORA_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The shared data folder; tests using it skip with a reason when it is absent."""
+    return _need_data()
+
+
+def _load_crop(path: Path, size: int) -> np.ndarray:
+    from restora.imageio import load_image
+
+    img = load_image(path).pixels
+    h, w = img.shape[:2]
+    s = min(size, h, w)
+    y, x = (h - s) // 2, (w - s) // 2
+    return np.ascontiguousarray(img[y : y + s, x : x + s])
+
+
+@pytest.fixture(scope="session")
+def clean_photos(data_dir: Path) -> list[np.ndarray]:
+    """Center 192-px crops of a spread of the clean photos (kodak24 + set5_hr)."""
+    from restora.data import image_files
+
+    files = image_files(data_dir / "clean" / "kodak24")[::3] + image_files(data_dir / "clean" / "set5_hr")
+    return [_load_crop(f, 192) for f in files]
+
+
+@pytest.fixture(scope="session")
+def clean_photo(data_dir: Path) -> np.ndarray:
+    """One clean 160-px crop (kodim23, parrots) for fast tool tests."""
+    return _load_crop(data_dir / "clean" / "kodak24" / "kodim23.png", 160)
