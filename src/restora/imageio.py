@@ -30,6 +30,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from restora.errors import ImageLoadError, ImageTooLargeError
 
 DEFAULT_MAX_MEGAPIXELS = 50.0  # refuse larger inputs (decompression-bomb guard)
+# restora checks the header's pixel count against its own, stated limit before decoding anything,
+# so PIL's generic guard (which would fire first, with a less useful message) is switched off.
+Image.MAX_IMAGE_PIXELS = None
 SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 
 

@@ -115,6 +115,12 @@ class ToolBox:
             if t.availability() is None and not (t.needs_device and self.device == "cpu")
         }
 
+    def get_class(self, name: str) -> type[Tool]:
+        """The class of an allowed tool (no instance, no loading)."""
+        if self.allow is not None and name not in self.allow:
+            raise ToolError(f"tool {name!r} is not allowed here (allowed: {', '.join(self.allow)})")
+        return get_tool(name)
+
     def get(self, name: str) -> Tool:
         if self.allow is not None and name not in self.allow:
             raise ToolError(f"tool {name!r} is not allowed here (allowed: {', '.join(self.allow)})")

@@ -1,0 +1,255 @@
+"""The agent's nodes: plain functions of (state, runtime) returning a partial state update."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from langgraph.runtime import Runtime
+
+from restora.agent.context import AgentContext
+from restora.agent.state import AgentState, Candidate
+from restora.errors import RestoraError, ToolError
+from restora.planners.base import Action, HistoryItem, Observation, choice_key
+from restora.traces.schema import ActionRecord, StepRecord
+
+MAX_PLANNER_ERRORS = 3
+
+
+def _assess(ctx: AgentContext, image) -> tuple[dict[str, Any], dict[str, Any]]:
+    report = ctx.perceive(image)
+    scores = ctx.scorer.score(image, report=report)
+    return report.model_dump(mode="json"), scores.model_dump(mode="json")
+
+
+def perceive(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Perceive and score the input once, at the start."""
+    ctx = runtime.context
+    report, scores = _assess(ctx, ctx.store.get(state["input_ref"]))
+    ctx.emit("perceived", report=report, scores=scores)
+    return {
+        "current_ref": state["input_ref"],
+        "report": report,
+        "scores": scores,
+        "input_scores": scores,
+        "history": [],
+        "banned": [],
+        "accepted": [],
+        "tool_calls": 0,
+        "step": 0,
+        "stop_reason": None,
+        "pending": None,
+        "candidate": None,
+    }
+
+
+def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Ask the planner for the next step, within the budgets; validate its answer."""
+    ctx = runtime.context
+    stop = _budget_stop(state, ctx)
+    t0 = time.perf_counter()
+    if stop is None:
+        obs = Observation(
+            step=state["step"],
+            report=state["report"],
+            scores=state["scores"],
+            history=[HistoryItem(**h) for h in state["history"]],
+            banned=list(state["banned"]),
+            steps_left=ctx.max_steps - state["tool_calls"],
+            seconds_left=max(0.0, ctx.max_seconds - ctx.elapsed()),
+            catalogue={n: t.describe() for n, t in ctx.toolbox.catalogue().items()},
+            request=ctx.request,
+            image=ctx.store.get(state["current_ref"]),
+            original=ctx.store.get(state["input_ref"]),
+        )
+        try:
+            action = ctx.planner.next_action(obs)
+        except RestoraError as e:
+            action = Action.stop(f"planner failed: {e}")
+        problem = _invalid(action, ctx, state)
+        if problem is not None:
+            return _planner_error(state, ctx, action, problem, time.perf_counter() - t0)
+    else:
+        action = Action.stop(stop)
+    plan_seconds = time.perf_counter() - t0
+    if action.kind == "stop":
+        _record(ctx, state, action, "stop", plan_seconds=plan_seconds)
+        ctx.emit("stop", reason=action.reason)
+        return {"pending": None, "stop_reason": action.reason, "step": state["step"] + 1}
+    if action.task is None:
+        action = action.model_copy(update={"task": str(ctx.toolbox.get_class(action.tool).task)})
+    ctx.emit("plan", action=action.model_dump(mode="json"))
+    return {"pending": action.model_dump(mode="json"), "plan_seconds": plan_seconds}
+
+
+def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Run the chosen tool on the current image; a crash is recorded, not raised."""
+    ctx = runtime.context
+    action = Action(**state["pending"])
+    image = ctx.store.get(state["current_ref"])
+    t0 = time.perf_counter()
+    candidate: Candidate = {"ref": None, "report": None, "scores": None, "error": None}
+    try:
+        out = ctx.toolbox.run(action.tool, image, action.params)
+        candidate["ref"] = ctx.store.put(out)
+    except (ToolError, RestoraError) as e:
+        candidate["error"] = str(e)
+    except MemoryError:
+        candidate["error"] = f"{action.tool} ran out of memory"
+    candidate["act_seconds"] = time.perf_counter() - t0
+    return {"candidate": candidate, "tool_calls": state["tool_calls"] + 1}
+
+
+def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Perceive and score the tool's output."""
+    ctx = runtime.context
+    candidate = dict(state["candidate"])
+    t0 = time.perf_counter()
+    if candidate["ref"] is not None:
+        candidate["report"], candidate["scores"] = _assess(ctx, ctx.store.get(candidate["ref"]))
+    candidate["score_seconds"] = time.perf_counter() - t0
+    return {"candidate": candidate}
+
+
+def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Accept the step if quality rose by more than ``min_gain``; else roll back and ban it."""
+    ctx = runtime.context
+    action = Action(**state["pending"])
+    cand = state["candidate"]
+    gain = None
+    if cand["error"] is not None:
+        decision = "error"
+    else:
+        gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
+        decision = "accept" if gain > ctx.min_gain else "rollback"
+    banned = list(state["banned"])
+    newly_banned = []
+    if decision != "accept":
+        newly_banned.append(action.key)
+        banned.append(action.key)
+    _record(
+        ctx,
+        state,
+        action,
+        decision,
+        image_after=cand["ref"],
+        scores_after=cand["scores"],
+        gain=gain,
+        error=cand["error"],
+        banned=newly_banned,
+        plan_seconds=state.get("plan_seconds", 0.0),
+        act_seconds=cand.get("act_seconds", 0.0),
+        score_seconds=cand.get("score_seconds", 0.0),
+    )
+    item = HistoryItem(
+        step=state["step"],
+        tool=action.tool,
+        task=action.task,
+        params=action.params,
+        decision=decision,
+        gain=gain,
+        error=cand["error"],
+    ).model_dump(mode="json")
+    update: dict[str, Any] = {
+        "history": [*state["history"], item],
+        "banned": banned,
+        "pending": None,
+        "candidate": None,
+        "step": state["step"] + 1,
+    }
+    if decision == "accept":
+        update.update(
+            current_ref=cand["ref"],
+            report=cand["report"],
+            scores=cand["scores"],
+            accepted=[*state["accepted"], action.tool],
+        )
+    ctx.emit("decide", decision=decision, action=action.model_dump(mode="json"), gain=gain, error=cand["error"])
+    return update
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:
+    if state["tool_calls"] >= ctx.max_steps:
+        return f"step budget reached ({ctx.max_steps} tool calls)"
+    if ctx.elapsed() >= ctx.max_seconds:
+        return f"time budget reached ({ctx.max_seconds:g} s)"
+    errors = 0
+    for h in reversed(state["history"]):
+        if h["decision"] != "error" or h["tool"] != "<planner>":
+            break
+        errors += 1
+    if errors >= MAX_PLANNER_ERRORS:
+        return f"planner gave {errors} invalid steps in a row"
+    return None
+
+
+def _invalid(action: Action, ctx: AgentContext, state: AgentState) -> str | None:
+    if action.kind == "stop":
+        return None
+    if not action.tool:
+        return "tool step without a tool name"
+    if action.tool not in ctx.toolbox.catalogue():
+        return f"tool {action.tool!r} is not available in this run"
+    try:
+        params = ctx.toolbox.get_class(action.tool).parse_params(action.params)
+    except ToolError as e:
+        return str(e)
+    if choice_key(action.tool, params.model_dump(mode="json")) in state["banned"]:
+        return f"{action.tool} with these params was already rolled back (banned)"
+    return None
+
+
+def _planner_error(
+    state: AgentState, ctx: AgentContext, action: Action, problem: str, plan_seconds: float
+) -> dict[str, Any]:
+    _record(ctx, state, action, "error", error=f"invalid planner step: {problem}", plan_seconds=plan_seconds)
+    item = HistoryItem(
+        step=state["step"], tool="<planner>", task=None, params={}, decision="error", error=problem
+    ).model_dump(mode="json")
+    ctx.emit("planner_error", problem=problem)
+    return {"history": [*state["history"], item], "pending": None, "step": state["step"] + 1}
+
+
+def _record(
+    ctx: AgentContext,
+    state: AgentState,
+    action: Action,
+    decision: str,
+    *,
+    image_after: str | None = None,
+    scores_after: dict[str, Any] | None = None,
+    gain: float | None = None,
+    error: str | None = None,
+    banned: list[str] | None = None,
+    plan_seconds: float = 0.0,
+    act_seconds: float = 0.0,
+    score_seconds: float = 0.0,
+) -> None:
+    ctx.tracer.write(
+        StepRecord(
+            run_id=ctx.run_id,
+            step=state["step"],
+            observation=state["report"],
+            action=ActionRecord(
+                kind=action.kind,
+                tool=action.tool,
+                task=action.task,
+                params=action.params,
+                reason=action.reason,
+                planner=getattr(ctx.planner, "name", type(ctx.planner).__name__),
+                fallback=action.fallback,
+            ),
+            decision=decision,
+            image_before=state["current_ref"],
+            image_after=image_after,
+            scores_before=state["scores"],
+            scores_after=scores_after,
+            gain=gain,
+            error=error,
+            banned=banned or [],
+            timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
+        )
+    )

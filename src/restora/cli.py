@@ -1,0 +1,231 @@
+"""The `restora` command line.
+
+Examples:
+    restora run photo.jpg -o out/                # restore, write out/photo.png, .trace.jsonl, .html
+    restora run photos/ -o out/ --max-steps 6    # a whole folder; one line per failed input
+    restora tools --json                         # the tool catalogue
+    restora perceive photo.jpg --json            # what is wrong with an image
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub from the CLI
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from restora.data import image_files
+from restora.errors import RestoraError
+from restora.imageio import DEFAULT_MAX_MEGAPIXELS, load_image, save_image, write_text_atomic
+
+app = typer.Typer(
+    help="restora: agentic image restoration (perceive, plan, restore, score, roll back).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+def _expand(inputs: list[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            files.extend(image_files(p))
+        else:
+            files.append(p)
+    return files
+
+
+def _split_csv(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+@app.command()
+def run(
+    inputs: Annotated[list[Path], typer.Argument(help="image files or folders of images")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
+    max_steps: Annotated[int, typer.Option(min=0, help="tool calls allowed per image (rolled-back ones count)")] = 8,
+    max_seconds: Annotated[float, typer.Option(min=1, help="time budget per image, seconds")] = 600.0,
+    allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all)")] = None,
+    max_megapixels: Annotated[float, typer.Option(help="refuse larger inputs")] = DEFAULT_MAX_MEGAPIXELS,
+    planner: Annotated[str, typer.Option(help="planner: heuristic")] = "heuristic",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Restore images. Writes OUTDIR/<stem>.png, <stem>.trace.jsonl and <stem>.html per input."""
+    from restora.agent import restore
+    from restora.planners import HeuristicPlanner
+    from restora.quality import QualityScorer
+    from restora.report import render_report
+    from restora.tools import ToolBox
+
+    if planner != "heuristic":
+        err.print(f"[red]unknown planner {planner!r}[/] (available: heuristic)")
+        raise typer.Exit(2)
+    try:
+        toolbox = ToolBox(allow=_split_csv(allow))
+    except RestoraError as e:
+        err.print(f"[red]error:[/] {e}")
+        raise typer.Exit(2) from None
+    files = _expand(inputs)
+    if not files:
+        err.print("[red]error:[/] no input images found")
+        raise typer.Exit(2)
+    scorer = QualityScorer()
+    outdir.mkdir(parents=True, exist_ok=True)
+    failures: list[tuple[Path, str]] = []
+    summary: list[tuple[str, str, int, float, str]] = []
+    used_stems: set[str] = set()
+
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.fields[name]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=err,
+        disable=quiet,
+        transient=False,
+    )
+    with progress:
+        overall = progress.add_task("", total=len(files), name="images")
+        for path in files:
+            stem = _unique_stem(path, used_stems)
+            task_id = progress.add_task("loading", total=max_steps, name=path.name)
+
+            def on_event(kind: str, data: dict, _tid=task_id) -> None:
+                if kind == "plan":
+                    a = data["action"]
+                    progress.update(_tid, description=f"running {a['tool']}")
+                elif kind == "decide":
+                    progress.update(_tid, advance=1, description=f"{data['decision']} {data['action']['tool']}")
+                elif kind == "stop":
+                    progress.update(_tid, description=f"stop: {data['reason']}")
+
+            try:
+                target = outdir / f"{stem}.png"
+                if target.resolve() == path.resolve():
+                    raise RestoraError(f"output {target} would overwrite the input; choose another --out")
+                loaded = load_image(path, max_megapixels=max_megapixels)
+                progress.update(task_id, description="perceiving")
+                result = restore(
+                    loaded.pixels,
+                    planner=HeuristicPlanner(),
+                    toolbox=toolbox,
+                    scorer=scorer,
+                    max_steps=max_steps,
+                    max_seconds=max_seconds,
+                    trace_path=outdir / f"{stem}.trace.jsonl",
+                    source=str(path),
+                    notes=loaded.notes,
+                    on_event=on_event,
+                )
+                save_image(target, result.image, like=loaded)
+                write_text_atomic(outdir / f"{stem}.html", render_report(result, title=path.name))
+                summary.append((path.name, ", ".join(result.accepted) or "-", result.tool_calls, result.seconds, result.stop_reason))
+                progress.update(task_id, completed=max_steps, description=f"done ({len(result.accepted)} kept)")
+            except RestoraError as e:
+                failures.append((path, str(e)))
+                progress.update(task_id, description="[red]failed")
+            except Exception as e:  # noqa: BLE001 - the batch goes on; the failure is reported below
+                failures.append((path, f"internal error: {type(e).__name__}: {e}"))
+                progress.update(task_id, description="[red]failed")
+            progress.update(overall, advance=1)
+
+    if summary and not quiet:
+        table = Table(title="restora run", show_lines=False)
+        for col in ("input", "kept steps", "tool calls", "seconds", "stopped because"):
+            table.add_column(col)
+        for name, kept, calls, secs, why in summary:
+            table.add_row(name, kept, str(calls), f"{secs:.1f}", why)
+        out.print(table)
+    for path, reason in failures:
+        err.print(f"FAILED {path}: {reason}", highlight=False, soft_wrap=True)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _unique_stem(path: Path, used: set[str]) -> str:
+    stem = path.stem or "image"
+    candidate, n = stem, 2
+    while candidate in used:
+        candidate, n = f"{stem}-{n}", n + 1
+    used.add(candidate)
+    return candidate
+
+
+@app.command()
+def tools(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """List the tool catalogue."""
+    from restora.tools import list_tools
+
+    catalogue = [cls.describe() for cls in list_tools().values()]
+    if as_json:
+        sys.stdout.write(json.dumps(catalogue, indent=2) + "\n")
+        return
+    table = Table(title="restora tools")
+    for col in ("tool", "task", "kind", "cost", "available", "summary"):
+        table.add_column(col)
+    for d in catalogue:
+        table.add_row(
+            d["name"],
+            d["task"],
+            "learned" if d["learned"] else "classical",
+            f"{d['cost']:g}",
+            "yes" if d["available"] else f"no: {d['unavailable_reason']}",
+            d["summary"],
+        )
+    out.print(table)
+
+
+@app.command()
+def perceive(
+    images: Annotated[list[Path], typer.Argument(help="image files")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Say what is wrong with each image: presence and severity per degradation, with evidence."""
+    from restora.perception import perceive as _perceive
+
+    results = {}
+    failed = False
+    for path in images:
+        try:
+            report = _perceive(load_image(path).pixels)
+        except RestoraError as e:
+            err.print(f"FAILED {path}: {e}", highlight=False, soft_wrap=True)
+            failed = True
+            continue
+        results[str(path)] = report.model_dump(mode="json")
+        if not as_json:
+            table = Table(title=f"{path.name}: {report.width}x{report.height}")
+            for col in ("degradation", "present", "severity", "evidence"):
+                table.add_column(col)
+            for name, f in report.findings.items():
+                ev = ", ".join(f"{k}={v:.3g}" for k, v in f.evidence.items())
+                table.add_row(name, "yes" if f.present else "no", f"{f.severity:.2f}", ev)
+            out.print(table)
+    if as_json:
+        payload = next(iter(results.values())) if len(images) == 1 and results else results
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

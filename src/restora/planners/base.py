@@ -1,0 +1,77 @@
+"""The planner protocol: given what the agent sees, choose the next tool step or stop.
+
+A planner gets an :class:`Observation` (the perception report and quality scores of the current
+image, the history of steps with their decisions, what is banned, the budget left and the tool
+catalogue) and returns an :class:`Action`. Planners never touch pixels unless they need to (a VLM
+planner looks at the image through ``Observation.image``).
+
+Examples:
+    >>> class AlwaysStop:
+    ...     name = "always-stop"
+    ...     def next_action(self, obs):
+    ...         return Action.stop("nothing to do")
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+
+def choice_key(tool: str, params: dict[str, Any]) -> str:
+    """The identity of a (tool, params) choice, as banned by a rollback."""
+    return f"{tool}|{json.dumps(params, sort_keys=True, separators=(',', ':'))}"
+
+
+class Action(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["tool", "stop"]
+    tool: str | None = None
+    task: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    fallback: str | None = None  # set when the planner could not decide and fell back
+
+    @classmethod
+    def stop(cls, reason: str) -> Action:
+        return cls(kind="stop", reason=reason)
+
+    @property
+    def key(self) -> str:
+        return choice_key(self.tool or "", self.params)
+
+
+class HistoryItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    step: int
+    tool: str
+    task: str | None
+    params: dict[str, Any]
+    decision: Literal["accept", "rollback", "error"]
+    gain: float | None = None
+    error: str | None = None
+
+
+class Observation(BaseModel):
+    model_config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    step: int
+    report: dict[str, Any]  # restora.perception.DegradationReport as JSON
+    scores: dict[str, Any]  # restora.quality.QualityScores as JSON
+    history: list[HistoryItem] = Field(default_factory=list)
+    banned: list[str] = Field(default_factory=list)  # choice_key()s
+    steps_left: int
+    seconds_left: float
+    catalogue: dict[str, dict[str, Any]] = Field(default_factory=dict)  # name -> Tool.describe()
+    request: str | None = None  # a user's words, in chat sessions
+    image: np.ndarray | None = Field(None, exclude=True)  # current pixels, for planners that look
+    original: np.ndarray | None = Field(None, exclude=True)
+
+
+@runtime_checkable
+class Planner(Protocol):
+    name: str
+
+    def next_action(self, obs: Observation) -> Action: ...

@@ -1,0 +1,81 @@
+"""The trace schema: what the agent did, step by step, as versioned pydantic records in JSONL.
+
+Live runs and synthesized trajectories (``restora synth``) share this schema, so traces feed the
+trainer without conversion glue. One file holds one run: a ``start`` record, one ``step`` record
+per planner decision (tool step, failed step, or stop), and an ``end`` record.
+
+Examples:
+    >>> from restora.traces import read_trace
+    >>> records = read_trace("out/photo.trace.jsonl")       # doctest: +SKIP
+    >>> [r.event for r in records][:3]                       # doctest: +SKIP
+    ['start', 'step', 'step']
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+Decision = Literal["accept", "rollback", "error", "stop"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    schema_version: Literal[1] = SCHEMA_VERSION
+    run_id: str
+
+
+class ActionRecord(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["tool", "stop"]
+    tool: str | None = None
+    task: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    planner: str = ""
+    fallback: str | None = Field(None, description="set when the planner fell back (and why)")
+
+
+class StartRecord(_Record):
+    event: Literal["start"] = "start"
+    source: str = Field(description="input file name, or a synthetic case id")
+    width: int
+    height: int
+    image: str = Field(description="content hash of the input image")
+    notes: list[str] = Field(default_factory=list, description="what loading the input had to do")
+    config: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, Any] | None = Field(None, description="true degradations, for synthetic cases")
+    started_at: str = Field(description="ISO 8601 UTC")
+
+
+class StepRecord(_Record):
+    event: Literal["step"] = "step"
+    step: int = Field(description="0-based index of this planner decision")
+    observation: dict[str, Any] = Field(description="perception report of the image the planner saw")
+    action: ActionRecord
+    decision: Decision
+    image_before: str
+    image_after: str | None = Field(None, description="hash of the tool's output (None on error/stop)")
+    scores_before: dict[str, Any] | None = None
+    scores_after: dict[str, Any] | None = None
+    gain: float | None = Field(None, description="overall quality after minus before")
+    error: str | None = None
+    banned: list[str] = Field(default_factory=list, description="tool+params banned after this step")
+    timings: dict[str, float] = Field(default_factory=dict, description="seconds: plan, act, score")
+
+
+class EndRecord(_Record):
+    event: Literal["end"] = "end"
+    image: str = Field(description="hash of the final image")
+    stop_reason: str
+    tool_calls: int
+    accepted: list[str] = Field(default_factory=list, description="tools whose steps were kept, in order")
+    seconds: float
+    scores_input: dict[str, Any] | None = None
+    scores_final: dict[str, Any] | None = None
+
+
+TraceRecord = Annotated[StartRecord | StepRecord | EndRecord, Field(discriminator="event")]

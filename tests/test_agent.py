@@ -1,0 +1,142 @@
+"""The agent graph, driven by a scripted planner, exercises accept, rollback, ban, budget and stop.
+
+The scorer here is full-reference (PSNR against the clean crop), a real measure rather than a
+mock, so that which steps help and which hurt is known for certain; the default no-reference
+scorer is exercised end to end in test_cli.py.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import BaseModel
+
+from restora.agent import restore
+from restora.degrade import apply as degrade
+from restora.perception import perceive
+from restora.planners import Action, HeuristicPlanner, ScriptedPlanner
+from restora.tools import ToolBox
+from restora.traces import read_trace
+
+
+class PSNRScores(BaseModel):
+    overall: float
+    metrics: dict[str, float]
+
+
+class ReferencePSNR:
+    """Scores an image by PSNR against a known clean reference (overall = PSNR / 50)."""
+
+    metrics = ["psnr"]
+
+    def __init__(self, clean: np.ndarray) -> None:
+        self.clean = clean
+
+    def score(self, image: np.ndarray, report=None) -> PSNRScores:
+        mse = float(np.mean((image.astype(np.float64) - self.clean) ** 2))
+        psnr = 10 * np.log10(1.0 / max(mse, 1e-12))
+        return PSNRScores(overall=psnr / 50.0, metrics={"psnr": psnr})
+
+
+@pytest.fixture(scope="module")
+def noisy_case(clean_photo):
+    return clean_photo, degrade(clean_photo, "noise", 0.5, seed=1)
+
+
+def _steps(result):
+    return [r for r in result.records if r.event == "step"]
+
+
+def test_accept_rollback_ban_and_stop(noisy_case, tmp_path):
+    clean, noisy = noisy_case
+    brighten = ("lowlight_gamma", {})  # brightening a well-exposed photo moves it away from clean
+    planner = ScriptedPlanner(
+        [
+            ("denoise_nlm", {}),  # helps: accepted
+            brighten,  # hurts: rolled back and banned
+            Action(kind="tool", tool=brighten[0], params=brighten[1]),  # banned: refused
+            ("no_such_tool", {}),  # invalid: refused
+        ]
+    )
+    result = restore(
+        noisy,
+        planner=planner,
+        scorer=ReferencePSNR(clean),
+        perceive=perceive,
+        max_steps=5,
+        trace_path=tmp_path / "t.trace.jsonl",
+    )
+    steps = _steps(result)
+    decisions = [s.decision for s in steps]
+    assert decisions == ["accept", "rollback", "error", "error", "stop"]
+    assert result.accepted == ["denoise_nlm"]
+    assert result.tool_calls == 2  # refused planner steps run no tool
+    assert "banned" in steps[2].error
+    assert "no_such_tool" in steps[3].error
+    assert steps[1].banned and steps[1].banned[0].startswith("lowlight_gamma|")
+    assert result.stop_reason == "script finished"
+    # the rolled-back step left the accepted image in place
+    assert steps[2].image_before == steps[0].image_after
+    assert np.array_equal(result.image, result.store.get(steps[0].image_after))
+    # trace on disk == trace in memory, schema-valid
+    on_disk = read_trace(tmp_path / "t.trace.jsonl")
+    assert [r.event for r in on_disk] == ["start"] + ["step"] * 5 + ["end"]
+    assert on_disk[-1].accepted == ["denoise_nlm"]
+    assert not (tmp_path / "t.trace.jsonl.part").exists()
+
+
+def test_step_budget_stops_the_run(noisy_case):
+    clean, noisy = noisy_case
+    planner = ScriptedPlanner([("denoise_nlm", {}), ("dehaze_dcp", {}), ("denoise_nlm", {"h": 3.0})])
+    result = restore(noisy, planner=planner, scorer=ReferencePSNR(clean), max_steps=1)
+    assert result.tool_calls == 1
+    assert result.stop_reason.startswith("step budget reached")
+    assert planner.calls == 1  # the planner is not asked once the budget is spent
+
+
+def test_time_budget_stops_the_run(noisy_case):
+    clean, noisy = noisy_case
+    planner = ScriptedPlanner([("denoise_nlm", {})] * 3)
+    result = restore(noisy, planner=planner, scorer=ReferencePSNR(clean), max_seconds=1e-9)
+    assert result.tool_calls == 0
+    assert result.stop_reason.startswith("time budget reached")
+
+
+def test_tool_crash_is_recorded_banned_and_the_run_goes_on(noisy_case, monkeypatch):
+    clean, noisy = noisy_case
+    from restora.tools.registry import get_tool
+
+    cls = get_tool("dehaze_dcp")
+
+    def boom(self, image, params):
+        raise RuntimeError("simulated crash")  # a test double: real tools do not crash on demand
+
+    monkeypatch.setattr(cls, "run", boom)
+    planner = ScriptedPlanner([("dehaze_dcp", {}), ("denoise_nlm", {})])
+    result = restore(noisy, planner=planner, scorer=ReferencePSNR(clean), max_steps=4)
+    steps = _steps(result)
+    assert steps[0].decision == "error" and "simulated crash" in steps[0].error
+    assert steps[0].banned and steps[0].banned[0].startswith("dehaze_dcp|")
+    assert steps[1].decision == "accept"
+    assert result.tool_calls == 2
+
+
+def test_clean_input_comes_back_unchanged_with_zero_tool_calls(clean_photos):
+    toolbox = ToolBox()
+    for clean in clean_photos[:3]:
+        result = restore(clean, planner=HeuristicPlanner(), toolbox=toolbox, max_steps=4)
+        assert result.tool_calls == 0, result.stop_reason
+        assert np.array_equal(result.image, clean)
+        assert "clean" in result.stop_reason
+
+
+def test_heuristic_planner_never_repeats_a_banned_choice(noisy_case):
+    clean, noisy = noisy_case
+    # PSNR against the *noisy* image itself: every tool "hurts", so every step is rolled back
+    result = restore(noisy, planner=HeuristicPlanner(patience=10), scorer=ReferencePSNR(noisy), max_steps=6)
+    steps = [s for s in _steps(result) if s.action.kind == "tool"]
+    keys = [(s.action.tool, tuple(sorted(s.action.params.items()))) for s in steps]
+    assert steps and all(s.decision == "rollback" for s in steps)
+    assert len(keys) == len(set(keys))
+    assert result.accepted == []
+    assert np.array_equal(result.image, noisy)
