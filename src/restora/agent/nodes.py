@@ -10,7 +10,7 @@ from langgraph.runtime import Runtime
 from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
-from restora.planners.base import Action, HistoryItem, Observation, choice_key
+from restora.planners.base import Action, HistoryItem, Observation
 from restora.traces.schema import ActionRecord, StepRecord
 
 MAX_PLANNER_ERRORS = 3
@@ -66,7 +66,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             action = ctx.planner.next_action(obs)
         except RestoraError as e:
             action = Action.stop(f"planner failed: {e}")
-        problem = _invalid(action, ctx, state)
+        action, problem = _validate(action, ctx, state)
         if problem is not None:
             return _planner_error(state, ctx, action, problem, time.perf_counter() - t0)
     else:
@@ -186,20 +186,22 @@ def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:
     return None
 
 
-def _invalid(action: Action, ctx: AgentContext, state: AgentState) -> str | None:
+def _validate(action: Action, ctx: AgentContext, state: AgentState) -> tuple[Action, str | None]:
+    """The action with its params completed by the tool's defaults, and what is wrong with it."""
     if action.kind == "stop":
-        return None
+        return action, None
     if not action.tool:
-        return "tool step without a tool name"
+        return action, "tool step without a tool name"
     if action.tool not in ctx.toolbox.catalogue():
-        return f"tool {action.tool!r} is not available in this run"
+        return action, f"tool {action.tool!r} is not available in this run"
     try:
         params = ctx.toolbox.get_class(action.tool).parse_params(action.params)
     except ToolError as e:
-        return str(e)
-    if choice_key(action.tool, params.model_dump(mode="json")) in state["banned"]:
-        return f"{action.tool} with these params was already rolled back (banned)"
-    return None
+        return action, str(e)
+    action = action.model_copy(update={"params": params.model_dump(mode="json")})
+    if action.key in state["banned"]:
+        return action, f"{action.tool} with these params was already rolled back (banned)"
+    return action, None
 
 
 def _planner_error(

@@ -1,0 +1,445 @@
+"""Synthetic degradations: seeded, deterministic, one function per degradation type.
+
+Every degradation maps a clean float32 (H, W, 3) RGB image in [0, 1] and a severity in [0, 1] to
+a degraded image of the SAME size, plus the concrete parameters it used. Severity is monotone:
+with the same seed, a higher severity degrades more (same noise field scaled up, same blur angle
+with a longer kernel, same rain drops with more of them, ...). Randomness comes only from a numpy
+``Generator`` built from ``seed`` (and the degradation's name), so the same call gives the same
+bytes.
+
+Types and what severity 0 .. 1 means:
+
+===========  ======================================================================================
+noise        Gaussian, sigma 5 .. 50 (0-255 units), i.i.d. per channel. ``model="poisson_gaussian"``
+             gives signal-dependent shot noise plus read noise with the same std at mid-grey.
+motion_blur  linear motion kernel, length 5 .. 25 px, random angle (uniform over 0..180 degrees).
+defocus      anti-aliased disc kernel, radius 1.5 .. 6 px.
+haze         atmospheric scattering I = J t + A (1 - t), t = exp(-beta d), beta 0.5 .. 3.0; the
+             depth proxy d (no depth network here) is 0.6 x a vertical ramp (top far) + 0.4 x the
+             heavily smoothed min-channel (bright, colourless regions such as sky read far),
+             rescaled to [0.2, 1]; airlight A slightly bluish white, A_blue ~ 0.82 .. 0.95.
+rain         two layers of thin bright streaks (angle within ~30 degrees of vertical, length
+             10 .. 35 px at 400 px, density 0.2 .. 1.2 % of pixels seed a drop), slightly blurred,
+             screen-blended with a grey-white colour.
+dark         brightness gain 0.55 .. 0.15 and gamma 1.3 .. 2.5 (``gain * I ** gamma``), then the
+             shot and read noise a dim exposure brings.
+jpeg         OpenCV JPEG encode/decode (4:2:0), quality 60 .. 10.
+low_res      area downscale by factor 1.5 .. 4, then bicubic upscale back to the same size.
+===========  ======================================================================================
+
+:func:`compose` applies several in the physically plausible order
+(:data:`restora.taxonomy.FORMATION_ORDER`: scene, then imaging, then compression). New types plug
+in with :func:`register` (a name, a function, and where it goes in that order).
+
+Examples:
+    >>> import numpy as np
+    >>> from restora import degrade
+    >>> img = np.full((64, 64, 3), 0.5, np.float32)
+    >>> noisy = degrade.apply(img, "noise", 0.5, seed=1)
+    >>> noisy.shape, noisy.dtype
+    ((64, 64, 3), dtype('float32'))
+    >>> out, labels = degrade.compose(img, "rain+haze", seed=3)
+    >>> list(labels)                     # formation order, not the order given
+    ['haze', 'rain']
+    >>> sorted(labels["haze"])[:3]
+    ['airlight', 'beta', 'depth']
+"""
+
+from __future__ import annotations
+
+import difflib
+import zlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+
+from restora.taxonomy import FORMATION_ORDER, Degradation
+
+Params = dict[str, Any]
+DegradeFn = Callable[..., tuple[np.ndarray, Params]]
+"""``fn(image, severity, rng, **kwargs) -> (degraded image, concrete parameters)``."""
+
+COMPOSE_SEVERITY_RANGE: tuple[float, float] = (0.3, 0.9)
+"""Severities :func:`compose` draws (uniformly) when none are given."""
+
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+@dataclass(frozen=True)
+class DegradationSpec:
+    name: str
+    fn: DegradeFn
+    summary: str
+
+
+DEGRADATIONS: dict[str, DegradationSpec] = {}
+"""Registered degradation types by name."""
+ORDER: list[str] = [str(d) for d in FORMATION_ORDER]
+"""Formation order used by :func:`compose`; :func:`register` inserts new names into it."""
+
+
+def register(name: str, summary: str = "", before: str | None = None) -> Callable[[DegradeFn], DegradeFn]:
+    """Decorator registering ``fn(image, severity, rng, **kw) -> (image, params)`` under ``name``.
+
+    ``before`` places a new type in the formation order (default: at the end, after compression).
+
+    Examples:
+        >>> @register("vignette", "darkened corners", before="jpeg")   # doctest: +SKIP
+        ... def _vignette(image, severity, rng):
+        ...     ...
+    """
+
+    def deco(fn: DegradeFn) -> DegradeFn:
+        DEGRADATIONS[name] = DegradationSpec(name, fn, summary or (fn.__doc__ or "").strip().split("\n")[0])
+        if name not in ORDER:
+            if before is None:
+                ORDER.append(name)
+            else:
+                ORDER.insert(ORDER.index(before), name)
+        return fn
+
+    return deco
+
+
+# -- public API ----------------------------------------------------------------------------------
+def apply(
+    image: np.ndarray,
+    degradation: str | Degradation,
+    severity: float,
+    seed: int = 0,
+    **kwargs: Any,
+) -> np.ndarray:
+    """Degrade ``image`` with one degradation at ``severity`` in [0, 1]; same size, float32 [0, 1].
+
+    Extra keyword arguments go to the degradation (e.g. ``model="poisson_gaussian"`` for noise,
+    ``angle=30.0`` for motion_blur).
+
+    Examples:
+        >>> import numpy as np
+        >>> img = np.random.default_rng(0).random((32, 48, 3), dtype=np.float32)
+        >>> apply(img, "low_res", 0.5).shape
+        (32, 48, 3)
+        >>> bool((apply(img, "jpeg", 0.9, seed=2) == apply(img, "jpeg", 0.9, seed=2)).all())
+        True
+    """
+    return apply_labeled(image, degradation, severity, seed, **kwargs)[0]
+
+
+def apply_labeled(
+    image: np.ndarray,
+    degradation: str | Degradation,
+    severity: float,
+    seed: int = 0,
+    **kwargs: Any,
+) -> tuple[np.ndarray, Params]:
+    """Like :func:`apply`, also returning the concrete parameters (``severity`` included).
+
+    Examples:
+        >>> import numpy as np
+        >>> img = np.full((32, 32, 3), 0.5, np.float32)
+        >>> _, p = apply_labeled(img, "noise", 0.0)
+        >>> p["sigma"]
+        5.0
+    """
+    name = _check_name(degradation)
+    sev = _check_severity(severity)
+    img = _check_image(image)
+    rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _code(name)])
+    out, params = DEGRADATIONS[name].fn(img, sev, rng, **kwargs)
+    out = np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
+    if out.shape != img.shape:  # a bug in a degradation function, not a user error
+        raise RuntimeError(f"degradation {name!r} changed the size {img.shape} -> {out.shape}")
+    return out, {"severity": sev, **params}
+
+
+def parse_combo(combo: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Degradation names of ``combo`` ("rain+haze" or a list), in formation order.
+
+    Examples:
+        >>> parse_combo("noise+haze+jpeg")
+        ['haze', 'noise', 'jpeg']
+    """
+    names = [n.strip() for n in combo.split("+")] if isinstance(combo, str) else [str(n) for n in combo]
+    names = [n for n in names if n]
+    if not names:
+        raise ValueError("empty degradation combination")
+    checked = [_check_name(n) for n in names]
+    if len(set(checked)) != len(checked):
+        raise ValueError(f"degradation repeated in combination {combo!r}")
+    return sorted(checked, key=ORDER.index)
+
+
+def compose(
+    image: np.ndarray,
+    combo: str | list[str] | tuple[str, ...],
+    seed: int = 0,
+    severities: Mapping[str, float] | None = None,
+) -> tuple[np.ndarray, dict[str, Params]]:
+    """Apply several degradations in formation order; return the image and per-type labels.
+
+    Severities missing from ``severities`` are drawn uniformly from
+    :data:`COMPOSE_SEVERITY_RANGE` by a generator seeded with ``seed``. Each degradation uses the
+    same stream as ``apply(..., seed=seed)``. ``labels`` maps each degradation name (in the order
+    applied) to its parameters: ``severity`` plus the concrete ones (``sigma``, ``quality``,
+    ``length``/``angle``, ``radius``, ``factor``, ``beta``/``airlight``, ...).
+
+    Examples:
+        >>> import numpy as np
+        >>> img = np.full((48, 48, 3), 0.5, np.float32)
+        >>> out, labels = compose(img, "noise+jpeg", seed=0, severities={"noise": 0.5})
+        >>> labels["noise"]["severity"], labels["noise"]["sigma"]
+        (0.5, 27.5)
+        >>> 10 <= labels["jpeg"]["quality"] <= 60
+        True
+    """
+    names = parse_combo(combo)
+    given = dict(severities or {})
+    unknown = set(given) - set(names)
+    if unknown:
+        raise ValueError(f"severities given for degradations not in the combination: {sorted(unknown)}")
+    sev_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _code("compose-severity")])
+    drawn = {n: float(sev_rng.uniform(*COMPOSE_SEVERITY_RANGE)) for n in names}  # always draw: stable
+    out = _check_image(image)
+    labels: dict[str, Params] = {}
+    for n in names:
+        sev = float(given[n]) if n in given else round(drawn[n], 4)
+        out, labels[n] = apply_labeled(out, n, sev, seed)
+    return out, labels
+
+
+def list_degradations() -> list[str]:
+    """Registered degradation names in formation order.
+
+    Examples:
+        >>> list_degradations()[:3]
+        ['haze', 'rain', 'dark']
+    """
+    return [n for n in ORDER if n in DEGRADATIONS]
+
+
+# -- kernels (shared with perception and tools) -----------------------------------------------
+def motion_kernel(length: float, angle: float, peak_one: bool = False) -> np.ndarray:
+    """Anti-aliased linear motion kernel; ``angle`` in degrees counter-clockwise from horizontal
+    as seen on screen (image y points down). Sums to 1 (or has max 1 with ``peak_one``).
+
+    Examples:
+        >>> k = motion_kernel(9, 0)
+        >>> k.shape, round(float(k.sum()), 6)
+        ((13, 13), 1.0)
+    """
+    length = max(float(length), 1.0)
+    half = int(np.ceil(length / 2.0)) + 1
+    size = 2 * half + 1
+    k = np.zeros((size, size), np.float64)
+    n = max(int(np.ceil(length * 8)), 2)
+    t = np.linspace(-(length - 1) / 2.0, (length - 1) / 2.0, n)
+    a = np.deg2rad(angle)
+    xs = half + t * np.cos(a)
+    ys = half - t * np.sin(a)
+    x0 = np.floor(xs).astype(int)
+    y0 = np.floor(ys).astype(int)
+    fx = xs - x0
+    fy = ys - y0
+    for dy, dx, w in ((0, 0, (1 - fx) * (1 - fy)), (0, 1, fx * (1 - fy)), (1, 0, (1 - fx) * fy), (1, 1, fx * fy)):
+        np.add.at(k, (y0 + dy, x0 + dx), w)
+    if peak_one:
+        return (k / k.max()).astype(np.float32)
+    return (k / k.sum()).astype(np.float32)
+
+
+def disc_kernel(radius: float) -> np.ndarray:
+    """Anti-aliased uniform disc (defocus) kernel of ``radius`` px, summing to 1.
+
+    Examples:
+        >>> disc_kernel(2.0).shape
+        (7, 7)
+    """
+    radius = max(float(radius), 0.5)
+    half = int(np.ceil(radius)) + 1
+    ss = 8
+    coords = (np.arange((2 * half + 1) * ss) + 0.5) / ss - half - 0.5
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    inside = (xx**2 + yy**2 <= radius**2).astype(np.float64)
+    k = inside.reshape(2 * half + 1, ss, 2 * half + 1, ss).mean(axis=(1, 3))
+    return (k / k.sum()).astype(np.float32)
+
+
+def _filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    # cv2.filter2D correlates; flip so this is a true convolution (matters for asymmetric kernels)
+    return cv2.filter2D(image, -1, kernel[::-1, ::-1].copy(), borderType=cv2.BORDER_REFLECT_101)
+
+
+# -- the eight degradations ---------------------------------------------------------------------
+@register("noise", "additive Gaussian (or Poisson-Gaussian) sensor noise")
+def _noise(image: np.ndarray, severity: float, rng: np.random.Generator, model: str = "gaussian") -> tuple[np.ndarray, Params]:
+    sigma = 5.0 + 45.0 * severity
+    s = sigma / 255.0
+    if model == "gaussian":
+        out = image + rng.standard_normal(image.shape, dtype=np.float32) * np.float32(s)
+        return out, {"model": model, "sigma": round(sigma, 4)}
+    if model == "poisson_gaussian":
+        # variance a*x + b with read variance b = 0.2 s^2 and total s^2 at x = 0.5
+        read = np.sqrt(0.2) * s
+        peak = 0.5 / (0.8 * s * s)
+        shot = rng.poisson(np.clip(image, 0, 1).astype(np.float64) * peak) / peak
+        out = shot + rng.standard_normal(image.shape) * read
+        return out.astype(np.float32), {
+            "model": model,
+            "sigma": round(sigma, 4),
+            "peak": round(float(peak), 4),
+            "read_sigma": round(float(read * 255.0), 4),
+        }
+    raise ValueError(f"unknown noise model {model!r}; use 'gaussian' or 'poisson_gaussian'")
+
+
+@register("motion_blur", "linear camera-motion blur")
+def _motion_blur(
+    image: np.ndarray, severity: float, rng: np.random.Generator, angle: float | None = None
+) -> tuple[np.ndarray, Params]:
+    length = 5.0 + 20.0 * severity
+    drawn = float(rng.uniform(0.0, 180.0))
+    ang = drawn if angle is None else float(angle) % 180.0
+    out = _filter(image, motion_kernel(length, ang))
+    return out, {"length": round(length, 4), "angle": round(ang, 4)}
+
+
+@register("defocus", "out-of-focus (disc) blur")
+def _defocus(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    radius = 1.5 + 4.5 * severity
+    return _filter(image, disc_kernel(radius)), {"radius": round(radius, 4)}
+
+
+@register("haze", "atmospheric scattering with a depth proxy")
+def _haze(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    beta = 0.5 + 2.5 * severity
+    a0 = float(rng.uniform(0.82, 0.95))
+    tint = float(rng.uniform(0.02, 0.06))  # blue-ish: red and green a little below blue
+    airlight = np.array([a0 * (1 - 1.6 * tint), a0 * (1 - 0.8 * tint), a0], np.float32)
+    ramp = np.linspace(1.0, 0.0, h, dtype=np.float32)[:, None] * np.ones((1, w), np.float32)
+    mins = image.min(axis=2)
+    s = max(2.0, 0.06 * min(h, w))
+    small = cv2.GaussianBlur(mins, (0, 0), s, borderType=cv2.BORDER_REFLECT_101)
+    lo, hi = np.percentile(small, [1, 99])
+    prox = np.clip((small - lo) / max(hi - lo, 1e-3), 0, 1) if hi - lo > 1e-3 else np.zeros_like(small)
+    depth = 0.2 + 0.8 * (0.6 * ramp + 0.4 * prox)
+    t = np.exp(-beta * depth)[..., None].astype(np.float32)
+    out = image * t + airlight * (1.0 - t)
+    return out, {
+        "beta": round(beta, 4),
+        "airlight": [round(float(v), 4) for v in airlight],
+        "depth": "0.6 vertical ramp (top far) + 0.4 smoothed min-channel, in [0.2, 1]",
+        "mean_transmission": round(float(t.mean()), 4),
+    }
+
+
+@register("rain", "synthetic rain streaks")
+def _rain(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    scale = max(0.5, min(h, w) / 400.0)
+    tilt = float(np.clip(rng.normal(0.0, 12.0), -30.0, 30.0))  # degrees from vertical
+    length = (10.0 + 25.0 * severity) * scale
+    density = 0.002 + 0.010 * severity
+    brightness = 0.55 + 0.35 * severity
+    u = rng.random((2, h, w), dtype=np.float32)  # drawn once: more severity -> a superset of drops
+    strength = rng.uniform(0.4, 1.0, (2, h, w)).astype(np.float32)
+    layers = []
+    for i, (frac, lf) in enumerate(((0.6, 1.0), (0.4, 0.6))):
+        seeds = np.where(u[i] < density * frac, strength[i], 0).astype(np.float32)
+        k = motion_kernel(length * lf, 90.0 + tilt + (i - 0.5) * 3.0, peak_one=True)
+        streak = cv2.filter2D(seeds, -1, k, borderType=cv2.BORDER_CONSTANT)
+        layers.append(streak)
+    streaks = np.clip(layers[0] + 0.8 * layers[1], 0, 1)
+    streaks = cv2.GaussianBlur(streaks, (0, 0), 0.6)
+    streaks = np.clip(streaks * brightness * 1.6, 0, 1)
+    color = np.array([0.92, 0.93, 0.96], np.float32)
+    out = 1.0 - (1.0 - image) * (1.0 - streaks[..., None] * color)
+    return out, {
+        "angle": round(90.0 + tilt, 4),
+        "length": round(length, 4),
+        "density": round(density, 5),
+        "brightness": round(brightness, 4),
+        "coverage": round(float((streaks > 0.1).mean()), 4),
+    }
+
+
+@register("dark", "under-exposure: gain, gamma and dim-light noise")
+def _dark(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    gain = 0.55 - 0.40 * severity
+    gamma = 1.3 + 1.2 * severity
+    dim = gain * np.power(np.clip(image, 0, 1), gamma)
+    peak = 1500.0 - 1100.0 * severity  # photons at full scale: fewer in dimmer scenes
+    read = (0.8 + 1.2 * severity) / 255.0
+    shot = rng.poisson(dim.astype(np.float64) * peak) / peak
+    out = shot + rng.standard_normal(image.shape) * read
+    return out.astype(np.float32), {
+        "gain": round(gain, 4),
+        "gamma": round(gamma, 4),
+        "peak": round(peak, 2),
+        "read_sigma": round(read * 255.0, 4),
+    }
+
+
+@register("jpeg", "JPEG compression artefacts")
+def _jpeg(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    quality = int(round(60 - 50 * severity))
+    return jpeg_roundtrip(image, quality), {"quality": quality}
+
+
+def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
+    """Encode ``image`` as JPEG (OpenCV, 4:2:0) at ``quality`` and decode it back.
+
+    Examples:
+        >>> import numpy as np
+        >>> jpeg_roundtrip(np.zeros((16, 16, 3), np.float32), 30).shape
+        (16, 16, 3)
+    """
+    u8 = (np.clip(image, 0, 1) * 255.0 + 0.5).astype(np.uint8)
+    ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    dec = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    return dec[..., ::-1].astype(np.float32) / 255.0
+
+
+@register("low_res", "lost resolution: area downscale then bicubic upscale")
+def _low_res(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    factor = 1.5 + 2.5 * severity
+    sw, sh = max(1, int(round(w / factor))), max(1, int(round(h / factor)))
+    small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
+    out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+    return out, {"factor": round(factor, 4), "small_width": sw, "small_height": sh}
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def _code(name: str) -> int:
+    return zlib.crc32(name.encode("utf-8"))
+
+
+def _check_name(degradation: str | Degradation) -> str:
+    name = str(degradation)
+    if name not in DEGRADATIONS:
+        close = difflib.get_close_matches(name, list(DEGRADATIONS), n=2, cutoff=0.5)
+        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+        raise ValueError(f"unknown degradation {name!r}{hint} (known: {', '.join(list_degradations())})")
+    return name
+
+
+def _check_severity(severity: float) -> float:
+    sev = float(severity)
+    if not np.isfinite(sev) or sev < 0.0 or sev > 1.0:
+        raise ValueError(f"severity must be in [0, 1], got {severity!r}")
+    return sev
+
+
+def _check_image(image: np.ndarray) -> np.ndarray:
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        raise ValueError(f"expected a float (H, W, 3) RGB array in [0, 1], got shape {shape}")
+    if not np.issubdtype(image.dtype, np.floating):
+        raise ValueError(f"expected a float image in [0, 1], got dtype {image.dtype}")
+    return np.ascontiguousarray(image, dtype=np.float32)

@@ -1,0 +1,64 @@
+"""Denoising with OpenCV's non-local means for colour images (Buades et al. 2005;
+``cv2.fastNlMeansDenoisingColored``, which filters CIELAB luminance and colour separately).
+
+The filter strength follows the noise level: ``h = 0.55 * strength * sigma`` on luminance and
+10% more on colour (tuned on Kodak crops with Gaussian noise sigma 5-50). ``sigma`` is
+perception's ``noise_sigma`` (0-255 units, per channel) or, when missing, estimated from the
+image (scikit-image's wavelet estimate). Works in 8 bits, as OpenCV's implementation requires.
+
+Examples:
+    >>> from restora.tools import create_tool
+    >>> tool = create_tool("denoise_nlm")
+    >>> clean = tool(noisy, {"sigma": 15})                 # doctest: +SKIP
+    >>> tool.suggest_params(0.3, {"noise_sigma": 15})[0]   # doctest: +SKIP
+    Params(sigma=15.0, strength=1.0, search_window=21)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import cv2
+import numpy as np
+from pydantic import Field
+
+from restora.taxonomy import Task
+from restora.tools._classical import from_u8, noise_sigma_rgb, to_u8
+from restora.tools.base import Tool, ToolParams
+
+H_PER_SIGMA = 0.55
+COLOR_RATIO = 1.1
+
+
+class DenoiseNLM(Tool):
+    """OpenCV non-local means (colour), strength set from the noise sigma."""
+
+    task = Task.DENOISE
+    summary = "denoise: OpenCV non-local means (colour), fast, mild; strength from the noise sigma"
+    cost = 3.0
+
+    class Params(ToolParams):
+        sigma: float | None = Field(
+            None, gt=0.0, le=100.0, description="noise std in 0-255 units; None: estimate it from the image"
+        )
+        strength: float = Field(1.0, ge=0.1, le=4.0, description="multiplier on the filter strength (1: tuned default)")
+        search_window: int = Field(21, ge=7, le=41, description="side of the search area in px (odd; larger = slower)")
+
+    @classmethod
+    def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
+        sigma = evidence.get("noise_sigma")
+        sigma = float(np.clip(sigma, 1.0, 100.0)) if sigma is not None and sigma > 0 else None
+        return [cls.Params(sigma=sigma), cls.Params(sigma=sigma, strength=0.7), cls.Params(sigma=sigma, strength=1.4)]
+
+    def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
+        p = params
+        sigma = p.sigma if p.sigma is not None else noise_sigma_rgb(image)
+        h = H_PER_SIGMA * p.strength * sigma
+        window = p.search_window | 1
+        bgr = to_u8(image[..., ::-1])
+        out = cv2.fastNlMeansDenoisingColored(bgr, None, h, h * COLOR_RATIO, 7, window)
+        # OpenCV filters in 8-bit CIELAB; keep only what the filter changed, not the rounding of
+        # the float input and of the Lab round trip (worth ~0.8 dB on nearly clean photos).
+        roundtrip = cv2.cvtColor(cv2.cvtColor(bgr, cv2.COLOR_LBGR2Lab), cv2.COLOR_Lab2LBGR)  # as OpenCV does
+        change = from_u8(out[..., ::-1]) - from_u8(roundtrip[..., ::-1])
+        return np.clip(image + change, 0.0, 1.0)

@@ -1,0 +1,137 @@
+"""The command line end to end: restore real files, report failures per input, never touch inputs."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from restora.cli import app
+from restora.imageio import load_image
+from restora.traces import read_trace
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "damaged.png"
+runner = CliRunner()
+
+
+def _sha(p: Path) -> str:
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_example_is_bundled_and_damaged():
+    from restora.perception import perceive
+
+    img = load_image(EXAMPLE).pixels
+    assert img.shape == (256, 256, 3)
+    assert perceive(img).present(), "the bundled example should need restoring"
+
+
+def test_run_restores_the_example_and_writes_png_trace_and_page(tmp_path: Path):
+    src = tmp_path / "in" / "damaged.png"
+    src.parent.mkdir()
+    shutil.copy(EXAMPLE, src)
+    before = _sha(src)
+    res = runner.invoke(app, ["run", str(src), "-o", str(tmp_path / "out"), "--max-steps", "4", "-q"])
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "out"
+    assert (out / "damaged.png").is_file() and (out / "damaged.html").is_file()
+    records = read_trace(out / "damaged.trace.jsonl")
+    assert records[0].event == "start" and records[-1].event == "end"
+    steps = [r for r in records if r.event == "step"]
+    assert records[-1].tool_calls >= 1 and records[-1].accepted, "the example should get at least one kept step"
+    assert steps[-1].decision == "stop"
+    final = records[-1]
+    assert final.scores_final["overall"] > final.scores_input["overall"]
+    page = (out / "damaged.html").read_text()
+    assert "Before / after" in page and "accept" in page and page.count("data:image/jpeg;base64,") >= 3
+    assert _sha(src) == before, "the input file was modified"
+    assert not list(out.glob("*.part")) and not list(out.glob(".*"))
+
+
+def test_batch_goes_on_past_bad_inputs_and_exits_nonzero(tmp_path: Path, clean_photo: np.ndarray):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "empty.jpg").write_bytes(b"")
+    (inputs / "notes.png").write_text("not an image")
+    buf = io.BytesIO()
+    Image.fromarray((clean_photo * 255).astype(np.uint8)).save(buf, format="JPEG", quality=95)
+    (inputs / "cut.jpg").write_bytes(buf.getvalue()[:500])
+    Image.fromarray((clean_photo[:64, :64] * 255).astype(np.uint8)).save(inputs / "good.png")
+    hashes = {p.name: _sha(p) for p in inputs.iterdir()}
+    res = runner.invoke(app, ["run", str(inputs), "-o", str(tmp_path / "out"), "--max-steps", "2", "-q"])
+    assert res.exit_code == 1
+    failed = [line for line in res.output.splitlines() if line.startswith("FAILED")]
+    assert len(failed) == 3, res.output
+    assert any("empty.jpg: " in f and "empty file" in f for f in failed)
+    assert any("notes.png: " in f and "not an image" in f for f in failed)
+    assert any("cut.jpg: " in f and ("truncated" in f or "corrupt" in f) for f in failed)
+    assert (tmp_path / "out" / "good.png").is_file()
+    assert not (tmp_path / "out" / "empty.png").exists()
+    assert {p.name: _sha(p) for p in inputs.iterdir()} == hashes
+
+
+def test_refuses_to_overwrite_its_input(tmp_path: Path):
+    src = tmp_path / "damaged.png"
+    shutil.copy(EXAMPLE, src)
+    before = _sha(src)
+    res = runner.invoke(app, ["run", str(src), "-o", str(tmp_path), "-q"])
+    assert res.exit_code == 1 and "overwrite the input" in res.output
+    assert _sha(src) == before
+
+
+def test_allow_rejects_unknown_tools_with_a_suggestion(tmp_path: Path):
+    res = runner.invoke(app, ["run", str(EXAMPLE), "-o", str(tmp_path), "--allow", "denoise_nlmm"])
+    assert res.exit_code == 2 and "did you mean 'denoise_nlm'" in res.output
+
+
+def test_allow_limits_the_tools_used(tmp_path: Path):
+    res = runner.invoke(app, ["run", str(EXAMPLE), "-o", str(tmp_path), "--allow", "denoise_nlm", "-q"])
+    assert res.exit_code == 0, res.output
+    records = read_trace(tmp_path / "damaged.trace.jsonl")
+    used = {r.action.tool for r in records if r.event == "step" and r.action.kind == "tool"}
+    assert used <= {"denoise_nlm"}
+    assert records[0].config["tools"] == ["denoise_nlm"]
+
+
+def test_tools_json_lists_the_catalogue():
+    res = runner.invoke(app, ["tools", "--json"])
+    assert res.exit_code == 0
+    tools = json.loads(res.output)
+    names = {t["name"] for t in tools}
+    assert {"denoise_srmd", "dehaze_dcp", "sr_realesrgan"} <= names
+    assert all(t["params"]["additionalProperties"] is False for t in tools)
+
+
+def test_perceive_json(tmp_path: Path):
+    res = runner.invoke(app, ["perceive", str(EXAMPLE), "--json"])
+    assert res.exit_code == 0, res.output
+    report = json.loads(res.output)
+    assert set(report["findings"]) == {"noise", "motion_blur", "defocus", "haze", "rain", "dark", "jpeg", "low_res"}
+    assert report["findings"]["noise"]["present"]
+
+
+def test_console_script_is_installed():
+    exe = Path(sys.executable).parent / "restora"
+    assert exe.is_file(), "pip install should create the `restora` command"
+    res = subprocess.run([str(exe), "tools"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "denoise_srmd" in res.stdout
+
+
+@pytest.mark.slow
+def test_run_on_real_degraded_photos(tmp_path: Path, data_dir: Path):
+    """One real image of each kind from real_nogt goes through without failing."""
+    picks = [data_dir / "real_nogt" / d for d in ("jpeg", "haze", "rain", "lowlight_dicm")]
+    files = [sorted(p.iterdir())[0] for p in picks]
+    res = runner.invoke(app, ["run", *map(str, files), "-o", str(tmp_path), "--max-steps", "3", "-q"])
+    assert res.exit_code == 0, res.output
+    assert len(list(tmp_path.glob("*.html"))) == len(files)

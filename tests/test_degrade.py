@@ -1,0 +1,189 @@
+"""restora.degrade: determinism, shapes, monotone severity, composition order and labels."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from restora import degrade
+from restora.taxonomy import FORMATION_ORDER, Degradation
+
+ALL = [d.value for d in Degradation]
+
+
+@pytest.fixture(scope="module")
+def photo(clean_photo: np.ndarray) -> np.ndarray:
+    return clean_photo[:128, :128].copy()
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(1.0 / max(np.mean((a - b) ** 2), 1e-12)))
+
+
+def _hf_energy(img: np.ndarray) -> float:
+    y = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(np.mean(np.diff(y, axis=0) ** 2) + np.mean(np.diff(y, axis=1) ** 2))
+
+
+def _blockiness(img: np.ndarray) -> float:
+    y = (img @ np.array([0.299, 0.587, 0.114], np.float32)) * 255
+    d = np.abs(np.diff(y, axis=1)).mean(0)
+    n = len(d) // 8 * 8
+    m = d[:n].reshape(-1, 8).mean(0)
+    return float(m[7] / np.delete(m, 7).mean())  # JPEG's grid starts at column 0
+
+
+def test_registry_holds_every_taxonomy_type_in_formation_order():
+    assert degrade.list_degradations() == [d.value for d in FORMATION_ORDER]
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_same_seed_same_bytes_other_seed_differs(photo, name):
+    a = degrade.apply(photo, name, 0.6, seed=3)
+    b = degrade.apply(photo, name, 0.6, seed=3)
+    assert a.tobytes() == b.tobytes()
+    if name in ("defocus", "low_res", "jpeg"):  # no randomness: fully set by the severity
+        return
+    c = degrade.apply(photo, name, 0.6, seed=4)
+    assert not np.array_equal(a, c)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("shape", [(128, 128), (97, 143)])
+def test_same_size_float32_in_range(clean_photo, name, shape):
+    img = clean_photo[: shape[0], : shape[1]]
+    out = degrade.apply(img, name, 0.5, seed=1)
+    assert out.shape == img.shape
+    assert out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+    assert not np.array_equal(out, img)
+
+
+@pytest.mark.parametrize(
+    "name, measure, direction",
+    [
+        ("noise", lambda x, o: float(np.std(o - x)), +1),
+        ("motion_blur", lambda x, o: _hf_energy(o), -1),
+        ("defocus", lambda x, o: _hf_energy(o), -1),
+        ("low_res", lambda x, o: _hf_energy(o), -1),
+        ("jpeg", lambda x, o: _blockiness(o), +1),
+        ("dark", lambda x, o: float(o.mean()), -1),
+        ("haze", lambda x, o: _psnr(x, o), -1),
+        ("rain", lambda x, o: _psnr(x, o), -1),
+    ],
+)
+def test_severity_is_monotone(photo, name, measure, direction):
+    values = [measure(photo, degrade.apply(photo, name, s, seed=5)) for s in (0.0, 0.3, 0.6, 1.0)]
+    steps = np.diff(values) * direction
+    assert (steps > 0).all(), f"{name}: {values}"
+
+
+def test_noise_sigma_matches_label_and_poisson_variant(photo):
+    flat = np.full((96, 96, 3), 0.5, np.float32)
+    out, labels = degrade.apply_labeled(flat, "noise", 0.5, seed=0)
+    assert labels["sigma"] == pytest.approx(27.5)
+    assert np.std(out - flat) * 255 == pytest.approx(27.5, rel=0.05)
+    pg, pl = degrade.apply_labeled(flat, "noise", 0.5, seed=0, model="poisson_gaussian")
+    assert pl["model"] == "poisson_gaussian"
+    assert np.std(pg - flat) * 255 == pytest.approx(27.5, rel=0.1)
+    # signal-dependent: brighter areas get more noise
+    ramp = np.repeat(np.linspace(0.05, 0.95, 96, dtype=np.float32)[None, :, None], 96, 0).repeat(3, 2)
+    rn = degrade.apply(ramp, "noise", 0.5, seed=0, model="poisson_gaussian") - ramp
+    assert rn[:, :20].std() < rn[:, -40:-20].std()
+    with pytest.raises(ValueError, match="noise model"):
+        degrade.apply(photo, "noise", 0.5, model="laplace")
+
+
+def test_labels_carry_concrete_parameters(photo):
+    expect = {
+        "noise": {"sigma"},
+        "motion_blur": {"length", "angle"},
+        "defocus": {"radius"},
+        "haze": {"beta", "airlight", "depth"},
+        "rain": {"angle", "length", "density", "brightness"},
+        "dark": {"gain", "gamma"},
+        "jpeg": {"quality"},
+        "low_res": {"factor"},
+    }
+    for name, keys in expect.items():
+        _, labels = degrade.apply_labeled(photo, name, 0.0, seed=0)
+        assert keys <= set(labels), name
+        assert labels["severity"] == 0.0
+    assert degrade.apply_labeled(photo, "motion_blur", 1.0)[1]["length"] == pytest.approx(25.0)
+    assert degrade.apply_labeled(photo, "jpeg", 1.0)[1]["quality"] == 10
+    assert degrade.apply_labeled(photo, "low_res", 1.0)[1]["factor"] == pytest.approx(4.0)
+    assert degrade.apply_labeled(photo, "defocus", 0.0)[1]["radius"] == pytest.approx(1.5)
+    airlight = degrade.apply_labeled(photo, "haze", 0.5)[1]["airlight"]
+    assert airlight[2] >= airlight[1] >= airlight[0]  # bluish white
+
+
+def test_motion_blur_angle_kwarg_sets_direction():
+    # a single bright dot smeared horizontally stays on its row
+    img = np.zeros((41, 41, 3), np.float32)
+    img[20, 20] = 1.0
+    out = degrade.apply(img, "motion_blur", 0.5, angle=0.0)
+    ys, xs = np.nonzero(out[..., 0] > 1e-4)
+    assert ys.min() >= 19 and ys.max() <= 21
+    assert xs.max() - xs.min() >= 13
+    out = degrade.apply(img, "motion_blur", 0.5, angle=90.0)
+    ys, xs = np.nonzero(out[..., 0] > 1e-4)
+    assert xs.min() >= 19 and xs.max() <= 21
+
+
+def test_compose_applies_in_formation_order_with_labels(photo):
+    out, labels = degrade.compose(photo, "jpeg+rain+noise+haze", seed=7)
+    assert list(labels) == ["haze", "rain", "noise", "jpeg"]
+    lo, hi = degrade.COMPOSE_SEVERITY_RANGE
+    assert all(lo <= v["severity"] <= hi for v in labels.values())
+    # the same thing by hand, in that order, with the recorded severities
+    manual = photo
+    for name, lab in labels.items():
+        manual = degrade.apply(manual, name, lab["severity"], seed=7)
+    assert manual.tobytes() == out.tobytes()
+    again, labels2 = degrade.compose(photo, ["noise", "jpeg", "haze", "rain"], seed=7)
+    assert again.tobytes() == out.tobytes() and labels2 == labels
+    other, _ = degrade.compose(photo, "jpeg+rain+noise+haze", seed=8)
+    assert not np.array_equal(other, out)
+
+
+def test_compose_given_severities_and_errors(photo):
+    out, labels = degrade.compose(photo, "noise+low_res", seed=1, severities={"noise": 0.25})
+    assert labels["noise"]["severity"] == 0.25
+    assert 0.3 <= labels["low_res"]["severity"] <= 0.9
+    # giving one severity does not change the other's draw
+    _, free = degrade.compose(photo, "noise+low_res", seed=1)
+    assert free["low_res"]["severity"] == labels["low_res"]["severity"]
+    with pytest.raises(ValueError, match="did you mean 'noise'"):
+        degrade.compose(photo, "noize+jpeg")
+    with pytest.raises(ValueError, match="not in the combination"):
+        degrade.compose(photo, "noise", severities={"jpeg": 0.5})
+    with pytest.raises(ValueError, match="repeated"):
+        degrade.compose(photo, "noise+noise")
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, float("nan")])
+def test_bad_severity_is_rejected(photo, bad):
+    with pytest.raises(ValueError, match="severity"):
+        degrade.apply(photo, "noise", bad)
+
+
+def test_bad_image_is_rejected():
+    with pytest.raises(ValueError, match="float"):
+        degrade.apply(np.zeros((8, 8, 3), np.uint8), "noise", 0.5)
+    with pytest.raises(ValueError, match="H, W, 3"):
+        degrade.apply(np.zeros((8, 8), np.float32), "noise", 0.5)
+
+
+def test_register_plugs_in_a_new_type(photo):
+    @degrade.register("test_invert", "invert colours", before="jpeg")
+    def _invert(image, severity, rng):
+        return image * (1 - severity) + (1 - image) * severity, {"amount": severity}
+
+    try:
+        assert degrade.ORDER.index("test_invert") == degrade.ORDER.index("jpeg") - 1
+        out, labels = degrade.compose(photo, "jpeg+test_invert", seed=0, severities={"test_invert": 1.0})
+        assert list(labels) == ["test_invert", "jpeg"]
+        assert labels["test_invert"]["amount"] == 1.0
+    finally:
+        degrade.DEGRADATIONS.pop("test_invert")
+        degrade.ORDER.remove("test_invert")
