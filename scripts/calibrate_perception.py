@@ -150,11 +150,21 @@ def fit_all(rows: list[dict]) -> dict:
         first = r["deg"].split("+")[0]
         return first if first in classes else "none"
 
-    sel = [r for r in train if not (blur_class(r) != "none" and r["sev"] < 0.2)]
-    X = np.array([[dec.blur_features(r)[k] for k in cal.BLUR_FEATURES] for r in sel])
-    y = np.array([classes.index(blur_class(r)) for r in sel])
-    A, B = fit_softmax(X, y, len(classes))
+    def fit_blur(rows_: list[dict], classes_: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        sel = [r for r in rows_ if not (blur_class(r) != "none" and r["sev"] < 0.2)]
+        X = np.array([[dec.blur_features(r)[k] for k in cal.BLUR_FEATURES] for r in sel])
+        y = np.array([classes_.index(blur_class(r)) for r in sel])
+        return fit_softmax(X, y, len(classes_))
+
+    # images without a JPEG quantisation comb: every degradation but JPEG
+    plain = [r for r in train if "jpeg" not in r["deg"]]
+    A, B = fit_blur(plain, classes)
     out = {"BLUR_WEIGHTS": A, "BLUR_BIAS": B}
+    # JPEG-compressed images: JPEG alone ("none") against blur followed by JPEG
+    jpeg_classes = list(cal.BLUR_JPEG_CLASSES)
+    compressed = [r for r in train if r["deg"] in ("jpeg", *(f"{c}+jpeg" for c in jpeg_classes[1:]))]
+    A, B = fit_blur(compressed, jpeg_classes)
+    out.update({"BLUR_JPEG_WEIGHTS": A, "BLUR_JPEG_BIAS": B})
     for name, deg, feats, fn, sizes in (
         # haze is a scene-level cue: fitted on the 256 px crops and full images (a 160 px crop
         # is too small a view of a scene); rain streaks are local, every size counts
@@ -188,6 +198,12 @@ def write_calibration(fit: dict, path: Path) -> None:
     lines.append("BLUR_FEATURES = (\n" + "".join(f'    "{k}",\n' for k in cal.BLUR_FEATURES) + ")")
     lines.append("BLUR_WEIGHTS = (\n" + "".join(f"    {tup(row)},\n" for row in fit["BLUR_WEIGHTS"]) + ")")
     lines.append(f"BLUR_BIAS = {tup(fit['BLUR_BIAS'])}")
+    lines.append("")
+    lines.append("# The same features for JPEG-compressed images (a quantisation comb was found): JPEG alone")
+    lines.append("# against blur followed by JPEG. Low resolution is judged by the plain model there.")
+    lines.append("BLUR_JPEG_CLASSES = (" + ", ".join(f'"{k}"' for k in cal.BLUR_JPEG_CLASSES) + ")")
+    lines.append("BLUR_JPEG_WEIGHTS = (\n" + "".join(f"    {tup(row)},\n" for row in fit["BLUR_JPEG_WEIGHTS"]) + ")")
+    lines.append(f"BLUR_JPEG_BIAS = {tup(fit['BLUR_JPEG_BIAS'])}")
     lines.append("")
     lines.append("# Linear scores (present when > 0): sum(weight * feature) + bias.")
     for name in ("HAZE", "RAIN"):

@@ -147,7 +147,7 @@ def test_compose_applies_in_formation_order_with_labels(photo):
 
 
 def test_compose_given_severities_and_errors(photo):
-    out, labels = degrade.compose(photo, "noise+low_res", seed=1, severities={"noise": 0.25})
+    _, labels = degrade.compose(photo, "noise+low_res", seed=1, severities={"noise": 0.25})
     assert labels["noise"]["severity"] == 0.25
     assert 0.3 <= labels["low_res"]["severity"] <= 0.9
     # giving one severity does not change the other's draw
@@ -181,7 +181,7 @@ def test_register_plugs_in_a_new_type(photo):
 
     try:
         assert degrade.ORDER.index("test_invert") == degrade.ORDER.index("jpeg") - 1
-        out, labels = degrade.compose(photo, "jpeg+test_invert", seed=0, severities={"test_invert": 1.0})
+        _, labels = degrade.compose(photo, "jpeg+test_invert", seed=0, severities={"test_invert": 1.0})
         assert list(labels) == ["test_invert", "jpeg"]
         assert labels["test_invert"]["amount"] == 1.0
     finally:

@@ -385,7 +385,7 @@ def _dark(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple
 
 @register("jpeg", "JPEG compression artefacts")
 def _jpeg(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
-    quality = int(round(60 - 50 * severity))
+    quality = round(60 - 50 * severity)
     return jpeg_roundtrip(image, quality), {"quality": quality}
 
 
@@ -409,7 +409,7 @@ def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
 def _low_res(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
     h, w = image.shape[:2]
     factor = 1.5 + 2.5 * severity
-    sw, sh = max(1, int(round(w / factor))), max(1, int(round(h / factor)))
+    sw, sh = max(1, round(w / factor)), max(1, round(h / factor))
     small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
     out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
     return out, {"factor": round(factor, 4), "small_width": sw, "small_height": sh}

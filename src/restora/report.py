@@ -60,7 +60,10 @@ def _scores_cell(scores: dict[str, Any] | None) -> str:
     if not scores:
         return "&ndash;"
     parts = [f"<b>overall {scores.get('overall', float('nan')):.3f}</b>"]
-    for k, v in (scores.get("metrics") or {}).items():
+    if "nr" in scores and "degradation" in scores:
+        parts.append(f"NR {_fmt(scores['nr'])} &middot; degradation {_fmt(scores['degradation'])}")
+    raw = scores.get("raw") or scores.get("metrics") or {}
+    for k, v in raw.items():
         parts.append(f"{html.escape(k)} {_fmt(v)}")
     return "<br>".join(parts)
 

@@ -28,8 +28,13 @@ NOISE_JPEG_COARSE = 15.0
 # strong 8x8 blockiness alone counts.
 JPEG_PRESENT_QUALITY = 72.0
 JPEG_BLOCKINESS_ALONE = 1.45
-# blur family: present when the best blur class beats "none" by this many logits
+# blur family: present when the best blur class beats "none" by this many logits; with JPEG
+# (the JPEG model: quantisation also softens) by more, so JPEG alone does not read as blur
 BLUR_MARGIN = 1.0
+BLUR_JPEG_MARGIN = 2.5
+# ... the JPEG model is for the strong JPEG it was fitted on (quality 15-60); milder JPEG, such
+# as a camera's quality 75-95, leaves the blur signatures and gets the plain model
+BLUR_JPEG_QUALITY = 62.0
 # a second blur type (e.g. motion + low_res) is also reported when it beats "none" by this much
 # and comes within BLUR_SECOND_GAP logits of the best one
 BLUR_SECOND_MARGIN = 3.0
@@ -110,7 +115,7 @@ def _noise(m: Mapping[str, float]) -> Finding:
         if m["noise_sigma_lowres"] >= NOISE_PRESENT_SIGMA:
             present = True
             level = max(level, m["noise_sigma_lowres"])
-    sev = (level - 5.0) / 40.0  # the estimator reads ~10 % low at sigma 50 (clipping)
+    sev = (level - 5.0) / 42.0  # degrade's scale (5 .. 50); clipping makes sigma 50 read ~46
     return _finding(Degradation.NOISE, present, sev, ev)
 
 
@@ -150,7 +155,8 @@ def _haze(m: Mapping[str, float], margin: float = 0.0) -> Finding:
     # a plain low-contrast surface (a sail, a wall) has lifted blacks without any haze: the less
     # contrast there is to judge by, the stronger the score must be
     margin += max(0.0, (HAZE_LOW_CONTRAST - m["contrast"]) * HAZE_LOW_CONTRAST_SLOPE)
-    present = (score > margin or washed_out) and m["mean_luma"] > 0.2
+    # (a uniform frame has nothing to judge by at all)
+    present = (score > margin or washed_out) and m["mean_luma"] > 0.2 and m["contrast"] > 0.02
     sev = (m["black_level"] - 0.227) / 0.333  # degrade's scale: 0.26 at 0.1, 0.53 at 0.9
     if washed_out:
         sev = max(sev, (m["dark_channel_median"] - 0.35) / 0.5)
@@ -204,16 +210,29 @@ def blur_features(m: Mapping[str, float]) -> dict[str, float]:
         "log_cepstrum_peak": math.log(max(m["cepstrum_peak"], 1.0)),
         "cepstrum_harmonic": float(np.clip(m["cepstrum_peak_harmonic"], -5.0, 15.0)),
         "log_resample_peak": math.log(max(m["resample_peak"], 1e-3)),
-        "jpeg_strength": (100.0 - m["jpeg_quality"]) / 100.0,
     }
 
 
 def blur_logits(m: Mapping[str, float]) -> dict[str, float]:
-    """Logits of the blur-family model (``none``, ``motion_blur``, ``defocus``, ``low_res``)."""
+    """Logits of the blur-family model (``none``, ``motion_blur``, ``defocus``, ``low_res``).
+
+    Strongly JPEG-compressed images (quality below BLUR_JPEG_QUALITY) get the JPEG model for
+    motion blur and defocus: quantisation fills the blur kernels' spectral zeros like noise does.
+    """
     f = blur_features(m)
     x = np.array([f[k] for k in cal.BLUR_FEATURES])
     z = x @ np.array(cal.BLUR_WEIGHTS) + np.array(cal.BLUR_BIAS)
-    return dict(zip(cal.BLUR_CLASSES, (float(v) for v in z), strict=True))
+    out = dict(zip(cal.BLUR_CLASSES, (float(v) for v in z), strict=True))
+    if m["jpeg_quality"] < BLUR_JPEG_QUALITY:
+        zj = x @ np.array(cal.BLUR_JPEG_WEIGHTS) + np.array(cal.BLUR_JPEG_BIAS)
+        zj = dict(zip(cal.BLUR_JPEG_CLASSES, (float(v) for v in zj), strict=True))
+        # keep the plain model's low_res margin, take the JPEG model's for the others
+        out = {
+            "none": zj["none"],
+            **{k: zj[k] for k in cal.BLUR_JPEG_CLASSES[1:]},
+            "low_res": zj["none"] + out["low_res"] - out["none"],
+        }
+    return out
 
 
 def _blur(m: Mapping[str, float]) -> dict[Degradation, Finding]:
@@ -227,31 +246,44 @@ def _blur(m: Mapping[str, float]) -> dict[Degradation, Finding]:
         "defocus": m["ring_strength"] >= 3.0,
         "low_res": m["resample_peak"] >= 5.0,
     }
+    margin = BLUR_JPEG_MARGIN if m["jpeg_quality"] < BLUR_JPEG_QUALITY else BLUR_MARGIN
     present = {
         k: (not noisy)
         and (
-            (k == best and v > BLUR_MARGIN)
+            (k == best and v > margin)
             or (v > BLUR_SECOND_MARGIN and v >= margins[best] - BLUR_SECOND_GAP and signature[k])
         )
         for k, v in margins.items()
     }
     common = {"sharpness": m["sharpness"], "sharpness_mid": m["sharpness_mid"]}
 
-    length = m["cepstrum_peak_length"] / 0.92  # the cepstral peak sits at ~0.92 L
-    angle = m["cepstrum_peak_angle"]
+    # kernel size from the cepstrum where its signature is clear; JPEG and noise fill the
+    # kernel's spectral zeros, and then only a rough guess from the spectrum is left
+    from_cepstrum = m["cepstrum_peak"] >= 15.0
+    if from_cepstrum:
+        length = m["cepstrum_peak_length"] / 0.92  # the cepstral peak sits at ~0.92 L
+        angle = m["cepstrum_peak_angle"]
+    else:
+        length, angle = 9.0, m["sharpness_min_angle"]
     motion_ev = {
         **common,
         "blur_length": length,
         "blur_angle": angle,
         "anisotropy": m["anisotropy"],
         "cepstrum_peak": m["cepstrum_peak"],
+        "blur_length_from_cepstrum": float(from_cepstrum),
         "blur_score": margins["motion_blur"],
     }
-    radius = m["ring_radius"] / 1.9  # a disc of radius r rings the cepstrum at ~1.9 r
+    from_ring = m["ring_strength"] >= 3.0
+    if from_ring:
+        radius = m["ring_radius"] / 1.9  # a disc of radius r rings the cepstrum at ~1.9 r
+    else:  # least squares on the calibration photos, rmse ~0.6 px
+        radius = float(np.clip(0.9 - 1.85 * m["sharpness_mid"], 1.0, 8.0))
     defocus_ev = {
         **common,
         "defocus_radius": radius,
         "ring_strength": m["ring_strength"],
+        "defocus_radius_from_ring": float(from_ring),
         "blur_score": margins["defocus"],
     }
     factor = lowres_factor(m)
@@ -269,9 +301,7 @@ def _blur(m: Mapping[str, float]) -> dict[Degradation, Finding]:
     }
     # a second blur type is the less certain call: never rank it above the best one
     top = float(np.clip(sev[best], MIN_SEVERITY, 1.0))
-    for k in sev:
-        if k != best:
-            sev[k] = min(sev[k], 0.9 * top)
+    sev = {k: v if k == best else min(v, 0.9 * top) for k, v in sev.items()}
     return {
         Degradation.MOTION_BLUR: _finding(Degradation.MOTION_BLUR, present["motion_blur"], sev["motion_blur"], motion_ev),
         Degradation.DEFOCUS: _finding(Degradation.DEFOCUS, present["defocus"], sev["defocus"], defocus_ev),

@@ -3,16 +3,17 @@
 The radius comes from the params (perception's ``defocus_radius``) and is refined, within
 ``search`` of the given value, by fitting the disc's transfer function (an Airy-like jinc whose
 rings of zeros are visible in a defocused photo's power spectrum) to the image's spectrum; with
-no radius at all the whole range 1-10 px is searched. Deconvolution is Wiener-Hunt (scikit-image)
-with a regularisation set from the estimated noise level, or Richardson-Lucy, on an edge-tapered,
-reflect-padded copy so the borders do not ring.
+no radius at all the whole range 1-10 px is searched. Deconvolution is Laplacian-regularised least
+squares with unknown boundaries, solved by preconditioned conjugate gradients (no ringing at the
+borders; see :func:`restora.tools._classical.deconvolve`), weighted by the estimated noise level;
+scikit-image's Wiener-Hunt and Richardson-Lucy are the alternatives.
 
 Examples:
     >>> from restora.tools import create_tool
     >>> tool = create_tool("deblur_defocus")
     >>> sharp = tool(image, {"radius": 3.0})                 # doctest: +SKIP
     >>> tool.suggest_params(0.4, {"defocus_radius": 3.3})[0]  # doctest: +SKIP
-    Params(radius=3.3, search=0.3, method='wiener', balance=None, iterations=30)
+    Params(radius=3.3, search=0.3, method='cg', balance=None, iterations=30)
 """
 
 from __future__ import annotations
@@ -26,18 +27,24 @@ from scipy.special import j1
 
 from restora.degrade import disc_kernel
 from restora.taxonomy import Task
-from restora.tools._classical import SpectrumFit, deconvolve, noise_sigma, deconv_balance
+from restora.tools._classical import (
+    SpectrumFit,
+    deconv_balance,
+    deconvolve,
+    noise_sigma,
+    require_side,
+)
 from restora.tools.base import Tool, ToolParams
 
 RADIUS_RANGE = (1.0, 10.0)
 
 
 class DeblurDefocus(Tool):
-    """Disc-kernel deconvolution (Wiener or Richardson-Lucy) with a spectrum-fitted radius."""
+    """Disc-kernel deconvolution (boundary-aware least squares) with a spectrum-fitted radius."""
 
     task = Task.DEFOCUS_DEBLUR
-    summary = "defocus deblur: Wiener/Richardson-Lucy with a disc kernel, radius refined from the spectrum"
-    cost = 3.0
+    summary = "defocus deblur: regularised deconvolution with a disc kernel, radius fitted to the spectrum"
+    cost = 4.5
 
     class Params(ToolParams):
         radius: float | None = Field(
@@ -69,12 +76,11 @@ class DeblurDefocus(Tool):
         return [cls.Params(), cls.Params(method="rl"), cls.Params(radius=1.5 + 4.5 * float(severity), search=0.0, method="rl")]
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
+        require_side(image, 16, "deblur_defocus")
         p = params
-        fit = None
         radius = p.radius
         if radius is None or p.search > 0:
-            fit = SpectrumFit(image)
-            radius = estimate_radius(fit, radius, p.search)
+            radius = estimate_radius(SpectrumFit(image), radius, p.search)
         kernel = disc_kernel(radius)
         balance = p.balance if p.balance is not None else deconv_balance(noise_sigma(image))
         return deconvolve(image, kernel, p.method, iterations=p.iterations, balance=balance)

@@ -26,7 +26,13 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import dark_channel, dark_patch, estimate_airlight, haze_level
+from restora.tools._classical import (
+    clahe_lightness,
+    dark_channel,
+    dark_patch,
+    estimate_airlight,
+    haze_level,
+)
 from restora.tools.base import Tool, ToolParams
 
 
@@ -35,7 +41,7 @@ class DehazeCLAHE(Tool):
 
     task = Task.DEHAZE
     summary = "dehaze: atmospheric-veil subtraction (Tarel-Hautiere) + mild CLAHE on lightness; gentle"
-    cost = 0.5
+    cost = 0.3
 
     class Params(ToolParams):
         veil: float | None = Field(
@@ -80,13 +86,3 @@ def atmospheric_veil(white: np.ndarray, fraction: float, window: int) -> np.ndar
     veil = np.minimum(fraction * (med - dev), white)
     return np.clip(veil, 0.0, 0.95)
 
-
-def clahe_lightness(image: np.ndarray, clip: float, tiles: int = 8) -> np.ndarray:
-    """OpenCV CLAHE on CIELAB lightness, chroma untouched. CLAHE runs on 8-bit lightness (its
-    clip limit means what it says only with 256 bins); the change it makes is added to the
-    float lightness, so no precision is lost."""
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
-    l8 = np.clip(lab[..., 0] * 2.55 + 0.5, 0, 255).astype(np.uint8)
-    eq = cv2.createCLAHE(clipLimit=float(clip), tileGridSize=(tiles, tiles)).apply(l8)
-    lab[..., 0] = np.clip(lab[..., 0] + (eq.astype(np.float32) - l8.astype(np.float32)) / 2.55, 0.0, 100.0)
-    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0).astype(np.float32)

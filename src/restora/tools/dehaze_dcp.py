@@ -18,12 +18,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import dark_channel, dark_patch, estimate_airlight, guided_filter, haze_level, rgb_to_luma
+from restora.tools._classical import (
+    dark_channel,
+    dark_patch,
+    estimate_airlight,
+    guided_filter,
+    haze_level,
+    rgb_to_luma,
+)
 from restora.tools.base import Tool, ToolParams
 
 
@@ -32,7 +38,7 @@ class DehazeDCP(Tool):
 
     task = Task.DEHAZE
     summary = "dehaze: dark channel prior (He et al.) with guided-filter transmission; strong, may darken"
-    cost = 1.0
+    cost = 0.3
 
     class Params(ToolParams):
         omega: float | None = Field(

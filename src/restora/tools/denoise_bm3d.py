@@ -3,10 +3,11 @@ reference implementation), on RGB through its opponent colour transform.
 
 ``sigma`` is perception's ``noise_sigma`` (0-255 units, per channel) or, when missing, estimated
 from the image (scikit-image's wavelet estimate). BM3D is the strongest classical denoiser here
-and the slowest: the package's default profile took ~15 s on a 256 px crop on this machine, so
-the profile is trimmed (white noise needs no PSD-domain variance layers, ``nf=0, k=0``; reference
-blocks every 4 px instead of 3), which costs ~0.05 dB and runs ~5x faster; ``stages="hard"``
-halves the time again for ~0.8 dB less.
+and the slowest: the package's default profile took ~15 s on a 256 px crop on a 2-core machine,
+so the profile is trimmed (white noise needs no PSD-domain variance layers, ``nf=0, k=0``;
+reference blocks every 4 px instead of 3): ~0.05 dB less, ~1.3-2.3 s at 256 px and ~6-8 s at
+480 px there. ``stages="hard"`` halves the time again for ~0.8 dB less. One library thread, so
+results are bit-reproducible.
 
 Examples:
     >>> from restora.tools import create_tool
@@ -25,7 +26,7 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import noise_sigma_rgb
+from restora.tools._classical import noise_sigma_rgb, require_side
 from restora.tools.base import Tool, ToolParams
 
 
@@ -34,7 +35,7 @@ class DenoiseBM3D(Tool):
 
     task = Task.DENOISE
     summary = "denoise: BM3D (block matching + 3D collaborative filtering), strong on Gaussian noise, slow"
-    cost = 40.0
+    cost = 25.0
 
     class Params(ToolParams):
         sigma: float | None = Field(
@@ -52,6 +53,7 @@ class DenoiseBM3D(Tool):
         return [cls.Params(sigma=sigma), cls.Params(sigma=sigma, strength=0.7), cls.Params(sigma=sigma, strength=1.4)]
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
+        require_side(image, 8, "denoise_bm3d")
         import bm3d
 
         p = params
@@ -61,6 +63,7 @@ class DenoiseBM3D(Tool):
         profile.k = 0
         profile.step_ht = 4
         profile.step_wiener = 4
+        profile.num_threads = 1  # the library's threads sum in a varying order: not bit-reproducible
         stage = bm3d.BM3DStages.ALL_STAGES if p.stages == "all" else bm3d.BM3DStages.HARD_THRESHOLDING
         sigma01 = max(p.strength * sigma, 0.1) / 255.0
         # bm3d.bm3d_rgb, with the stage selectable: opponent colour transform, per-channel sigma

@@ -20,12 +20,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import from_u8, noise_sigma_rgb, rgb_to_luma, to_u8
+from restora.tools._classical import (
+    clahe_lightness,
+    nlm_denoise,
+    noise_sigma_rgb,
+    rgb_to_luma,
+)
 from restora.tools.base import Tool, ToolParams
 
 HIGH_ANCHOR = (99.5, 0.95)  # percentile of the input luminance -> output value
@@ -36,7 +40,7 @@ class LowlightGamma(Tool):
 
     task = Task.LOW_LIGHT
     summary = "low light: adaptive gamma curve from the luminance histogram + mild CLAHE + denoise; natural colours"
-    cost = 1.5
+    cost = 2.5
 
     class Params(ToolParams):
         target: float = Field(0.42, ge=0.1, le=0.7, description="output value for the input's median luminance")
@@ -64,8 +68,7 @@ class LowlightGamma(Tool):
             typical = float(np.median(np.minimum(a * np.power(np.maximum(lum, 1e-6), g - 1.0), p.max_gain)))
             h = 0.55 * p.denoise * noise_sigma_rgb(image) * typical
             if h >= 0.5:
-                bgr = to_u8(out[..., ::-1])
-                out = from_u8(cv2.fastNlMeansDenoisingColored(bgr, None, h, h * 1.1, 7, 21)[..., ::-1])
+                out = nlm_denoise(out, h, h * 1.1)
         return out
 
 
@@ -82,11 +85,3 @@ def tone_curve(lum: np.ndarray, target: float, max_gain: float) -> tuple[float, 
     a = min(t50 / v50**g, HIGH_ANCHOR[1] / vhi**g)
     return a, g
 
-
-def clahe_lightness(image: np.ndarray, clip: float, tiles: int = 8) -> np.ndarray:
-    """OpenCV CLAHE on 8-bit CIELAB lightness; the change is added to the float lightness."""
-    lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
-    l8 = np.clip(lab[..., 0] * 2.55 + 0.5, 0, 255).astype(np.uint8)
-    eq = cv2.createCLAHE(clipLimit=float(clip), tileGridSize=(tiles, tiles)).apply(l8)
-    lab[..., 0] = np.clip(lab[..., 0] + (eq.astype(np.float32) - l8.astype(np.float32)) / 2.55, 0.0, 100.0)
-    return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0).astype(np.float32)

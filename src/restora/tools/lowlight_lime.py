@@ -21,12 +21,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import cv2
 import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import from_u8, guided_filter, noise_sigma_rgb, rgb_to_luma, to_u8
+from restora.tools._classical import (
+    guided_filter,
+    nlm_denoise,
+    noise_sigma_rgb,
+    rgb_to_luma,
+)
 from restora.tools.base import Tool, ToolParams
 
 
@@ -97,7 +101,6 @@ def _denoise_shadows(image: np.ndarray, gain: np.ndarray, sigma_in: float, stren
     h = 0.55 * strength * sigma_in * typical
     if h < 0.5:
         return image
-    bgr = to_u8(image[..., ::-1])
-    den = from_u8(cv2.fastNlMeansDenoisingColored(bgr, None, h, h * 1.1, 7, 21)[..., ::-1])
+    den = nlm_denoise(image, h, h * 1.1)
     weight = np.clip((gain - 1.0) / max(typical - 1.0, 1e-3), 0.0, 1.0)[..., None]
     return np.clip(image * (1.0 - weight) + den * weight, 0.0, 1.0).astype(np.float32)
