@@ -74,4 +74,7 @@ def test_improves_its_own_degradation(name: str, clean_photo: np.ndarray):
     gain = psnr(out, clean) - psnr(degraded, clean)
     after = perceive(out).findings[str(deg)]
     assert gain > 0.0, f"{name}: PSNR {psnr(degraded, clean):.2f} -> {psnr(out, clean):.2f}"
-    assert after.severity < before.severity, f"{name}: {deg} severity {before.severity:.2f} -> {after.severity:.2f}"
+    # by perception's own measure: no longer reported, or less severe
+    assert not after.present or after.severity < before.severity, (
+        f"{name}: {deg} still present, severity {before.severity:.2f} -> {after.severity:.2f}"
+    )

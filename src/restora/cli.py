@@ -152,6 +152,7 @@ def run(
             table.add_row(name, kept, str(calls), f"{secs:.1f}", why)
         out.print(table)
     for path, reason in failures:
+        reason = reason.removeprefix(f"{path}: ")
         err.print(f"FAILED {path}: {reason}", highlight=False, soft_wrap=True)
     if failures:
         raise typer.Exit(1)
@@ -204,7 +205,7 @@ def perceive(
         try:
             report = _perceive(load_image(path).pixels)
         except RestoraError as e:
-            err.print(f"FAILED {path}: {e}", highlight=False, soft_wrap=True)
+            err.print(f"FAILED {path}: {str(e).removeprefix(f'{path}: ')}", highlight=False, soft_wrap=True)
             failed = True
             continue
         results[str(path)] = report.model_dump(mode="json")

@@ -85,7 +85,8 @@ def decode_image(
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         raise ImageTooLargeError(f"{name}: image too large ({e})") from e
     except OSError as e:
-        raise ImageLoadError(f"{name}: unreadable image header ({e})") from e
+        what = "truncated or corrupt image data" if "truncat" in str(e).lower() else "unreadable image header"
+        raise ImageLoadError(f"{name}: {what} ({e})") from e
 
     w, h = im.size
     if w * h > limit:

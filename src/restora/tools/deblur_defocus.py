@@ -37,6 +37,7 @@ from restora.tools._classical import (
 from restora.tools.base import Tool, ToolParams
 
 RADIUS_RANGE = (1.0, 10.0)
+MIN_RADIUS = 1.1  # an estimated radius up to this is "in focus" (sharp photos fit 0.75-1.06 px)
 
 
 class DeblurDefocus(Tool):
@@ -81,6 +82,8 @@ class DeblurDefocus(Tool):
         radius = p.radius
         if radius is None or p.search > 0:
             radius = estimate_radius(SpectrumFit(image), radius, p.search)
+        if p.radius is None and radius <= MIN_RADIUS:  # nothing measurable to undo: leave it be
+            return image.copy()
         kernel = disc_kernel(radius)
         balance = p.balance if p.balance is not None else deconv_balance(noise_sigma(image))
         return deconvolve(image, kernel, p.method, iterations=p.iterations, balance=balance)

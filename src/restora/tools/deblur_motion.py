@@ -44,7 +44,8 @@ from restora.tools._classical import (
 from restora.tools.base import Tool, ToolParams
 
 LENGTH_RANGE = (3.0, 60.0)
-ANGLE_SPAN = 12.0  # degrees searched either side of a given angle when search > 0
+ANGLE_SPAN = 12.0
+MIN_BLUR = 3.0  # an estimated length below this is "no motion blur" (sharp photos fit ~2-2.8 px)  # degrees searched either side of a given angle when search > 0
 
 
 class DeblurMotion(Tool):
@@ -97,6 +98,8 @@ class DeblurMotion(Tool):
         length, angle = p.length, p.angle
         if length is None or angle is None or p.search > 0:
             length, angle = estimate_motion(SpectrumFit(image), length, angle, p.search)
+        if p.length is None and length < MIN_BLUR:  # nothing measurable to undo: leave it be
+            return image.copy()
         kernel = motion_kernel(length, angle)
         balance = p.balance if p.balance is not None else deconv_balance(noise_sigma(image))
         return deconvolve(image, kernel, p.method, iterations=p.iterations, balance=balance)

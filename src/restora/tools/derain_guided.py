@@ -20,7 +20,7 @@ Examples:
     >>> from restora.tools import create_tool
     >>> tool = create_tool("derain_guided")
     >>> dry = tool(rainy)                                    # doctest: +SKIP
-    >>> dry = tool(rainy, {"angle": 95, "strength": 0.8})   # doctest: +SKIP
+    >>> dry = tool(rainy, {"angle": 95, "strength": 1.0})   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -59,7 +59,9 @@ class DerainGuided(Tool):
         max_length: int | None = Field(
             None, ge=5, le=401, description="structures longer than this (px) are kept as scene; None: 61 px at 400 px, scaled"
         )
-        strength: float = Field(1.0, ge=0.0, le=1.5, description="fraction of the extracted streak layer subtracted")
+        strength: float = Field(
+            0.8, ge=0.0, le=1.5, description="fraction of the extracted streak layer subtracted (suggested: 0.5-1 by severity)"
+        )
 
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:

@@ -1,19 +1,21 @@
 """Low-light enhancement by an adaptive tone curve, then CLAHE on the CIELAB lightness.
 
 One global curve ``y = a * x ** g`` is applied to every colour channel. Its two numbers are fixed
-by two anchors of the luminance histogram: the median goes to ``target`` (0.4 by default, about
+by two anchors of the luminance histogram: the median goes to ``target`` (0.42 by default, about
 where well-exposed photos have it) and the 99.5th percentile to 0.95, so both the gain and the
 gamma of an under-exposure are undone (a darkened photo ``k * I ** G`` is mapped back exactly
 when its own anchors were at those places). The gain is capped by ``max_gain`` so black skies
-stay black. A light CLAHE (OpenCV, 8x8 tiles) then restores local contrast, and non-local means
-reduces the noise the brightening lifts (set from the measured input noise times the gain).
+stay black, and where the curve would have to be too flat (night scenes) the highlight anchor
+wins. A photo whose median already reaches ``target`` is left as it is. A light CLAHE (OpenCV,
+8x8 tiles) then restores local contrast, and non-local means reduces the noise the brightening
+lifts (its strength set from the measured input noise times the typical gain).
 
 Examples:
     >>> from restora.tools import create_tool
     >>> tool = create_tool("lowlight_gamma")
     >>> bright = tool(dark)                                      # doctest: +SKIP
     >>> tool.suggest_params(0.6, {"mean_luma": 0.08})[0]         # doctest: +SKIP
-    Params(target=0.4, max_gain=12.0, clahe=1.0, denoise=1.0)
+    Params(target=0.42, max_gain=12.0, clahe=0.5, denoise=1.0)
 """
 
 from __future__ import annotations
@@ -58,6 +60,8 @@ class LowlightGamma(Tool):
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = params
         lum = rgb_to_luma(image)
+        if float(np.median(lum)) >= p.target:  # exposed well enough already: not a low-light photo
+            return image.copy()
         a, g = tone_curve(lum, p.target, p.max_gain)
         x = np.maximum(image, 1e-6)
         gain = np.minimum(a * np.power(x, g - 1.0), p.max_gain)  # y = a x^g, as a per-pixel gain

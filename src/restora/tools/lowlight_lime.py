@@ -4,11 +4,14 @@ enhancement via illumination map estimation", IEEE TIP 2017).
 The illumination of each pixel is first taken as its brightest colour channel,
 ``T = max_c I_c``, then refined into a smooth, edge-aware map (here a guided filter steered by
 ``T`` itself, a fast stand-in for LIME's structure-aware optimisation), and the image is divided
-by ``T ** gamma``. ``gamma`` < 1 keeps some of the original darkness; by default it is searched
-so that the result's mean luminance reaches ``target`` (0.42, about that of well-exposed
-photos). As in LIME, noise that the brightening lifts out of the shadows is then reduced where
-the illumination was low: the enhanced image is denoised with OpenCV non-local means and blended
-in with weight ``1 - T``.
+by ``T ** gamma``, the gain capped at ``max_gain`` (black skies stay black, their noise down).
+``gamma`` < 1 keeps some of the original darkness; by default it is searched so that the
+result's mean luminance reaches ``target`` (0.42, about that of well-exposed photos; an image
+already that bright is left as it is). Dividing by one map keeps colour ratios, as a real
+under-exposure does; it cannot undo a per-channel gamma (``lowlight_gamma`` can). As in LIME,
+noise the brightening lifts out of the shadows is then reduced where the gain was high: the
+result is denoised with OpenCV non-local means (strength from the input noise times the typical
+gain) and blended in by gain.
 
 Examples:
     >>> from restora.tools import create_tool
@@ -43,7 +46,7 @@ class LowlightLIME(Tool):
 
     class Params(ToolParams):
         gamma: float | None = Field(
-            None, ge=0.1, le=1.0, description="exponent on the illumination map; None: chosen to reach the target brightness"
+            None, ge=0.0, le=1.0, description="exponent on the illumination map; None: chosen to reach the target brightness"
         )
         target: float = Field(0.42, ge=0.15, le=0.7, description="mean luminance aimed at when gamma is None")
         max_gain: float = Field(
@@ -72,11 +75,11 @@ class LowlightLIME(Tool):
 
 
 def _gamma_for_target(image: np.ndarray, illum: np.ndarray, target: float, max_gain: float) -> float:
-    """The gamma in [0.1, 1] whose output has mean luminance closest to ``target`` (bisection;
-    brightness grows monotonically with gamma)."""
+    """The gamma in [0, 1] whose output has mean luminance closest to ``target`` (bisection;
+    brightness grows monotonically with gamma). 0, i.e. no change, when already that bright."""
     small_img = image[::4, ::4]
     small_t = illum[::4, ::4, None]
-    lo, hi = 0.1, 1.0
+    lo, hi = 0.0, 1.0  # gamma 0 leaves the image as it is (already bright enough)
 
     def mean_at(g: float) -> float:
         return float(rgb_to_luma(np.clip(small_img * np.minimum(small_t**-g, max_gain), 0.0, 1.0)).mean())
