@@ -44,8 +44,8 @@ from restora.tools._classical import (
 from restora.tools.base import Tool, ToolParams
 
 LENGTH_RANGE = (3.0, 60.0)
-ANGLE_SPAN = 12.0
-MIN_BLUR = 3.0  # an estimated length below this is "no motion blur" (sharp photos fit ~2-2.8 px)  # degrees searched either side of a given angle when search > 0
+ANGLE_SPAN = 12.0  # degrees searched either side of a given angle when search > 0
+MIN_BLUR = 3.0  # an estimated length below this is "no motion blur" (sharp photos fit ~2-2.8 px)
 
 
 class DeblurMotion(Tool):
