@@ -238,7 +238,6 @@ def jpeg_quality(image: np.ndarray) -> dict[str, float]:
     bv = mv[order_y[0]] / max(np.delete(mv, order_y[0]).mean(), 1e-6)
     blockiness = float(np.sqrt(bh * bv))
     best: tuple[int, np.ndarray] | None = None
-    best_grid: tuple[int, int, np.ndarray] = (0, 0, np.zeros((0, 8, 8)))
     candidates = [(order_x[0], order_y[0])]
     if blockiness > 1.15:  # a second grid (re-compression, a crop) may hide behind the first
         candidates += [(order_x[1], order_y[0]), (order_x[0], order_y[1]), (order_x[1], order_y[1])]
@@ -250,7 +249,6 @@ def jpeg_quality(image: np.ndarray) -> dict[str, float]:
         n_ok = int((steps > 1).sum())
         if best is None or n_ok > int((best[1] > 1).sum()):
             best = (n_ok, steps)
-            best_grid = (int(kx), int(ky), D)
         if n_ok >= 3:
             break
     if best is None or best[0] < 3:
@@ -258,7 +256,6 @@ def jpeg_quality(image: np.ndarray) -> dict[str, float]:
             "jpeg_quality": 100.0,
             "blockiness": blockiness,
             "jpeg_comb": float(0 if best is None else best[0]),
-            "jpeg_flat_ac": 0.0,
         }
     steps = best[1]
     ok = steps > 1
@@ -270,28 +267,7 @@ def jpeg_quality(image: np.ndarray) -> dict[str, float]:
         "jpeg_quality": float(quality),
         "blockiness": blockiness,
         "jpeg_comb": float(best[0]),
-        "jpeg_flat_ac": _flat_block_ac(Y, *best_grid),
     }
-
-
-def _flat_block_ac(Y: np.ndarray, kx: int, ky: int, D: np.ndarray) -> float:
-    """RMS of the low-frequency AC coefficients in the flattest quarter of the 8x8 blocks.
-
-    JPEG zeroes those coefficients in smooth areas of a clean photo; noise that was there
-    before compression survives in them as blotches (0-255 units, orthonormal DCT).
-    """
-    ox, oy = (kx + 1) % 8, (ky + 1) % 8
-    smooth = cv2.GaussianBlur(Y.astype(np.float32), (0, 0), 3.0)
-    g = np.abs(cv2.Sobel(smooth, cv2.CV_32F, 1, 0)) + np.abs(cv2.Sobel(smooth, cv2.CV_32F, 0, 1))
-    gc = g[oy:, ox:]
-    h, w = (gc.shape[0] // 8) * 8, (gc.shape[1] // 8) * 8
-    flat = gc[:h, :w].reshape(h // 8, 8, w // 8, 8).mean((1, 3)).ravel()
-    if len(flat) != len(D) or len(D) < 16:
-        return 0.0
-    sel = flat <= np.percentile(flat, 25)
-    low = np.array([(u, v) for u in range(4) for v in range(4) if 0 < u + v <= 3])
-    ac = D[sel][:, low[:, 0], low[:, 1]]
-    return float(np.sqrt(np.mean(ac**2)))
 
 
 def _block_dct(Y: np.ndarray, ox: int, oy: int) -> np.ndarray:
