@@ -47,6 +47,14 @@ class DenoiseBM3D(Tool):
         )
 
     @classmethod
+    def availability(cls) -> str | None:
+        import importlib.util
+
+        if importlib.util.find_spec("bm3d") is None:
+            return "the `bm3d` package is not installed (pip install bm3d)"
+        return None
+
+    @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
         sigma = evidence.get("noise_sigma")
         sigma = float(np.clip(sigma, 1.0, 100.0)) if sigma is not None and sigma > 0 else None
