@@ -25,14 +25,15 @@ import importlib.util
 import os
 import sys
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 import cv2
 import numpy as np
 
 from restora.errors import ToolError
+from restora.tools.base import Tool
 
 PadMode = Literal["reflect", "replicate"]
 _BORDER = {"reflect": cv2.BORDER_REFLECT_101, "replicate": cv2.BORDER_REPLICATE}
@@ -437,3 +438,37 @@ def weights_availability(card_id: str) -> str | None:
     except (WeightsNotFoundError, ChecksumError) as e:
         return str(e)
     return None
+
+
+class NcnnTool(Tool):
+    """Base of the tools that run one model card's ncnn networks.
+
+    Subclasses set ``card`` and get: availability from the card's files, the files resolved
+    (and checked) on first use, and one network per key (scale, level, ...) built on demand by
+    :meth:`net` and closed on unload.
+    """
+
+    card: ClassVar[str]
+    learned: ClassVar[bool] = True
+
+    @classmethod
+    def availability(cls) -> str | None:
+        return weights_availability(cls.card)
+
+    def _load(self) -> None:
+        from restora.model_zoo import resolve
+
+        self._files = resolve(self.card)
+        self._nets: dict[Hashable, Any] = {}
+
+    def _unload(self) -> None:
+        for net in getattr(self, "_nets", {}).values():
+            net.close()
+        self._nets = {}
+
+    def net(self, key: Hashable, build: Callable[[dict[str, Path]], Any]) -> Any:
+        """The network for ``key``, built once as ``build(files)``."""
+        net = self._nets.get(key)
+        if net is None:
+            net = self._nets[key] = build(self._files)
+        return net

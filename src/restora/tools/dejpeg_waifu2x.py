@@ -17,9 +17,9 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._ncnn import Waifu2xCunetNet, weights_availability
+from restora.tools._ncnn import NcnnTool, Waifu2xCunetNet
 from restora.tools._tiling import run_tiled
-from restora.tools.base import Tool, ToolParams
+from restora.tools.base import ToolParams
 
 CARD = "waifu2x-cunet-denoise"
 
@@ -42,7 +42,7 @@ def level_for_quality(quality: float) -> int:
     return 2
 
 
-class DejpegWaifu2x(Tool):
+class DejpegWaifu2x(NcnnTool):
     """waifu2x CUNet 1x noise0..3: a learned JPEG deblocker/deringer."""
 
     class Params(ToolParams):
@@ -53,36 +53,15 @@ class DejpegWaifu2x(Tool):
     task: ClassVar[Task] = Task.DEJPEG
     summary: ClassVar[str] = "waifu2x CUNet denoiser (levels 0-3): removes JPEG blocking and ringing"
     cost: ClassVar[float] = 8.0
-    learned: ClassVar[bool] = True
+    card: ClassVar[str] = CARD
     memory_mb: ClassVar[int] = 300
 
     tile: ClassVar[int] = 320
     context: ClassVar[int] = 28
 
-    def _load(self) -> None:
-        from restora.model_zoo import resolve
-
-        self._files = resolve(CARD)
-        self._nets: dict[int, Waifu2xCunetNet] = {}
-
-    def _unload(self) -> None:
-        for net in getattr(self, "_nets", {}).values():
-            net.close()
-        self._nets = {}
-
-    @classmethod
-    def availability(cls) -> str | None:
-        return weights_availability(CARD)
-
-    def _net(self, level: int) -> Waifu2xCunetNet:
-        net = self._nets.get(level)
-        if net is None:
-            net = self._nets[level] = Waifu2xCunetNet(self._files, level)
-        return net
-
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = cast(DejpegWaifu2x.Params, params)
-        net = self._net(p.level)
+        net = self.net(p.level, lambda files: Waifu2xCunetNet(files, p.level))
         out = run_tiled(net, image, scale=1, tile=self.tile, overlap=16, context=self.context)
         return np.clip(out, 0.0, 1.0)
 

@@ -21,15 +21,15 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._ncnn import SrmdNet, weights_availability
+from restora.tools._ncnn import NcnnTool, SrmdNet
 from restora.tools._tiling import run_tiled
-from restora.tools.base import Tool, ToolParams
+from restora.tools.base import ToolParams
 
 CARD = "srmd"
 MAX_SIGMA = 75.0  # SRMD was trained on noise levels 0-75
 
 
-class DenoiseSRMD(Tool):
+class DenoiseSRMD(NcnnTool):
     """SRMD x2 + area downscale as a Gaussian denoiser with an explicit noise level."""
 
     class Params(ToolParams):
@@ -43,30 +43,15 @@ class DenoiseSRMD(Tool):
     task: ClassVar[Task] = Task.DENOISE
     summary: ClassVar[str] = "SRMD network (x2, noise-level map, area downscale back): strong Gaussian denoiser"
     cost: ClassVar[float] = 15.0
-    learned: ClassVar[bool] = True
+    card: ClassVar[str] = CARD
     memory_mb: ClassVar[int] = 300
 
     tile: ClassVar[int] = 384
     context: ClassVar[int] = 12
 
-    def _load(self) -> None:
-        from restora.model_zoo import resolve
-
-        self._net = SrmdNet(resolve(CARD), 2)
-
-    def _unload(self) -> None:
-        net = getattr(self, "_net", None)
-        if net is not None:
-            net.close()
-        self._net = None
-
-    @classmethod
-    def availability(cls) -> str | None:
-        return weights_availability(CARD)
-
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = cast(DenoiseSRMD.Params, params)
-        net = self._net
+        net = self.net(2, lambda files: SrmdNet(files, 2))
 
         def denoise(tile: np.ndarray) -> np.ndarray:
             acc = np.zeros_like(tile)

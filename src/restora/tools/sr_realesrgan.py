@@ -32,19 +32,19 @@ from pydantic import Field
 
 from restora.taxonomy import Task
 from restora.tools._ncnn import (
+    NcnnTool,
     RealEsrganNet,
     lowres_factor,
     nearest_scale,
     super_resolve,
-    weights_availability,
 )
 from restora.tools._tiling import run_tiled
-from restora.tools.base import Tool, ToolParams
+from restora.tools.base import ToolParams
 
 CARD = "realesrgan-x4plus"
 
 
-class SrRealESRGAN(Tool):
+class SrRealESRGAN(NcnnTool):
     """Real-ESRGAN x4plus through ncnn on the CPU; restores soft images or enlarges them."""
 
     class Params(ToolParams):
@@ -64,30 +64,16 @@ class SrRealESRGAN(Tool):
     task: ClassVar[Task] = Task.SUPER_RESOLUTION
     summary: ClassVar[str] = "Real-ESRGAN x4plus GAN: crisp edges on soft/low-res photos (may invent texture)"
     cost: ClassVar[float] = 80.0
-    learned: ClassVar[bool] = True
+    card: ClassVar[str] = CARD
     memory_mb: ClassVar[int] = 900
     changes_size: ClassVar[bool] = True
 
     tile: ClassVar[int] = 160
     context: ClassVar[int] = 16
 
-    def _load(self) -> None:
-        from restora.model_zoo import resolve
-
-        self._net = RealEsrganNet(resolve(CARD))
-
-    def _unload(self) -> None:
-        net = getattr(self, "_net", None)
-        if net is not None:
-            net.close()
-        self._net = None
-
-    @classmethod
-    def availability(cls) -> str | None:
-        return weights_availability(CARD)
-
     def _x4(self, image: np.ndarray) -> np.ndarray:
-        return run_tiled(self._net, image, scale=4, tile=self.tile, overlap=16, context=self.context)
+        net = self.net(4, RealEsrganNet)
+        return run_tiled(net, image, scale=4, tile=self.tile, overlap=16, context=self.context)
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = cast(SrRealESRGAN.Params, params)

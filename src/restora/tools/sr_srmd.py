@@ -27,19 +27,19 @@ from pydantic import Field
 
 from restora.taxonomy import Task
 from restora.tools._ncnn import (
+    NcnnTool,
     SrmdNet,
     lowres_factor,
     nearest_scale,
     super_resolve,
-    weights_availability,
 )
 from restora.tools._tiling import run_tiled
-from restora.tools.base import Tool, ToolParams
+from restora.tools.base import ToolParams
 
 CARD = "srmd"
 
 
-class SrSRMD(Tool):
+class SrSRMD(NcnnTool):
     """SRMD x2/x3/x4 through ncnn on the CPU; restores soft images or enlarges them."""
 
     class Params(ToolParams):
@@ -62,33 +62,16 @@ class SrSRMD(Tool):
     task: ClassVar[Task] = Task.SUPER_RESOLUTION
     summary: ClassVar[str] = "SRMD x2/x3/x4: faithful super-resolution of soft/low-res photos, optional denoising"
     cost: ClassVar[float] = 5.0
-    learned: ClassVar[bool] = True
+    card: ClassVar[str] = CARD
     memory_mb: ClassVar[int] = 300
     changes_size: ClassVar[bool] = True
 
     tile: ClassVar[int] = 384
     context: ClassVar[int] = 12
 
-    def _load(self) -> None:
-        from restora.model_zoo import resolve
-
-        self._files = resolve(CARD)
-        self._nets: dict[int, SrmdNet] = {}
-
-    def _unload(self) -> None:
-        for net in getattr(self, "_nets", {}).values():
-            net.close()
-        self._nets = {}
-
-    @classmethod
-    def availability(cls) -> str | None:
-        return weights_availability(CARD)
-
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = cast(SrSRMD.Params, params)
-        net = self._nets.get(p.scale)
-        if net is None:
-            net = self._nets[p.scale] = SrmdNet(self._files, p.scale)
+        net = self.net(p.scale, lambda files: SrmdNet(files, p.scale))
 
         def model(x: np.ndarray) -> np.ndarray:
             return run_tiled(lambda t: net(t, p.sigma), x, scale=p.scale, tile=self.tile, overlap=16, context=self.context)
