@@ -20,9 +20,14 @@ Examples:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import cv2
 import numpy as np
+from pydantic import Field
 from scipy import fft
+
+from restora.tools.base import ToolParams
 
 # ITU-R BT.601 full-range YCbCr, as JPEG uses it.
 _RGB2YCC = np.array(
@@ -344,3 +349,17 @@ def clahe_lightness(image: np.ndarray, clip: float, tiles: int = 8) -> np.ndarra
     eq = cv2.createCLAHE(clipLimit=float(clip), tileGridSize=(tiles, tiles)).apply(l8)
     lab[..., 0] = np.clip(lab[..., 0] + (eq.astype(np.float32) - l8.astype(np.float32)) / 2.55, 0.0, 100.0)
     return np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0.0, 1.0).astype(np.float32)
+
+
+class DeconvParams(ToolParams):
+    """The solver settings the deblurring tools share; each adds its kernel's own fields."""
+
+    method: Literal["cg", "wiener", "rl"] = Field(
+        "cg",
+        description="cg: regularised least squares without boundary ringing (best); wiener: one-step, "
+        "edge-tapered; rl: Richardson-Lucy (more forgiving of a wrong kernel)",
+    )
+    balance: float | None = Field(
+        None, ge=1e-5, le=1.0, description="smoothness weight (cg, wiener); None: from the estimated noise level"
+    )
+    iterations: int = Field(30, ge=1, le=300, description="iterations (cg, rl)")

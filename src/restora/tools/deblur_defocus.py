@@ -19,7 +19,6 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import numpy as np
 from pydantic import Field
@@ -28,6 +27,7 @@ from scipy.special import j1
 from restora.degrade import disc_kernel
 from restora.taxonomy import Task
 from restora.tools._classical import (
+    DeconvParams,
     SpectrumFit,
     deconv_balance,
     deconvolve,
@@ -47,22 +47,13 @@ class DeblurDefocus(Tool):
     summary = "defocus deblur: regularised deconvolution with a disc kernel, radius fitted to the spectrum"
     cost = 4.5
 
-    class Params(ToolParams):
+    class Params(DeconvParams):
         radius: float | None = Field(
             None, ge=0.5, le=30.0, description="disc radius in px; None: estimate it from the image (1-10 px)"
         )
         search: float = Field(
             0.3, ge=0.0, le=1.0, description="relative range around radius where the spectrum fit may refine it; 0: use as given"
         )
-        method: Literal["cg", "wiener", "rl"] = Field(
-            "cg",
-            description="cg: regularised least squares without boundary ringing (best); wiener: one-step, "
-            "edge-tapered; rl: Richardson-Lucy (more forgiving of a wrong kernel)",
-        )
-        balance: float | None = Field(
-            None, ge=1e-5, le=1.0, description="smoothness weight (cg, wiener); None: from the estimated noise level"
-        )
-        iterations: int = Field(30, ge=1, le=300, description="iterations (cg, rl)")
 
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:

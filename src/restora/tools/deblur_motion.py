@@ -26,7 +26,6 @@ Examples:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal
 
 import cv2
 import numpy as np
@@ -35,6 +34,7 @@ from pydantic import Field
 from restora.degrade import motion_kernel
 from restora.taxonomy import Task
 from restora.tools._classical import (
+    DeconvParams,
     SpectrumFit,
     deconv_balance,
     deconvolve,
@@ -55,7 +55,7 @@ class DeblurMotion(Tool):
     summary = "motion deblur: regularised deconvolution with a linear kernel, length/angle fitted to the spectrum"
     cost = 5.0
 
-    class Params(ToolParams):
+    class Params(DeconvParams):
         length: float | None = Field(
             None, ge=1.0, le=120.0, description="blur length in px; None: estimate it from the image (3-60 px)"
         )
@@ -68,15 +68,6 @@ class DeblurMotion(Tool):
             le=1.0,
             description="refine a given length within +-search (relative) and angle within +-40*search degrees; 0: use as given",
         )
-        method: Literal["cg", "wiener", "rl"] = Field(
-            "cg",
-            description="cg: regularised least squares without boundary ringing (best); wiener: one-step, "
-            "edge-tapered; rl: Richardson-Lucy (more forgiving of a wrong kernel)",
-        )
-        balance: float | None = Field(
-            None, ge=1e-5, le=1.0, description="smoothness weight (cg, wiener); None: from the estimated noise level"
-        )
-        iterations: int = Field(30, ge=1, le=300, description="iterations (cg, rl)")
 
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
