@@ -458,6 +458,19 @@ def _learned_builder(name: str) -> Callable[[], ScoreFn]:
     return build
 
 
+def _learned_spec(name: str, summary: str, typical_range: tuple[float, float]) -> MetricSpec:
+    """A learned pyiqa metric (higher is better): usable only when its weights are on disk."""
+    return MetricSpec(
+        name,
+        summary,
+        lower_is_better=False,
+        typical_range=typical_range,
+        build=_learned_builder(name),
+        learned=True,
+        availability=_learned_availability(name),
+    )
+
+
 for _spec in (
     MetricSpec(
         "niqe",
@@ -495,51 +508,11 @@ for _spec in (
         min_side=32,
         availability=_piqe_availability,
     ),
-    MetricSpec(
-        "musiq",
-        "MUSIQ multi-scale transformer, KonIQ-trained (learned; pyiqa)",
-        lower_is_better=False,
-        typical_range=(0.0, 100.0),
-        build=_learned_builder("musiq"),
-        learned=True,
-        availability=_learned_availability("musiq"),
-    ),
-    MetricSpec(
-        "clipiqa",
-        "CLIP-IQA, CLIP RN50 antonym prompts (learned; pyiqa)",
-        lower_is_better=False,
-        typical_range=(0.0, 1.0),
-        build=_learned_builder("clipiqa"),
-        learned=True,
-        availability=_learned_availability("clipiqa"),
-    ),
-    MetricSpec(
-        "topiq_nr",
-        "TOPIQ no-reference, ResNet-50, KonIQ-trained (learned; pyiqa)",
-        lower_is_better=False,
-        typical_range=(0.0, 1.0),
-        build=_learned_builder("topiq_nr"),
-        learned=True,
-        availability=_learned_availability("topiq_nr"),
-    ),
-    MetricSpec(
-        "qalign",
-        "Q-Align, mPLUG-Owl2 quality levels (learned, large; pyiqa)",
-        lower_is_better=False,
-        typical_range=(1.0, 5.0),
-        build=_learned_builder("qalign"),
-        learned=True,
-        availability=_learned_availability("qalign"),
-    ),
-    MetricSpec(
-        "deqa",
-        "DeQA-Score, distribution-based VLM quality score (learned, large)",
-        lower_is_better=False,
-        typical_range=(1.0, 5.0),
-        build=_learned_builder("deqa"),
-        learned=True,
-        availability=_learned_availability("deqa"),
-    ),
+    _learned_spec("musiq", "MUSIQ multi-scale transformer, KonIQ-trained (learned; pyiqa)", (0.0, 100.0)),
+    _learned_spec("clipiqa", "CLIP-IQA, CLIP RN50 antonym prompts (learned; pyiqa)", (0.0, 1.0)),
+    _learned_spec("topiq_nr", "TOPIQ no-reference, ResNet-50, KonIQ-trained (learned; pyiqa)", (0.0, 1.0)),
+    _learned_spec("qalign", "Q-Align, mPLUG-Owl2 quality levels (learned, large; pyiqa)", (1.0, 5.0)),
+    _learned_spec("deqa", "DeQA-Score, distribution-based VLM quality score (learned, large)", (1.0, 5.0)),
 ):
     register_metric(_spec)
 
