@@ -17,6 +17,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from restora.planners.base import Action
+
 SCHEMA_VERSION = 1
 
 Decision = Literal["accept", "rollback", "error", "stop"]
@@ -28,15 +30,10 @@ class _Record(BaseModel):
     run_id: str
 
 
-class ActionRecord(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    kind: Literal["tool", "stop"]
-    tool: str | None = None
-    task: str | None = None
-    params: dict[str, Any] = Field(default_factory=dict)
-    reason: str = ""
+class ActionRecord(Action):
+    """The planner's action as recorded: the planner's own schema plus which planner chose it."""
+
     planner: str = ""
-    fallback: str | None = Field(None, description="set when the planner fell back (and why)")
 
 
 class StartRecord(_Record):
