@@ -135,3 +135,24 @@ def test_run_on_real_degraded_photos(tmp_path: Path, data_dir: Path):
     res = runner.invoke(app, ["run", *map(str, files), "-o", str(tmp_path), "--max-steps", "3", "-q"])
     assert res.exit_code == 0, res.output
     assert len(list(tmp_path.glob("*.html"))) == len(files)
+
+
+def test_degrade_is_seeded_and_writes_labels(tmp_path: Path, data_dir: Path):
+    clean = data_dir / "clean" / "set5_hr" / sorted(p.name for p in (data_dir / "clean" / "set5_hr").iterdir())[0]
+    args = ["degrade", str(clean), "--combo", "rain+haze", "--seed", "4"]
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "a.png")]).exit_code == 0
+    assert runner.invoke(app, [*args, "-o", str(tmp_path / "b.png")]).exit_code == 0
+    assert (tmp_path / "a.png").read_bytes() == (tmp_path / "b.png").read_bytes()
+    res = runner.invoke(app, ["degrade", str(clean), "--combo", "rain+haze", "--seed", "5", "-o", str(tmp_path)])
+    assert res.exit_code == 0, res.output
+    other = tmp_path / f"{clean.stem}_haze+rain_s5.png"
+    assert other.read_bytes() != (tmp_path / "a.png").read_bytes()
+    meta = json.loads((tmp_path / "a.json").read_text())
+    assert meta["combo"] == ["haze", "rain"] and meta["seed"] == 4
+    assert set(meta["labels"]) == {"haze", "rain"}
+    fixed = runner.invoke(app, ["degrade", str(clean), "--combo", "dark+noise", "--severity", "dark=0.7,noise=0.2", "-o", str(tmp_path / "d.png")])
+    assert fixed.exit_code == 0, fixed.output
+    labels = json.loads((tmp_path / "d.json").read_text())["labels"]
+    assert labels["dark"]["severity"] == pytest.approx(0.7) and labels["noise"]["severity"] == pytest.approx(0.2)
+    bad = runner.invoke(app, ["degrade", str(clean), "--combo", "rain+hazy", "-o", str(tmp_path)])
+    assert bad.exit_code == 2 and "did you mean 'haze'" in bad.output
