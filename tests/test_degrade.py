@@ -8,7 +8,8 @@ import pytest
 from restora import degrade
 from restora.taxonomy import FORMATION_ORDER, Degradation
 
-ALL = [d.value for d in Degradation]
+EXTRA = ["reflection", "flare", "gaussian_blur", "moire"]  # synthesis-only types (not yet perceived)
+ALL = [d.value for d in Degradation] + EXTRA
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +35,12 @@ def _blockiness(img: np.ndarray) -> float:
 
 
 def test_registry_holds_every_taxonomy_type_in_formation_order():
-    assert degrade.list_degradations() == [d.value for d in FORMATION_ORDER]
+    names = degrade.list_degradations()
+    assert [n for n in names if n not in EXTRA] == [d.value for d in FORMATION_ORDER]
+    assert sorted(n for n in names if n in EXTRA) == sorted(EXTRA)
+    # scene before optics before imaging before compression
+    assert names.index("reflection") < names.index("dark") < names.index("flare") < names.index("motion_blur")
+    assert names.index("defocus") < names.index("gaussian_blur") < names.index("noise")
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -42,7 +48,7 @@ def test_same_seed_same_bytes_other_seed_differs(photo, name):
     a = degrade.apply(photo, name, 0.6, seed=3)
     b = degrade.apply(photo, name, 0.6, seed=3)
     assert a.tobytes() == b.tobytes()
-    if name in ("defocus", "low_res", "jpeg"):  # no randomness: fully set by the severity
+    if name in ("defocus", "low_res", "jpeg", "gaussian_blur"):  # no randomness: fully set by the severity
         return
     c = degrade.apply(photo, name, 0.6, seed=4)
     assert not np.array_equal(a, c)
@@ -70,6 +76,10 @@ def test_same_size_float32_in_range(clean_photo, name, shape):
         ("dark", lambda x, o: float(o.mean()), -1),
         ("haze", lambda x, o: _psnr(x, o), -1),
         ("rain", lambda x, o: _psnr(x, o), -1),
+        ("reflection", lambda x, o: _psnr(x, o), -1),
+        ("flare", lambda x, o: float(o.mean()), +1),
+        ("gaussian_blur", lambda x, o: _hf_energy(o), -1),
+        ("moire", lambda x, o: _psnr(x, o), -1),
     ],
 )
 def test_severity_is_monotone(photo, name, measure, direction):

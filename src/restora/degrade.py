@@ -415,6 +415,71 @@ def _low_res(image: np.ndarray, severity: float, rng: np.random.Generator) -> tu
     return out, {"factor": round(factor, 4), "small_width": sw, "small_height": sh}
 
 
+# -- RealRestorer's other types: synthesis only for now (perception and tools do not know them yet)
+@register("reflection", "reflection off glass: a blurred, shifted second scene added on top", before="dark")
+def _reflection(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    # No second photo is available offline: the reflected layer is this scene flipped both ways,
+    # shifted and defocused (reflections are rarely in focus), as in common synthesis recipes.
+    layer = image[::-1, ::-1]
+    dy, dx = (int(v) for v in rng.integers(-max(1, h // 4), max(2, h // 4), 2))
+    layer = np.roll(layer, (dy, dx), axis=(0, 1))
+    blur = 1.0 + 3.0 * float(rng.random())
+    layer = cv2.GaussianBlur(np.ascontiguousarray(layer), (0, 0), blur)
+    alpha = 0.12 + 0.38 * severity
+    out = image * (1.0 - 0.5 * alpha) + layer * alpha
+    return out, {"alpha": round(alpha, 4), "blur": round(blur, 4), "shift": [dy, dx]}
+
+
+@register("flare", "lens flare: veiling glare around a light source and a chain of ghosts", before="motion_blur")
+def _flare(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    size = float(min(h, w))
+    sx, sy = float(rng.uniform(0.1, 0.9) * w), float(rng.uniform(0.05, 0.45) * h)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    r2 = (xx - sx) ** 2 + (yy - sy) ** 2
+    strength = 0.5 + 0.5 * severity
+    glow = strength * np.exp(-r2 / (2 * (0.1 * size) ** 2)) + 0.45 * strength * np.exp(-r2 / (2 * (0.35 * size) ** 2))
+    flare = glow[..., None] * np.array([1.0, 0.95, 0.85], np.float32)
+    cx, cy = w / 2.0, h / 2.0
+    ghosts = []
+    for t in (0.6, 1.2, 1.5, 1.9):  # ghosts sit on the line through the source and the centre
+        gx, gy = sx + (cx - sx) * t, sy + (cy - sy) * t
+        radius = float(rng.uniform(0.04, 0.12) * size)
+        tint = rng.uniform(0.5, 1.0, 3).astype(np.float32)
+        disc = np.clip(radius - np.sqrt((xx - gx) ** 2 + (yy - gy) ** 2), 0, 1.5) / 1.5
+        flare = flare + (0.45 * strength * disc)[..., None] * tint
+        ghosts.append([round(gx, 1), round(gy, 1), round(radius, 2)])
+    flare = np.clip(flare, 0, 1)
+    out = 1.0 - (1.0 - image) * (1.0 - flare)
+    return out, {"source": [round(sx, 1), round(sy, 1)], "strength": round(strength, 4), "ghosts": ghosts}
+
+
+@register("gaussian_blur", "isotropic Gaussian blur", before="noise")
+def _gaussian_blur(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    sigma = 0.8 + 3.2 * severity
+    return cv2.GaussianBlur(image, (0, 0), sigma), {"sigma": round(sigma, 4)}
+
+
+@register("moire", "moire: colour interference bands from two beating gratings", before="noise")
+def _moire(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+    h, w = image.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    period = float(rng.uniform(2.2, 3.2))  # near the sampling limit, as a screen photographed is
+    angle = np.deg2rad(float(rng.uniform(0, 180)))
+    skew = np.deg2rad(float(rng.uniform(1.5, 4.0)))
+    u1 = xx * np.cos(angle) + yy * np.sin(angle)
+    u2 = xx * np.cos(angle + skew) + yy * np.sin(angle + skew)
+    beat = np.cos(2 * np.pi * u1 / period) * np.cos(2 * np.pi * u2 / (period * 1.03))
+    beat = cv2.GaussianBlur(beat, (0, 0), 1.2)  # what the sensor's aperture leaves of the grids
+    beat = beat / (np.abs(beat).max() + 1e-6)
+    amplitude = 0.06 + 0.24 * severity
+    phases = np.array([0.0, 2.1, 4.2], np.float32)  # colour moire: channels beat out of phase
+    pattern = np.stack([np.cos(np.arccos(np.clip(beat, -1, 1)) + p) for p in phases], axis=2)
+    out = image * (1.0 + amplitude * pattern)
+    return out, {"period": round(period, 4), "amplitude": round(amplitude, 4), "angle": round(float(np.rad2deg(angle)), 2)}
+
+
 # -- helpers -----------------------------------------------------------------------------------
 def _code(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
