@@ -363,3 +363,10 @@ class DeconvParams(ToolParams):
         None, ge=1e-5, le=1.0, description="smoothness weight (cg, wiener); None: from the estimated noise level"
     )
     iterations: int = Field(30, ge=1, le=300, description="iterations (cg, rl)")
+
+
+def sigma_strength_suggestions(params_cls: type[ToolParams], evidence) -> list[ToolParams]:
+    """Denoiser candidates from ``evidence["noise_sigma"]``: as measured, weaker (x0.7), stronger (x1.4)."""
+    sigma = evidence.get("noise_sigma")
+    sigma = float(np.clip(sigma, 1.0, 100.0)) if sigma is not None and sigma > 0 else None
+    return [params_cls(sigma=sigma), params_cls(sigma=sigma, strength=0.7), params_cls(sigma=sigma, strength=1.4)]

@@ -134,6 +134,7 @@ class Tool(ABC):
     @classmethod
     def describe(cls) -> dict[str, Any]:
         """A JSON-able description for the catalogue and planner prompts."""
+        unavailable = cls.availability()
         return {
             "name": cls.name,
             "task": str(cls.task),
@@ -143,8 +144,8 @@ class Tool(ABC):
             "memory_mb": cls.memory_mb,
             "learned": cls.learned,
             "params": cls.Params.model_json_schema(),
-            "available": cls.availability() is None,
-            "unavailable_reason": cls.availability(),
+            "available": unavailable is None,
+            "unavailable_reason": unavailable,
         }
 
 

@@ -26,7 +26,11 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import noise_sigma_rgb, require_side
+from restora.tools._classical import (
+    noise_sigma_rgb,
+    require_side,
+    sigma_strength_suggestions,
+)
 from restora.tools.base import Tool, ToolParams
 
 
@@ -56,9 +60,7 @@ class DenoiseBM3D(Tool):
 
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
-        sigma = evidence.get("noise_sigma")
-        sigma = float(np.clip(sigma, 1.0, 100.0)) if sigma is not None and sigma > 0 else None
-        return [cls.Params(sigma=sigma), cls.Params(sigma=sigma, strength=0.7), cls.Params(sigma=sigma, strength=1.4)]
+        return sigma_strength_suggestions(cls.Params, evidence)
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         require_side(image, 8, "denoise_bm3d")

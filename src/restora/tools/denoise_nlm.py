@@ -22,7 +22,11 @@ import numpy as np
 from pydantic import Field
 
 from restora.taxonomy import Task
-from restora.tools._classical import nlm_denoise, noise_sigma_rgb
+from restora.tools._classical import (
+    nlm_denoise,
+    noise_sigma_rgb,
+    sigma_strength_suggestions,
+)
 from restora.tools.base import Tool, ToolParams
 
 H_PER_SIGMA = 0.55
@@ -45,9 +49,7 @@ class DenoiseNLM(Tool):
 
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
-        sigma = evidence.get("noise_sigma")
-        sigma = float(np.clip(sigma, 1.0, 100.0)) if sigma is not None and sigma > 0 else None
-        return [cls.Params(sigma=sigma), cls.Params(sigma=sigma, strength=0.7), cls.Params(sigma=sigma, strength=1.4)]
+        return sigma_strength_suggestions(cls.Params, evidence)
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         p = params
