@@ -12,6 +12,10 @@ Types and what severity 0 .. 1 means:
 ===========  ======================================================================================
 noise        Gaussian, sigma 5 .. 50 (0-255 units), i.i.d. per channel. ``model="poisson_gaussian"``
              gives signal-dependent shot noise plus read noise with the same std at mid-grey.
+             ``model="granular"``: web-image grain, spatially correlated: luminance grain (white
+             noise low-passed by a Gaussian of FWHM ``grain`` 1.5 .. 3 px) plus per-channel colour
+             grain twice as coarse, ``chroma`` 0.2 .. 0.4 of the luminance grain's std; per-channel
+             std sigma 3.5 .. 35 (0.7 x the Gaussian's: grain reads stronger than i.i.d. noise).
 motion_blur  linear motion kernel, length 5 .. 25 px, random angle (uniform over 0..180 degrees).
 defocus      anti-aliased disc kernel, radius 1.5 .. 6 px.
 haze         atmospheric scattering I = J t + A (1 - t), t = exp(-beta d), beta 0.5 .. 3.0; the
@@ -20,16 +24,23 @@ haze         atmospheric scattering I = J t + A (1 - t), t = exp(-beta d), beta 
              rescaled to [0.2, 1]; airlight A slightly bluish white, A_blue ~ 0.82 .. 0.95.
 rain         two layers of thin bright streaks (angle within ~30 degrees of vertical, length
              10 .. 35 px at 400 px, density 0.2 .. 1.2 % of pixels seed a drop), slightly blurred,
-             screen-blended with a grey-white colour.
+             screen-blended with a grey-white colour. ``splashes=True`` adds splashes
+             (:func:`rain_splashes`: bright elliptic drops 2 .. 4.4 px wide at 400 px, elongated
+             along the rain, and spatter clusters of tiny droplets; 0.04 .. 0.2 % of pixels centre
+             one) from their own generator, so the streaks are the same bytes as without them.
 dark         brightness gain 0.55 .. 0.15 and gamma 1.3 .. 2.5 (``gain * I ** gamma``), then the
              shot and read noise a dim exposure brings.
-jpeg         OpenCV JPEG encode/decode (4:2:0), quality 60 .. 10.
+jpeg         OpenCV JPEG encode/decode (4:2:0), quality 60 .. 10. ``model="web"``: as a web
+             platform serves it: area downscale by ``factor`` 0.5 .. 0.9, JPEG at that quality,
+             half the time a re-upload's second JPEG at a quality 3 .. 10 off, bicubic back up.
 low_res      area downscale by factor 1.5 .. 4, then bicubic upscale back to the same size.
 ===========  ======================================================================================
 
-:func:`compose` applies several in the physically plausible order
-(:data:`restora.taxonomy.FORMATION_ORDER`: scene, then imaging, then compression). New types plug
-in with :func:`register` (a name, a function, and where it goes in that order).
+Draws a model or option makes (grain size, resize factor, splashes) never depend on the severity,
+so monotonicity holds for them too. :func:`compose` applies several in the physically plausible
+order (:data:`restora.taxonomy.FORMATION_ORDER`: scene, then imaging, then compression), each with
+its default model unless its ``options`` say otherwise. New types plug in with :func:`register`
+(a name, a function, and where it goes in that order).
 
 Examples:
     >>> import numpy as np
@@ -177,14 +188,17 @@ def compose(
     combo: str | list[str] | tuple[str, ...],
     seed: int = 0,
     severities: Mapping[str, float] | None = None,
+    options: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> tuple[np.ndarray, dict[str, Params]]:
     """Apply several degradations in formation order; return the image and per-type labels.
 
     Severities missing from ``severities`` are drawn uniformly from
     :data:`COMPOSE_SEVERITY_RANGE` by a generator seeded with ``seed``. Each degradation uses the
-    same stream as ``apply(..., seed=seed)``. ``labels`` maps each degradation name (in the order
-    applied) to its parameters: ``severity`` plus the concrete ones (``sigma``, ``quality``,
-    ``length``/``angle``, ``radius``, ``factor``, ``beta``/``airlight``, ...).
+    same stream as ``apply(..., seed=seed)``, with its default model unless ``options`` gives it
+    keyword arguments (``{"noise": {"model": "granular"}, "rain": {"splashes": True}}``). ``labels``
+    maps each degradation name (in the order applied) to its parameters: ``severity`` plus the
+    concrete ones (``sigma``, ``quality``, ``length``/``angle``, ``radius``, ``factor``,
+    ``beta``/``airlight``, ...).
 
     Examples:
         >>> import numpy as np
@@ -194,19 +208,26 @@ def compose(
         (0.5, 27.5)
         >>> 10 <= labels["jpeg"]["quality"] <= 60
         True
+        >>> _, labels = compose(img, "noise+jpeg", options={"jpeg": {"model": "web"}})
+        >>> labels["noise"]["model"], labels["jpeg"]["model"]
+        ('gaussian', 'web')
     """
     names = parse_combo(combo)
     given = dict(severities or {})
     unknown = set(given) - set(names)
     if unknown:
         raise ValueError(f"severities given for degradations not in the combination: {sorted(unknown)}")
+    opts = {str(k): dict(v) for k, v in (options or {}).items()}
+    unknown = set(opts) - set(names)
+    if unknown:
+        raise ValueError(f"options given for degradations not in the combination: {sorted(unknown)}")
     sev_rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _code("compose-severity")])
     drawn = {n: float(sev_rng.uniform(*COMPOSE_SEVERITY_RANGE)) for n in names}  # always draw: stable
     out = _check_image(image)
     labels: dict[str, Params] = {}
     for n in names:
         sev = float(given[n]) if n in given else round(drawn[n], 4)
-        out, labels[n] = apply_labeled(out, n, sev, seed)
+        out, labels[n] = apply_labeled(out, n, sev, seed, **opts.get(n, {}))
     return out, labels
 
 
@@ -214,8 +235,8 @@ def list_degradations() -> list[str]:
     """Registered degradation names in formation order.
 
     Examples:
-        >>> list_degradations()[:3]
-        ['haze', 'rain', 'dark']
+        >>> list_degradations()[:4]
+        ['haze', 'rain', 'reflection', 'dark']
     """
     return [n for n in ORDER if n in DEGRADATIONS]
 
@@ -292,7 +313,38 @@ def _noise(image: np.ndarray, severity: float, rng: np.random.Generator, model: 
             "peak": round(float(peak), 4),
             "read_sigma": round(float(read * 255.0), 4),
         }
-    raise ValueError(f"unknown noise model {model!r}; use 'gaussian' or 'poisson_gaussian'")
+    if model == "granular":
+        # web-image grain: spatially correlated (low-passed) luminance grain plus a weaker, coarser
+        # per-channel colour grain (chroma is subsampled and smeared by the pipeline), scaled so
+        # that each channel's std is sigma, 0.7 x the Gaussian model's (grain of the same std
+        # reads much stronger than i.i.d. noise: it is not averaged away by the eye)
+        sigma *= 0.7
+        s = sigma / 255.0
+        h, w = image.shape[:2]
+        grain = float(rng.uniform(1.5, 3.0))
+        chroma = float(rng.uniform(0.2, 0.4))
+        luma_std = s / np.sqrt(1.0 + chroma * chroma)
+        lum = _grain_field(rng, (h, w), grain)
+        col = _grain_field(rng, (h, w, 3), 2.0 * grain)
+        out = image + lum[..., None] * np.float32(luma_std) + col * np.float32(chroma * luma_std)
+        return out, {
+            "model": model,
+            "sigma": round(sigma, 4),
+            "grain": round(grain, 4),
+            "chroma": round(chroma, 4),
+        }
+    raise ValueError(f"unknown noise model {model!r}; use 'gaussian', 'poisson_gaussian' or 'granular'")
+
+
+def _grain_field(rng: np.random.Generator, shape: tuple[int, ...], fwhm: float) -> np.ndarray:
+    """Unit-variance, stationary Gaussian noise low-passed by a Gaussian of ``fwhm`` px."""
+    sig = fwhm / 2.3548
+    r = int(np.ceil(3.0 * sig))
+    k = cv2.getGaussianKernel(2 * r + 1, sig, cv2.CV_32F)
+    h, w = shape[:2]
+    white = rng.standard_normal((h + 2 * r, w + 2 * r, *shape[2:]), dtype=np.float32)  # pad: no border effects
+    field = cv2.sepFilter2D(white, -1, k, k, borderType=cv2.BORDER_REFLECT_101)[r : r + h, r : r + w]
+    return field / np.float32(np.sum(k.astype(np.float64) ** 2))  # std of white noise after k (x) k
 
 
 @register("motion_blur", "linear camera-motion blur")
@@ -337,7 +389,9 @@ def _haze(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple
 
 
 @register("rain", "synthetic rain streaks")
-def _rain(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+def _rain(
+    image: np.ndarray, severity: float, rng: np.random.Generator, splashes: bool = False
+) -> tuple[np.ndarray, Params]:
     h, w = image.shape[:2]
     scale = max(0.5, min(h, w) / 400.0)
     tilt = float(np.clip(rng.normal(0.0, 12.0), -30.0, 30.0))  # degrees from vertical
@@ -355,15 +409,104 @@ def _rain(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple
     streaks = np.clip(layers[0] + 0.8 * layers[1], 0, 1)
     streaks = cv2.GaussianBlur(streaks, (0, 0), 0.6)
     streaks = np.clip(streaks * brightness * 1.6, 0, 1)
+    layer = streaks
+    extra: Params = {}
+    if splashes:  # their own stream: the streaks above are the same bytes with or without them
+        splash, extra = rain_splashes(h, w, severity, _substream(rng, "rain-splashes"), 90.0 + tilt)
+        layer = np.maximum(streaks, splash)
     color = np.array([0.92, 0.93, 0.96], np.float32)
-    out = 1.0 - (1.0 - image) * (1.0 - streaks[..., None] * color)
+    out = 1.0 - (1.0 - image) * (1.0 - layer[..., None] * color)
     return out, {
         "angle": round(90.0 + tilt, 4),
         "length": round(length, 4),
         "density": round(density, 5),
         "brightness": round(brightness, 4),
         "coverage": round(float((streaks > 0.1).mean()), 4),
+        **extra,
     }
+
+
+SPLASH_DENSITY: tuple[float, float] = (0.0004, 0.0020)
+"""Rain splashes per pixel (at the 400-px reference size) at severity 0 and 1."""
+
+
+def rain_splashes(
+    h: int, w: int, severity: float, rng: np.random.Generator, angle: float = 90.0
+) -> tuple[np.ndarray, Params]:
+    """Splash layer (H, W) in [0, 1] of rain drops and spatter, and its parameters.
+
+    Candidates (position, size, shape, strength) are all drawn up front, independently of
+    ``severity``, and a candidate shows when its own uniform draw is below the severity's share of
+    the maximum density (:data:`SPLASH_DENSITY`), so a higher severity shows a superset, a little
+    brighter (peak 0.7 .. 1.0 x a strength of 0.5 .. 1). Sizes are at 400 px and scale with the
+    image's short side (not below 0.75 x). 65 % are drops: anti-aliased ellipses, brighter in the
+    middle, 2 .. 4.4 px across and 1.2 .. 2.5 times as long, elongated along the rain ``angle``
+    (degrees as for the streaks, +- 15). 35 % are spatter: a small core and 3 .. 6 droplets of
+    radius 0.5 .. 1.2 px thrown 2.5 .. 7 px around it. The layer is blurred by 0.5 px.
+
+    Examples:
+        >>> import numpy as np
+        >>> lo, p = rain_splashes(96, 96, 0.2, np.random.default_rng(0))
+        >>> hi, q = rain_splashes(96, 96, 0.9, np.random.default_rng(0))
+        >>> bool((hi >= lo).all()), p["splash_count"] <= q["splash_count"]
+        (True, True)
+    """
+    size = max(0.75, min(h, w) / 400.0)
+    lo, hi = SPLASH_DENSITY
+    density = lo + (hi - lo) * severity
+    n_max = int(np.ceil(hi * h * w / (size * size)))
+    cx, cy = rng.uniform(0, w, n_max), rng.uniform(0, h, n_max)
+    u = rng.random(n_max)
+    spatter = rng.random(n_max) < 0.35
+    minor = rng.uniform(1.0, 2.2, n_max) * size  # semi-axes
+    major = minor * rng.uniform(1.2, 2.5, n_max)
+    theta = angle + rng.normal(0.0, 15.0, n_max)
+    strength = rng.uniform(0.5, 1.0, n_max)
+    n_sat = rng.integers(3, 7, n_max)
+    sat_dir = rng.uniform(0, 2 * np.pi, (n_max, 6))
+    sat_dist = rng.uniform(2.5, 7.0, (n_max, 6)) * size
+    sat_rad = rng.uniform(0.5, 1.2, (n_max, 6)) * size
+    gain = 0.7 + 0.3 * severity
+    layer = np.zeros((h, w), np.float32)
+    shown = np.nonzero(u < density / hi)[0]
+    for i in shown:
+        if spatter[i]:
+            _stamp(layer, cx[i], cy[i], 0.6 * minor[i] + 0.3, 0.6 * minor[i] + 0.3, 0.0, strength[i] * gain)
+            for j in range(n_sat[i]):
+                sx = cx[i] + sat_dist[i, j] * np.cos(sat_dir[i, j])
+                sy = cy[i] + sat_dist[i, j] * np.sin(sat_dir[i, j])
+                _stamp(layer, sx, sy, sat_rad[i, j], sat_rad[i, j], 0.0, 0.85 * strength[i] * gain)
+        else:
+            _stamp(layer, cx[i], cy[i], major[i], minor[i], theta[i], strength[i] * gain)
+    layer = cv2.GaussianBlur(layer, (0, 0), 0.5)
+    return np.clip(layer, 0, 1), {
+        "splashes": True,
+        "splash_density": round(density, 6),
+        "splash_count": len(shown),
+        "splash_spatter": int(spatter[shown].sum()),
+        "splash_coverage": round(float((layer > 0.1).mean()), 4),
+    }
+
+
+def _stamp(canvas: np.ndarray, cx: float, cy: float, a: float, b: float, theta: float, value: float) -> None:
+    """Max-blend an anti-aliased, centre-bright ellipse (semi-axes ``a`` >= ``b`` px, major axis at
+    ``theta`` degrees counter-clockwise on screen) of peak ``value`` into ``canvas`` in place."""
+    h, w = canvas.shape
+    r = int(np.ceil(max(a, b))) + 2
+    x0, x1 = max(0, int(cx) - r), min(w, int(cx) + r + 1)
+    y0, y1 = max(0, int(cy) - r), min(h, int(cy) + r + 1)
+    if x0 >= x1 or y0 >= y1:
+        return
+    yy, xx = np.mgrid[y0:y1, x0:x1].astype(np.float32)
+    dx, dy = xx + 0.5 - cx, yy + 0.5 - cy
+    t = np.deg2rad(theta)
+    along = dx * np.cos(t) - dy * np.sin(t)
+    across = dx * np.sin(t) + dy * np.cos(t)
+    rr = np.sqrt((along / a) ** 2 + (across / b) ** 2)
+    cover = np.clip((1.0 - rr) * b + 0.5, 0, 1)  # ~1 px anti-aliased rim
+    shade = 0.75 + 0.25 * np.clip(1.0 - rr, 0, 1)
+    patch = canvas[y0:y1, x0:x1]
+    np.maximum(patch, (value * cover * shade).astype(np.float32), out=patch)
 
 
 @register("dark", "under-exposure: gain, gamma and dim-light noise")
@@ -384,9 +527,36 @@ def _dark(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple
 
 
 @register("jpeg", "JPEG compression artefacts")
-def _jpeg(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+def _jpeg(
+    image: np.ndarray, severity: float, rng: np.random.Generator, model: str = "jpeg"
+) -> tuple[np.ndarray, Params]:
     quality = round(60 - 50 * severity)
-    return jpeg_roundtrip(image, quality), {"quality": quality}
+    if model == "jpeg":
+        return jpeg_roundtrip(image, quality), {"quality": quality}
+    if model == "web":
+        # an image as a web platform serves it: downscaled, compressed, perhaps re-compressed on a
+        # re-upload, and shown back at the original size. Every draw is independent of the
+        # severity, so a higher severity only lowers the qualities.
+        h, w = image.shape[:2]
+        factor = float(rng.uniform(0.5, 0.9))
+        reupload = bool(rng.random() < 0.5)
+        shift = int(rng.integers(3, 11)) * (1 if rng.random() < 0.5 else -1)
+        sw, sh = max(1, round(w * factor)), max(1, round(h * factor))
+        small = jpeg_roundtrip(cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA), quality)
+        qualities = [quality]
+        if reupload:
+            qualities.append(int(np.clip(quality + shift, 5, 95)))
+            small = jpeg_roundtrip(small, qualities[1])
+        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+        return out, {
+            "model": model,
+            "quality": quality,
+            "qualities": qualities,
+            "factor": round(factor, 4),
+            "small_width": sw,
+            "small_height": sh,
+        }
+    raise ValueError(f"unknown jpeg model {model!r}; use 'jpeg' or 'web'")
 
 
 def jpeg_roundtrip(image: np.ndarray, quality: int) -> np.ndarray:
@@ -418,7 +588,7 @@ def _low_res(image: np.ndarray, severity: float, rng: np.random.Generator) -> tu
 # -- RealRestorer's other types: synthesis only for now (perception and tools do not know them yet)
 @register("reflection", "reflection off glass: a blurred, shifted second scene added on top", before="dark")
 def _reflection(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
-    h, w = image.shape[:2]
+    h = image.shape[0]
     # No second photo is available offline: the reflected layer is this scene flipped both ways,
     # shifted and defocused (reflections are rarely in focus), as in common synthesis recipes.
     layer = image[::-1, ::-1]
@@ -483,6 +653,12 @@ def _moire(image: np.ndarray, severity: float, rng: np.random.Generator) -> tupl
 # -- helpers -----------------------------------------------------------------------------------
 def _code(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
+
+
+def _substream(rng: np.random.Generator, name: str) -> np.random.Generator:
+    """A generator derived from ``rng``'s seed and ``name``; ``rng``'s own stream is untouched."""
+    ss = rng.bit_generator.seed_seq
+    return np.random.default_rng(np.random.SeedSequence(ss.entropy, spawn_key=(*ss.spawn_key, _code(name))))
 
 
 def _check_name(degradation: str | Degradation) -> str:
