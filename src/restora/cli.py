@@ -19,12 +19,24 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub from t
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from restora.data import image_files
 from restora.errors import RestoraError
-from restora.imageio import DEFAULT_MAX_MEGAPIXELS, load_image, save_image, write_text_atomic
+from restora.imageio import (
+    DEFAULT_MAX_MEGAPIXELS,
+    load_image,
+    save_image,
+    write_text_atomic,
+)
 
 app = typer.Typer(
     help="restora: agentic image restoration (perceive, plan, restore, score, roll back).",
@@ -268,6 +280,104 @@ def _parse_severities(value: str | None, names: list[str]) -> dict[str, float] |
     if unknown:
         raise ValueError(f"--severity names {sorted(unknown)} are not in --combo {'+'.join(names)}")
     return {k: float(v) for k, v in pairs.items()}
+
+
+bench_app = typer.Typer(help="Benchmarks per ../shared/BENCHMARK.md: results.json and results.md.", no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+def _bench_progress(quiet: bool) -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=err,
+        disable=quiet,
+    )
+
+
+@bench_app.command("mio")
+def bench_mio(
+    clean: Annotated[list[Path], typer.Option("--clean", help="folder(s) of clean images (repeat, or give several)")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="output folder (results.json, results.md)")],
+    size: Annotated[int, typer.Option(min=32, help="centre crop side, px")] = 256,
+    seed: Annotated[int, typer.Option(help="seed of the degradations")] = 0,
+    limit: Annotated[int | None, typer.Option(min=1, help="first N clean images (sorted, folders in order)")] = None,
+    combos: Annotated[str | None, typer.Option(help="comma-separated combinations (default: the 16 of groups A/B/C)")] = None,
+    strategies: Annotated[str | None, typer.Option(help="comma-separated strategies (default: all)")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="tool executions per strategy and case")] = 4,
+    workers: Annotated[int, typer.Option(min=1, help="cases run in parallel processes")] = 1,
+    allow: Annotated[str | None, typer.Option(help="comma-separated tools (default: the whole library)")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute every pipeline from the input (slow; for comparison)")] = False,
+    save_images: Annotated[bool, typer.Option("--save-images", help="also write each case's input and outputs under OUT/cases/")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Synthetic multi-degradation suite: every strategy on every clean crop x combination.
+
+    Examples:
+        restora bench mio --clean ../shared/data/clean/kodak24 --out out/bench --size 128 --limit 8
+    """
+    from restora.bench.cases import parse_combos
+    from restora.bench.mio import run_mio
+
+    try:
+        combo_list = parse_combos(combos)
+        allow_list = _split_csv(allow)
+        if allow_list is not None:
+            from restora.tools import ToolBox
+
+            ToolBox(allow=allow_list)
+    except (RestoraError, ValueError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    progress = _bench_progress(quiet)
+    with progress:
+        task = progress.add_task("mio cases", total=None, last="")
+
+        def on_case(res: dict) -> None:
+            agent = next((r for r in res["rows"] if r["strategy"] == "agent"), res["rows"][0])
+            progress.update(task, advance=1, last=f"{agent['image']} {agent['combo']}: {agent['strategy']} {agent['psnr']:.2f} dB")
+
+        try:
+            results = run_mio(
+                list(clean),
+                outdir,
+                size=size,
+                seed=seed,
+                limit=limit,
+                combos=combo_list,
+                strategies=_split_csv(strategies),
+                max_steps=max_steps,
+                workers=workers,
+                allow=allow_list,
+                cache=not no_cache,
+                save_images=save_images,
+                on_case=on_case,
+                on_start=lambda n: progress.update(task, total=n),
+                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+            )
+        except (RestoraError, ValueError, FileNotFoundError) as e:
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+    _print_bench_table(results)
+    out.print(f"wrote {outdir / 'results.json'} and {outdir / 'results.md'} ({results['seconds']:.0f} s)", highlight=False)
+
+
+def _print_bench_table(results: dict) -> None:
+    table = Table(title=f"restora bench {results['suite']}")
+    for col in ("strategy", "PSNR", "SSIM", "rank %", "tool calls", "seconds"):
+        table.add_column(col)
+    for name, s in results["strategies"].items():
+        o = s["overall"]
+
+        def f(v, d=2):
+            return "-" if v is None else f"{v:.{d}f}"
+
+        table.add_row(name, f(o["psnr"]), f(o["ssim"], 3), f(o["rank_pct"], 1), f(o["tool_calls"], 1), f(o["seconds"]))
+    out.print(table)
 
 
 def main() -> None:  # pragma: no cover

@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from itertools import zip_longest
 from typing import Any
 
@@ -75,21 +76,12 @@ class HeuristicPlanner:
     def _choose(
         self, task: Task, finding: dict[str, Any], obs: Observation, megapixels: float
     ) -> Action | None:
-        tools = []
-        for name, desc in obs.catalogue.items():
-            if desc.get("task") != task:
-                continue
-            est_seconds = float(desc.get("cost", 1.0)) * max(megapixels, 0.01)
-            if est_seconds > obs.seconds_left:
-                continue
-            gain = LEARNED_GAIN if desc.get("learned") else CLASSICAL_GAIN
-            tools.append((gain / (1.0 + est_seconds), name))
-        tools.sort(key=lambda t: (-t[0], t[1]))
+        tools = rank_tools(task, obs.catalogue, megapixels, obs.seconds_left)
         severity = float(finding.get("severity", 0.5))
         evidence = finding.get("evidence", {})
         suggestions = [
             [(name, p.model_dump(mode="json")) for p in get_tool(name).suggest_params(severity, evidence)]
-            for _, name in tools
+            for name in tools
         ]
         banned = set(obs.banned)
         for row in zip_longest(*suggestions):
@@ -112,3 +104,36 @@ class HeuristicPlanner:
 def _reason(finding: dict[str, Any], severity: float, evidence: dict[str, Any], tool: str) -> str:
     shown = ", ".join(f"{k}={v:.3g}" for k, v in list(evidence.items())[:3] if isinstance(v, (int, float)))
     return f"{finding['degradation']} (severity {severity:.2f}; {shown}) -> {tool}"
+
+
+def rank_tools(
+    task: Task | str,
+    catalogue: Mapping[str, Mapping[str, Any]],
+    megapixels: float = 0.25,
+    seconds_left: float = float("inf"),
+) -> list[str]:
+    """The tools of ``catalogue`` (name -> ``Tool.describe()``) for ``task``, best first.
+
+    Ranked by expected gain (learned tools above classical ones) over estimated seconds at
+    ``megapixels``; tools that would not finish in ``seconds_left`` are left out. Ties go by name.
+    The first is the task's default tool (the benchmark's ``fixed`` and ``greedy`` use it).
+
+    Examples:
+        >>> cat = {"a_classical": {"task": "denoise", "cost": 1.0, "learned": False},
+        ...        "b_learned": {"task": "denoise", "cost": 1.0, "learned": True},
+        ...        "c_other": {"task": "dehaze", "cost": 0.1, "learned": False}}
+        >>> rank_tools("denoise", cat)
+        ['b_learned', 'a_classical']
+    """
+    task = Task(task)
+    ranked = []
+    for name, desc in catalogue.items():
+        if desc.get("task") != task:
+            continue
+        est_seconds = float(desc.get("cost", 1.0)) * max(megapixels, 0.01)
+        if est_seconds > seconds_left:
+            continue
+        gain = LEARNED_GAIN if desc.get("learned") else CLASSICAL_GAIN
+        ranked.append((gain / (1.0 + est_seconds), name))
+    ranked.sort(key=lambda t: (-t[0], t[1]))
+    return [name for _, name in ranked]

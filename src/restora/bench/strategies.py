@@ -1,0 +1,273 @@
+"""The benchmark's decision strategies (BENCHMARK.md), all over the same tools and budget.
+
+=========  =====================================================================================
+none       the degraded input itself.
+random     the true tasks (labels) in a random order, a random tool per task; no rollback.
+fixed      the true tasks in restoration order (compression, imaging, scene), default tool each.
+greedy     label-free: candidate tasks from perception of the input; each step tries every
+           remaining candidate's default tool, keeps the best by no-reference score, stops when
+           nothing improves (Q-Agent-like).
+explore    label-free: per candidate task (restoration order) run every tool, keep the best by
+           no-reference score, roll back when even that is worse (AgenticIR-like).
+agent      :func:`restora.agent.restore` with the default planner, exactly as ``restora run``.
+oracle     every order of the true tasks x every tool per task; the best by PSNR (upper bound).
+=========  =====================================================================================
+
+"Default tool" is the heuristic planner's first-ranked tool for the task
+(:func:`restora.planners.heuristic.rank_tools`); a tool's parameters are always its own first
+suggestion for the image in front of it (see :mod:`restora.bench.pipeline`). ``max_steps`` caps
+every strategy's tool executions, rejected ones included; ``oracle`` is not capped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from restora.bench.cases import Case
+from restora.bench.pipeline import Node, PrefixCache, psnr
+from restora.planners.heuristic import rank_tools
+from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
+from restora.tools.registry import ToolBox
+
+STRATEGIES: tuple[str, ...] = ("none", "random", "fixed", "greedy", "explore", "agent", "oracle")
+NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
+
+
+@dataclass
+class Outcome:
+    """What one strategy did on one case."""
+
+    strategy: str
+    image: np.ndarray
+    plan: list[str]
+    tool_calls: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class CaseRunner:
+    """Runs strategies on one case; they share one :class:`PrefixCache`.
+
+    Args:
+        case: the clean crop, degraded input and labels.
+        toolbox: the tools (its catalogue is the library every strategy draws from).
+        scorer: a :class:`restora.quality.QualityScorer` (greedy/explore/agent use its NR score).
+        max_steps: tool executions allowed per strategy.
+        cache: False runs every pipeline from the input (the naive enumeration, for comparison).
+    """
+
+    def __init__(
+        self,
+        case: Case,
+        toolbox: ToolBox,
+        scorer: Any,
+        max_steps: int = 4,
+        cache: bool = True,
+        perceive: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
+        self.case = case
+        self.toolbox = toolbox
+        self.scorer = scorer
+        self.max_steps = int(max_steps)
+        self.prefix = PrefixCache(case.degraded, toolbox, perceive=perceive, enabled=cache)
+        self.catalogue = {n: t.describe() for n, t in toolbox.catalogue().items()}
+        h, w = case.degraded.shape[:2]
+        self.megapixels = h * w / 1e6
+        self._nr: dict[tuple[str, ...], tuple[float, float]] = {}
+        self.oracle_psnrs: list[float] = []
+
+    # -- shared helpers ----------------------------------------------------------------------
+    def tools_for(self, task: Task) -> list[str]:
+        """Every tool of the library for ``task``, default first."""
+        return rank_tools(task, self.catalogue, self.megapixels)
+
+    def default_tool(self, task: Task) -> str | None:
+        tools = self.tools_for(task)
+        return tools[0] if tools else None
+
+    def nr(self, node: Node) -> tuple[float, float]:
+        """(no-reference quality of the node's image, seconds it took), computed once per node."""
+        if node.key not in self._nr:
+            t0 = time.perf_counter()
+            value = float(self.scorer.score(node.image).nr)
+            self._nr[node.key] = (value, time.perf_counter() - t0)
+        return self._nr[node.key]
+
+    def perceived_tasks(self) -> tuple[list[Task], float]:
+        """Tasks for what perception finds in the input (restoration order), and its cost."""
+        report = self.prefix.report(self.prefix.root)
+        present = {TASK_FOR[Degradation(f.degradation)] for f in report.present()}
+        return [t for t in RESTORATION_ORDER if t in present], self.prefix.root.report_seconds
+
+    def run(self, strategy: str) -> Outcome:
+        fn = getattr(self, f"_{strategy}", None)
+        if strategy not in STRATEGIES or fn is None:
+            raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        return fn()
+
+    def _walk(self, strategy: str, tools: list[str]) -> Outcome:
+        tools = tools[: self.max_steps]
+        nodes = self.prefix.run(tools)
+        image = nodes[-1].image if nodes else self.case.degraded
+        failed = [n.key[-1] for n in nodes if n.error]
+        return Outcome(
+            strategy,
+            image,
+            [t for t, n in zip(tools, nodes, strict=True) if not n.error],
+            len(tools),
+            sum(n.step_seconds for n in nodes),
+            {"failed": failed} if failed else {},
+        )
+
+    # -- the strategies ------------------------------------------------------------------------
+    def _none(self) -> Outcome:
+        return Outcome("none", self.case.degraded, [], 0, 0.0)
+
+    def _random(self) -> Outcome:
+        rng = np.random.default_rng(zlib.crc32(f"random|{self.case.seed}".encode()))
+        tasks = list(self.case.tasks)
+        order = [tasks[i] for i in rng.permutation(len(tasks))]
+        tools = []
+        for task in order:
+            options = sorted(self.tools_for(task))
+            if options:
+                tools.append(options[int(rng.integers(len(options)))])
+        return self._walk("random", tools)
+
+    def _fixed(self) -> Outcome:
+        tasks = [t for t in RESTORATION_ORDER if t in set(self.case.tasks)]
+        tools = [d for d in (self.default_tool(t) for t in tasks) if d is not None]
+        return self._walk("fixed", tools)
+
+    def _greedy(self) -> Outcome:
+        candidates, seconds = self.perceived_tasks()
+        node, calls, plan = self.prefix.root, 0, []
+        current, s = self.nr(node)
+        seconds += s
+        while candidates and calls < self.max_steps:
+            tried: list[tuple[float, int, Task, Node]] = []
+            for i, task in enumerate(candidates):
+                tool = self.default_tool(task)
+                if tool is None or calls >= self.max_steps:
+                    continue
+                child = self.prefix.step(node, tool)
+                calls += 1
+                seconds += child.step_seconds
+                if child.error:
+                    continue
+                q, s = self.nr(child)
+                seconds += s
+                tried.append((q, -i, task, child))
+            if not tried:
+                break
+            q, _, task, best = max(tried, key=lambda t: (t[0], t[1]))
+            if q <= current + NR_MIN_GAIN:
+                break
+            node, current = best, q
+            plan.append(best.key[-1])
+            candidates = [t for t in candidates if t != task]
+        return Outcome("greedy", node.image, plan, calls, seconds)
+
+    def _explore(self) -> Outcome:
+        candidates, seconds = self.perceived_tasks()
+        node, calls, plan = self.prefix.root, 0, []
+        current, s = self.nr(node)
+        seconds += s
+        for task in candidates:
+            tried: list[tuple[float, int, Node]] = []
+            for i, tool in enumerate(self.tools_for(task)):
+                if calls >= self.max_steps:
+                    break
+                child = self.prefix.step(node, tool)
+                calls += 1
+                seconds += child.step_seconds
+                if child.error:
+                    continue
+                q, s = self.nr(child)
+                seconds += s
+                tried.append((q, -i, child))
+            if tried:
+                q, _, best = max(tried, key=lambda t: (t[0], t[1]))
+                if q > current + NR_MIN_GAIN:  # else: roll back, the image stays as it was
+                    node, current = best, q
+                    plan.append(best.key[-1])
+            if calls >= self.max_steps:
+                break
+        return Outcome("explore", node.image, plan, calls, seconds)
+
+    def _agent(self) -> Outcome:
+        from restora.agent import restore
+        from restora.planners.heuristic import HeuristicPlanner
+
+        result = restore(
+            self.case.degraded,
+            planner=HeuristicPlanner(),
+            toolbox=self.toolbox,
+            scorer=self.scorer,
+            max_steps=self.max_steps,
+            source=f"{self.case.image}:{self.case.combo}",
+        )
+        return Outcome(
+            "agent",
+            result.image,
+            list(result.accepted),
+            int(result.tool_calls),
+            float(result.seconds),
+            {"stop_reason": result.stop_reason, "records": result.records},
+        )
+
+    def pipelines(self) -> list[tuple[str, ...]]:
+        """Every pipeline of the true tasks: each order x each tool per task (sorted)."""
+        out = set()
+        for order in itertools.permutations(self.case.tasks):
+            options = [self.tools_for(t) for t in order]
+            if all(options):
+                out.update(itertools.product(*options))
+        return sorted(out)
+
+    def _oracle(self) -> Outcome:
+        t0 = time.perf_counter()
+        executions0, work0 = self.prefix.executions, self.prefix.work_seconds
+        best: tuple[float, tuple[str, ...], Node] | None = None
+        psnrs = []
+        pipes = self.pipelines()
+        for pipe in pipes:
+            nodes = self.prefix.run(pipe)
+            value = psnr(nodes[-1].image, self.case.clean)
+            psnrs.append(value)
+            if best is None or value > best[0]:
+                best = (value, pipe, nodes[-1])
+        self.oracle_psnrs = psnrs
+        if best is None:
+            return Outcome("oracle", self.case.degraded, [], 0, 0.0, {"pipelines": 0})
+        # cost of the enumeration with the prefix cache: distinct nodes it needed, and the
+        # recorded seconds of computing them (also when other strategies computed them first)
+        needed: dict[tuple[str, ...], float] = {}
+        for pipe in pipes:
+            node = self.prefix.root
+            for t in pipe:
+                node = node.children.get(t) if self.prefix.enabled else None
+                if node is None:
+                    break
+                needed[node.key] = node.step_seconds
+        if self.prefix.enabled:
+            calls, seconds = len(needed), sum(needed.values())
+        else:
+            calls = self.prefix.executions - executions0
+            seconds = self.prefix.work_seconds - work0
+        seconds += time.perf_counter() - t0 - (self.prefix.work_seconds - work0)  # scoring
+        return Outcome(
+            "oracle",
+            best[2].image,
+            [t for t in best[1]],
+            calls,
+            max(seconds, 0.0),
+            {"pipelines": len(pipes), "naive_calls": sum(len(p) for p in pipes)},
+        )
