@@ -301,8 +301,9 @@ def _bench_progress(quiet: bool) -> Progress:
 
 @bench_app.command("mio")
 def bench_mio(
-    clean: Annotated[list[Path], typer.Option("--clean", help="folder(s) of clean images (repeat, or give several)")],
+    clean: Annotated[list[Path], typer.Option("--clean", help="folder(s) of clean images: --clean A B, or --clean A --clean B")],
     outdir: Annotated[Path, typer.Option("--out", "-o", help="output folder (results.json, results.md)")],
+    more_clean: Annotated[list[Path] | None, typer.Argument(hidden=True, help="more clean folders (after --clean A)")] = None,
     size: Annotated[int, typer.Option(min=32, help="centre crop side, px")] = 256,
     seed: Annotated[int, typer.Option(help="seed of the degradations")] = 0,
     limit: Annotated[int | None, typer.Option(min=1, help="first N clean images (sorted, folders in order)")] = None,
@@ -343,7 +344,7 @@ def bench_mio(
 
         try:
             results = run_mio(
-                list(clean),
+                [*clean, *(more_clean or [])],
                 outdir,
                 size=size,
                 seed=seed,
