@@ -241,3 +241,56 @@ def test_cli_bench_mio_and_bad_arguments(tmp_path: Path, kodak: Path):
     assert bad.exit_code == 2 and "did you mean" in bad.output
     bad = runner.invoke(app, ["bench", "mio", "--clean", str(kodak), "--out", str(tmp_path), "--strategies", "smart"])
     assert bad.exit_code == 2 and "unknown strategies" in bad.output
+
+
+# -- suite real ---------------------------------------------------------------------------------
+def test_real_pairs_and_tasks_from_folder_names():
+    from restora.bench.real import pair_files, task_for_set
+
+    deg = [Path("b/im1_kernel1_img.png"), Path("b/im12_kernel1_img.png"), Path("b/01.png"), Path("b/alone.png")]
+    gts = [Path("g/im1.png"), Path("g/im12.png"), Path("g/01.png"), Path("g/kernel1.png")]
+    assert pair_files(deg, gts) == [
+        (deg[0], gts[0]),
+        (deg[1], gts[1]),
+        (deg[2], gts[2]),
+    ]
+    assert task_for_set(Path("levin"), Path("levin/blurred")) == Task.MOTION_DEBLUR
+    assert task_for_set(Path("sots_outdoor"), Path("sots_outdoor/hazy")) == Task.DEHAZE
+    assert task_for_set(Path("polyu"), Path("polyu/noisy")) == Task.DENOISE
+    assert task_for_set(Path("mystery"), Path("mystery/input")) is None
+
+
+def test_bench_real_on_a_small_copy_of_the_data(tmp_path: Path, data_dir: Path):
+    from restora.bench.cases import center_crop
+    from restora.bench.real import run_real
+    from restora.imageio import load_image, save_image
+
+    def put(src: Path, dst: Path, size: int = 96) -> None:
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        save_image(dst, center_crop(load_image(src).pixels, size))
+
+    data = tmp_path / "data"
+    for name in ("airnet_1.png", "mfdnet_1.png"):
+        put(data_dir / "real_gt/rain100l/input" / name, data / "real_gt/rain100l/input" / name)
+        put(data_dir / "real_gt/rain100l/target" / name, data / "real_gt/rain100l/target" / name)
+    (data / "real_gt/unknown/stuff").mkdir(parents=True)
+    (data / "real_gt/unknown/gt").mkdir(parents=True)
+    put(data_dir / "real_nogt/haze" / sorted(p.name for p in (data_dir / "real_nogt/haze").iterdir())[0], data / "real_nogt/haze/h.png", 128)
+    put(data_dir / "clean/kodak24/kodim03.png", data / "clean/kodak/k3.png", 128)
+    out = tmp_path / "out"
+    res = run_real(data, out, limit=1)
+    saved = json.loads((out / "results.json").read_text())
+    assert saved["suite"] == "real" and saved["images"] == 3
+    rain = saved["gt"]["rain100l"]
+    assert rain["task"] == "derain" and rain["pairs"] == 1
+    assert {"none", "derain_guided", "agent"} <= set(rain["strategies"])
+    assert all(isinstance(v["psnr"], float) for v in rain["strategies"].values())
+    assert any("unknown" in n for n in saved["notes"])
+    haze = saved["nogt"]["haze"]
+    assert haze["images"] == 1 and haze["no_harm_pct"] in (0.0, 100.0)
+    assert set(haze["strategies"]) == {"none", "agent"}
+    assert saved["clean"]["kodak"]["images"] == 1
+    assert "## With ground truth" in (out / "results.md").read_text()
+    assert res["cases"] == saved["cases"]
+    with pytest.raises(FileNotFoundError):
+        run_real(tmp_path / "nope", out)

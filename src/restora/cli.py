@@ -340,7 +340,9 @@ def bench_mio(
 
         def on_case(res: dict) -> None:
             agent = next((r for r in res["rows"] if r["strategy"] == "agent"), res["rows"][0])
-            progress.update(task, advance=1, last=f"{agent['image']} {agent['combo']}: {agent['strategy']} {agent['psnr']:.2f} dB")
+            line = f"{agent['image']} {agent['combo']}: {agent['strategy']} {agent['psnr']:.2f} dB"
+            progress.update(task, advance=1, last=line)
+            _log_line(progress, task, line, quiet)
 
         try:
             results = run_mio(
@@ -365,6 +367,60 @@ def bench_mio(
             raise typer.Exit(2) from None
     _print_bench_table(results)
     out.print(f"wrote {outdir / 'results.json'} and {outdir / 'results.md'} ({results['seconds']:.0f} s)", highlight=False)
+
+
+@bench_app.command("real")
+def bench_real(
+    data: Annotated[Path, typer.Option("--data", help="the data folder (real_gt/, real_nogt/, clean/ inside)")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="output folder (results.json, results.md)")],
+    limit: Annotated[int | None, typer.Option(min=1, help="first N images of each set")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="the agent's tool calls per image")] = 8,
+    workers: Annotated[int, typer.Option(min=1, help="images run in parallel processes")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Real degradations: PSNR/SSIM on real pairs, NR scores and no-harm rate without ground truth,
+    and whether clean photos come back unchanged.
+
+    Examples:
+        restora bench real --data ../shared/data --out out/real
+    """
+    from restora.bench.real import run_real
+
+    progress = _bench_progress(quiet)
+    with progress:
+        task = progress.add_task("real images", total=None, last="")
+
+        def on_case(rows: list) -> None:
+            r = rows[-1]
+            line = f"{r['suite']}/{r['set']}/{r['image']}"
+            progress.update(task, advance=1, last=line)
+            _log_line(progress, task, line, quiet)
+
+        try:
+            results = run_real(
+                data,
+                outdir,
+                limit=limit,
+                max_steps=max_steps,
+                workers=workers,
+                on_case=on_case,
+                on_start=lambda n: progress.update(task, total=n),
+                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+            )
+        except (RestoraError, ValueError, FileNotFoundError) as e:
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+    if not quiet:
+        sys.stdout.write((outdir / "results.md").read_text())
+    out.print(f"wrote {outdir / 'results.json'} and {outdir / 'results.md'} ({results['seconds']:.0f} s)", highlight=False)
+
+
+def _log_line(progress: Progress, task, line: str, quiet: bool) -> None:
+    """Without a terminal (CI logs, nohup) the live bar does not draw: print one line per case."""
+    if quiet or err.is_terminal:
+        return
+    t = progress.tasks[task]
+    err.print(f"[{t.completed:.0f}/{t.total or 0:.0f} {t.elapsed or 0:.0f}s] {line}", highlight=False, markup=False)
 
 
 def _print_bench_table(results: dict) -> None:
