@@ -275,7 +275,7 @@ def test_bench_real_on_a_small_copy_of_the_data(tmp_path: Path, data_dir: Path):
         put(data_dir / "real_gt/rain100l/target" / name, data / "real_gt/rain100l/target" / name)
     (data / "real_gt/unknown/stuff").mkdir(parents=True)
     (data / "real_gt/unknown/gt").mkdir(parents=True)
-    put(data_dir / "real_nogt/haze" / sorted(p.name for p in (data_dir / "real_nogt/haze").iterdir())[0], data / "real_nogt/haze/h.png", 128)
+    put(data_dir / "real_nogt/haze" / min(p.name for p in (data_dir / "real_nogt/haze").iterdir()), data / "real_nogt/haze/h.png", 128)
     put(data_dir / "clean/kodak24/kodim03.png", data / "clean/kodak/k3.png", 128)
     out = tmp_path / "out"
     res = run_real(data, out, limit=1)
