@@ -118,6 +118,11 @@ def run_case(
             _save(save_dir, case, name, o)
     if save_dir is not None:
         _save_input(save_dir, case)
+        tiles = [("clean", case.clean), (f"input {psnr(case.degraded, case.clean):.2f} dB", case.degraded)]
+        tiles += [(f"{r['strategy']} {r['psnr']:.2f} dB", outcomes[r["strategy"]].image) for r in rows]
+        from restora.imageio import save_image
+
+        save_image(_case_dir(save_dir, case.image, case.combo) / "sheet.png", contact_sheet(tiles))
     p = runner.prefix
     return {
         "rows": rows,
@@ -130,6 +135,25 @@ def run_case(
     }
 
 
+def contact_sheet(tiles: list[tuple[str, np.ndarray]], columns: int = 5) -> np.ndarray:
+    """Labelled tiles in a grid (each resized to the first tile's size), float32 RGB in [0, 1]."""
+    import cv2
+
+    h, w = tiles[0][1].shape[:2]
+    bar = max(14, h // 10)
+    cells = []
+    for label, img in tiles:
+        img = img if img.shape[:2] == (h, w) else cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA)
+        cell = np.full((h + bar, w, 3), 255, np.uint8)
+        cell[bar:] = np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+        cv2.putText(cell, label, (3, int(bar * 0.75)), cv2.FONT_HERSHEY_SIMPLEX, bar / 30.0, (0, 0, 0), 1, cv2.LINE_AA)
+        cells.append(cell.astype(np.float32) / 255.0)
+    while len(cells) % columns:
+        cells.append(np.ones_like(cells[0]))
+    rows = [np.concatenate(cells[i : i + columns], axis=1) for i in range(0, len(cells), columns)]
+    return np.concatenate(rows, axis=0)
+
+
 def _case_dir(save_dir: Path, image: str, combo: str) -> Path:
     return save_dir / f"{Path(image).stem}__{combo}"
 
@@ -139,7 +163,7 @@ def _save(save_dir: Path, case: Any, strategy: str, outcome: Any) -> None:
 
     d = _case_dir(save_dir, case.image, case.combo)
     d.mkdir(parents=True, exist_ok=True)
-    save_image(outcome.image, d / f"{strategy}.png")
+    save_image(d / f"{strategy}.png", outcome.image)
 
 
 def _save_input(save_dir: Path, case: Any) -> None:
@@ -149,8 +173,8 @@ def _save_input(save_dir: Path, case: Any) -> None:
 
     d = _case_dir(save_dir, case.image, case.combo)
     d.mkdir(parents=True, exist_ok=True)
-    save_image(case.clean, d / "clean.png")
-    save_image(case.degraded, d / "input.png")
+    save_image(d / "clean.png", case.clean)
+    save_image(d / "input.png", case.degraded)
     write_text_atomic(d / "labels.json", json.dumps(case.labels, indent=1, sort_keys=True) + "\n")
 
 

@@ -32,13 +32,17 @@ from restora.tools.registry import get_tool
 
 LEARNED_GAIN = 1.0
 CLASSICAL_GAIN = 0.6
+TIME_SCALE = 30.0
+"""Seconds at which a tool's expected gain counts half: ranking uses gain / (1 + seconds / this),
+so a few seconds barely matter and a tool that would take minutes goes behind faster ones."""
 
 
 class HeuristicPlanner:
     name = "heuristic"
 
-    def __init__(self, patience: int = 3, max_tries_per_task: int = 3) -> None:
+    def __init__(self, patience: int = 3, max_tries_per_task: int = 3, time_scale: float = TIME_SCALE) -> None:
         self.patience = patience
+        self.time_scale = time_scale
         self.max_tries_per_task = max_tries_per_task
 
     def next_action(self, obs: Observation) -> Action:
@@ -76,7 +80,7 @@ class HeuristicPlanner:
     def _choose(
         self, task: Task, finding: dict[str, Any], obs: Observation, megapixels: float
     ) -> Action | None:
-        tools = rank_tools(task, obs.catalogue, megapixels, obs.seconds_left)
+        tools = rank_tools(task, obs.catalogue, megapixels, obs.seconds_left, self.time_scale)
         severity = float(finding.get("severity", 0.5))
         evidence = finding.get("evidence", {})
         suggestions = [
@@ -111,10 +115,12 @@ def rank_tools(
     catalogue: Mapping[str, Mapping[str, Any]],
     megapixels: float = 0.25,
     seconds_left: float = float("inf"),
+    time_scale: float = TIME_SCALE,
 ) -> list[str]:
     """The tools of ``catalogue`` (name -> ``Tool.describe()``) for ``task``, best first.
 
-    Ranked by expected gain (learned tools above classical ones) over estimated seconds at
+    Ranked by expected gain (the tool's ``prior``; without one, learned tools above classical
+    ones) over ``1 + estimated seconds / time_scale``, seconds estimated at
     ``megapixels``; tools that would not finish in ``seconds_left`` are left out. Ties go by name.
     The first is the task's default tool (the benchmark's ``fixed`` and ``greedy`` use it).
 
@@ -133,7 +139,9 @@ def rank_tools(
         est_seconds = float(desc.get("cost", 1.0)) * max(megapixels, 0.01)
         if est_seconds > seconds_left:
             continue
-        gain = LEARNED_GAIN if desc.get("learned") else CLASSICAL_GAIN
-        ranked.append((gain / (1.0 + est_seconds), name))
+        gain = desc.get("prior")
+        if gain is None:
+            gain = LEARNED_GAIN if desc.get("learned") else CLASSICAL_GAIN
+        ranked.append((gain / (1.0 + est_seconds / time_scale), name))
     ranked.sort(key=lambda t: (-t[0], t[1]))
     return [name for _, name in ranked]

@@ -48,6 +48,16 @@ class Tool(ABC):
     memory_mb: ClassVar[int] = 0  # approximate resident memory of the loaded model
     changes_size: ClassVar[bool] = False  # super-resolution may return a larger image
     learned: ClassVar[bool] = False  # runs learned weights (resolved through model_zoo)
+    prior: ClassVar[float | None] = None  # expected quality of its result, 0..1 (None: by kind)
+
+    @classmethod
+    def expected_gain(cls) -> float:
+        """The planner's prior on how well this tool does its task, in (0, 1]: ``prior`` when set,
+        else 1.0 for learned tools and 0.6 for classical ones. Tools of one task are tried in
+        order of this over their estimated time."""
+        if cls.prior is not None:
+            return float(cls.prior)
+        return 1.0 if cls.learned else 0.6
 
     def __init__(self, device: str = "cpu") -> None:
         if self.needs_device and device == "cpu":
@@ -143,6 +153,7 @@ class Tool(ABC):
             "needs_device": cls.needs_device,
             "memory_mb": cls.memory_mb,
             "learned": cls.learned,
+            "prior": cls.expected_gain(),
             "params": cls.Params.model_json_schema(),
             "available": unavailable is None,
             "unavailable_reason": unavailable,

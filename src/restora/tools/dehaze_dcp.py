@@ -39,6 +39,7 @@ class DehazeDCP(Tool):
     task = Task.DEHAZE
     summary = "dehaze: dark channel prior (He et al.) with guided-filter transmission; strong, may darken"
     cost = 0.3
+    prior = 0.7  # inverts the scattering model: the stronger dehazer; the gentle veil subtraction is the fallback
 
     class Params(ToolParams):
         omega: float | None = Field(
