@@ -17,10 +17,10 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from restora.bench.cases import COMBOS, clean_images, load_clean, make_case  # noqa: E402
-from restora.bench.strategies import CaseRunner  # noqa: E402
-from restora.quality import QualityScorer  # noqa: E402
-from restora.tools import ToolBox  # noqa: E402
+from restora.bench.cases import COMBOS, clean_images, load_clean, make_case
+from restora.bench.strategies import CaseRunner
+from restora.quality import QualityScorer
+from restora.tools import ToolBox
 
 
 def main() -> None:

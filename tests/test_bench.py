@@ -231,12 +231,15 @@ def test_cli_bench_mio_and_bad_arguments(tmp_path: Path, kodak: Path):
     res = runner.invoke(
         app,
         ["bench", "mio", "--clean", str(kodak), "--out", str(tmp_path), "--size", "48", "--limit", "1",
-         "--combos", "dark+noise", "--strategies", "none,fixed,oracle", "--allow", ",".join(FAST + ["lowlight_gamma"]), "-q"],
+         "--combos", "dark+noise", "--strategies", "none,fixed,oracle", "--allow", ",".join(FAST + ["lowlight_gamma"]),
+         "--save-images", "-q"],
     )
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "results.json").read_text())
     assert list(data["strategies"]) == ["none", "fixed", "oracle"]
     assert data["cases"][1]["plan"]  # fixed did something
+    case_dir = tmp_path / "cases" / "kodim01__dark+noise"
+    assert {p.name for p in case_dir.iterdir()} == {"clean.png", "input.png", "labels.json", "sheet.png", "none.png", "fixed.png", "oracle.png"}
     bad = runner.invoke(app, ["bench", "mio", "--clean", str(kodak), "--out", str(tmp_path), "--combos", "rain+hazy"])
     assert bad.exit_code == 2 and "did you mean" in bad.output
     bad = runner.invoke(app, ["bench", "mio", "--clean", str(kodak), "--out", str(tmp_path), "--strategies", "smart"])

@@ -138,7 +138,7 @@ def test_run_on_real_degraded_photos(tmp_path: Path, data_dir: Path):
 
 
 def test_degrade_is_seeded_and_writes_labels(tmp_path: Path, data_dir: Path):
-    clean = data_dir / "clean" / "set5_hr" / sorted(p.name for p in (data_dir / "clean" / "set5_hr").iterdir())[0]
+    clean = data_dir / "clean" / "set5_hr" / min(p.name for p in (data_dir / "clean" / "set5_hr").iterdir())
     args = ["degrade", str(clean), "--combo", "rain+haze", "--seed", "4"]
     assert runner.invoke(app, [*args, "-o", str(tmp_path / "a.png")]).exit_code == 0
     assert runner.invoke(app, [*args, "-o", str(tmp_path / "b.png")]).exit_code == 0
@@ -156,3 +156,23 @@ def test_degrade_is_seeded_and_writes_labels(tmp_path: Path, data_dir: Path):
     assert labels["dark"]["severity"] == pytest.approx(0.7) and labels["noise"]["severity"] == pytest.approx(0.2)
     bad = runner.invoke(app, ["degrade", str(clean), "--combo", "rain+hazy", "-o", str(tmp_path)])
     assert bad.exit_code == 2 and "did you mean 'haze'" in bad.output
+
+
+def test_degrade_options_pick_the_web_models(tmp_path: Path, data_dir: Path):
+    clean = data_dir / "clean" / "kodak24" / "kodim05.png"
+    base = ["degrade", str(clean), "--combo", "noise+jpeg+rain", "--seed", "1"]
+    res = runner.invoke(
+        app,
+        [*base, "-o", str(tmp_path / "w.png"), "--option", "noise.model=granular", "--option", "jpeg.model=web",
+         "--option", "rain.splashes=true"],
+    )
+    assert res.exit_code == 0, res.output
+    meta = json.loads((tmp_path / "w.json").read_text())
+    assert meta["options"] == {"noise": {"model": "granular"}, "jpeg": {"model": "web"}, "rain": {"splashes": True}}
+    assert meta["labels"]["noise"]["model"] == "granular" and meta["labels"]["jpeg"]["model"] == "web"
+    assert meta["labels"]["rain"]["splashes"] is True
+    assert runner.invoke(app, [*base, "-o", str(tmp_path / "p.png")]).exit_code == 0
+    assert (tmp_path / "w.png").read_bytes() != (tmp_path / "p.png").read_bytes()
+    for opt, msg in [("noise.sigmaa=3", "no option 'sigmaa'"), ("haze.beta=1", "not in --combo"), ("noise=3", "name.key=value")]:
+        bad = runner.invoke(app, [*base, "-o", str(tmp_path / "x.png"), "--option", opt])
+        assert bad.exit_code == 2 and msg in bad.output, (opt, bad.output)

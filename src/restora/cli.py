@@ -246,12 +246,17 @@ def degrade(
         str | None,
         typer.Option(help="one severity in [0, 1] for all, or name=value pairs (rain=0.6,haze=0.3); default: drawn from the seed"),
     ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option("--option", help="a degradation's option as name.key=value, e.g. noise.model=granular, jpeg.model=web, rain.splashes=true (repeat)"),
+    ] = None,
 ) -> None:
     """Make a degraded copy of a clean image (seeded); writes the image and a .json of its labels.
 
     Examples:
         restora degrade kodim01.png -o out/ --combo rain+haze --seed 0
         restora degrade kodim01.png -o out/k1_dark.png --combo dark+noise --severity dark=0.7,noise=0.3
+        restora degrade kodim01.png -o out/ --combo noise+jpeg --option noise.model=granular --option jpeg.model=web
     """
     from restora.degrade import compose, parse_combo
 
@@ -259,15 +264,38 @@ def degrade(
         names = parse_combo(combo)
         severities = _parse_severities(severity, names)
         loaded = load_image(clean)
-        image, labels = compose(loaded.pixels, names, seed=seed, severities=severities)
-    except (RestoraError, ValueError, KeyError) as e:
+        options = _parse_options(option or [], names)
+        image, labels = compose(loaded.pixels, names, seed=seed, severities=severities, options=options or None)
+    except (RestoraError, ValueError, KeyError, TypeError) as e:
         err.print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(2) from None
     target = dest if dest.suffix.lower() == ".png" else dest / f"{clean.stem}_{'+'.join(names)}_s{seed}.png"
     save_image(target, image)
-    meta = {"source": str(clean), "combo": names, "seed": seed, "labels": labels}
+    meta = {"source": str(clean), "combo": names, "seed": seed, "options": options, "labels": labels}
     write_text_atomic(target.with_suffix(".json"), json.dumps(meta, indent=2, sort_keys=True) + "\n")
     out.print(f"{target}  " + ", ".join(f"{k} {v['severity']:.2f}" for k, v in labels.items()), highlight=False)
+
+
+def _parse_options(items: list[str], names: list[str]) -> dict[str, dict]:
+    options: dict[str, dict] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        name, dot, field = key.strip().partition(".")
+        if not sep or not dot or not field:
+            raise ValueError(f"--option {item!r}: expected name.key=value, e.g. noise.model=granular")
+        if name not in names:
+            raise ValueError(f"--option {item!r}: {name!r} is not in --combo {'+'.join(names)}")
+        value: object = raw.strip()
+        low = str(value).lower()
+        if low in ("true", "false"):
+            value = low == "true"
+        else:
+            try:
+                value = float(low) if any(c in low for c in ".e") else int(low)
+            except ValueError:
+                pass
+        options.setdefault(name, {})[field] = value
+    return options
 
 
 def _parse_severities(value: str | None, names: list[str]) -> dict[str, float] | None:

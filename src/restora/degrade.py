@@ -59,6 +59,7 @@ Examples:
 from __future__ import annotations
 
 import difflib
+import inspect
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -159,7 +160,13 @@ def apply_labeled(
     sev = _check_severity(severity)
     img = _check_image(image)
     rng = np.random.default_rng([int(seed) & 0xFFFFFFFF, _code(name)])
-    out, params = DEGRADATIONS[name].fn(img, sev, rng, **kwargs)
+    fn = DEGRADATIONS[name].fn
+    accepted = list(inspect.signature(fn).parameters)[3:]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        known = ", ".join(accepted) or "none"
+        raise ValueError(f"degradation {name!r} has no option {', '.join(map(repr, unknown))} (its options: {known})")
+    out, params = fn(img, sev, rng, **kwargs)
     out = np.ascontiguousarray(np.clip(out, 0.0, 1.0), dtype=np.float32)
     if out.shape != img.shape:  # a bug in a degradation function, not a user error
         raise RuntimeError(f"degradation {name!r} changed the size {img.shape} -> {out.shape}")
