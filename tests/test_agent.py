@@ -140,3 +140,26 @@ def test_heuristic_planner_never_repeats_a_banned_choice(noisy_case):
     assert len(keys) == len(set(keys))
     assert result.accepted == []
     assert np.array_equal(result.image, noisy)
+
+
+def test_planner_rollback_undoes_the_last_kept_step_and_bans_it(noisy_case, tmp_path):
+    clean, noisy = noisy_case
+    planner = ScriptedPlanner(
+        [
+            Action.rollback("nothing kept yet"),  # invalid: nothing to undo
+            ("denoise_nlm", {}),  # helps: accepted by the scorer
+            Action.rollback("the planner judges it harmful"),  # the planner overrules the scorer
+            ("denoise_nlm", {}),  # the same choice again: banned, refused
+        ]
+    )
+    result = restore(noisy, planner=planner, scorer=ReferencePSNR(clean), max_steps=4, trace_path=tmp_path / "r.jsonl")
+    steps = _steps(result)
+    assert [s.decision for s in steps] == ["error", "accept", "rollback", "error", "stop"]
+    assert "nothing to undo" in steps[0].error or "no kept step" in steps[0].error
+    assert steps[2].action.kind == "rollback" and steps[2].action.tool == "denoise_nlm"
+    assert steps[2].banned and steps[2].banned[0].startswith("denoise_nlm|")
+    assert "banned" in steps[3].error
+    assert result.accepted == [] and result.tool_calls == 1
+    assert np.array_equal(result.image, noisy)  # back to the input, bit for bit
+    assert [h["decision"] for h in result.state["history"]][:3] == ["error", "accept", "rollback"]
+    assert read_trace(tmp_path / "r.jsonl")[-1].accepted == []

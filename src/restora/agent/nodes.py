@@ -35,6 +35,7 @@ def perceive(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
         "history": [],
         "banned": [],
         "accepted": [],
+        "undo": [],
         "tool_calls": 0,
         "step": 0,
         "stop_reason": None,
@@ -72,6 +73,8 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     else:
         action = Action.stop(stop)
     plan_seconds = time.perf_counter() - t0
+    if action.kind == "rollback":
+        return _planner_rollback(state, ctx, action, plan_seconds)
     if action.kind == "stop":
         _record(ctx, state, action, "stop", plan_seconds=plan_seconds)
         ctx.emit("stop", reason=action.reason)
@@ -158,11 +161,21 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "step": state["step"] + 1,
     }
     if decision == "accept":
+        undo = {
+            "ref": state["current_ref"],
+            "report": state["report"],
+            "scores": state["scores"],
+            "tool": action.tool,
+            "task": action.task,
+            "params": action.params,
+            "key": action.key,
+        }
         update.update(
             current_ref=cand["ref"],
             report=cand["report"],
             scores=cand["scores"],
             accepted=[*state["accepted"], action.tool],
+            undo=[*state.get("undo", []), undo],
         )
     ctx.emit("decide", decision=decision, action=action.model_dump(mode="json"), gain=gain, error=cand["error"])
     return update
@@ -186,10 +199,47 @@ def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:
     return None
 
 
+def _planner_rollback(state: AgentState, ctx: AgentContext, action: Action, plan_seconds: float) -> dict[str, Any]:
+    """The planner judged the last kept step harmful: restore what it replaced and ban it."""
+    undo = list(state.get("undo", []))
+    last = undo.pop()  # _validate made sure there is one
+    undone = Action(kind="rollback", tool=last["tool"], task=last["task"], params=last["params"], reason=action.reason)
+    _record(
+        ctx,
+        state,
+        undone,
+        "rollback",
+        image_after=last["ref"],
+        scores_after=last["scores"],
+        banned=[last["key"]],
+        plan_seconds=plan_seconds,
+    )
+    item = HistoryItem(
+        step=state["step"], tool=last["tool"], task=last["task"], params=last["params"], decision="rollback",
+        error=None, gain=None,
+    ).model_dump(mode="json")
+    accepted = list(state["accepted"])
+    accepted.pop()
+    ctx.emit("rollback", action=undone.model_dump(mode="json"))
+    return {
+        "current_ref": last["ref"],
+        "report": last["report"],
+        "scores": last["scores"],
+        "accepted": accepted,
+        "undo": undo,
+        "banned": [*state["banned"], last["key"]],
+        "history": [*state["history"], item],
+        "pending": None,
+        "step": state["step"] + 1,
+    }
+
+
 def _validate(action: Action, ctx: AgentContext, state: AgentState) -> tuple[Action, str | None]:
     """The action with its params completed by the tool's defaults, and what is wrong with it."""
     if action.kind == "stop":
         return action, None
+    if action.kind == "rollback":
+        return action, None if state.get("undo") else "rollback with no kept step to undo"
     if not action.tool:
         return action, "tool step without a tool name"
     if action.tool not in ctx.toolbox.catalogue():

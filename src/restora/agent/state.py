@@ -29,6 +29,7 @@ class AgentState(TypedDict, total=False):
     history: list[dict[str, Any]]  # restora.planners.HistoryItem as JSON
     banned: list[str]  # choice_key()s of rolled-back or failed (tool, params)
     accepted: list[str]  # tools whose steps were kept, in order
+    undo: list[dict[str, Any]]  # per kept step: what it replaced (ref, report, scores) and its choice
     tool_calls: int
     step: int  # planner decisions so far
     stop_reason: str | None

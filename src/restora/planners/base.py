@@ -1,4 +1,5 @@
-"""The planner protocol: given what the agent sees, choose the next tool step or stop.
+"""The planner protocol: given what the agent sees, choose the next tool step, roll the last
+kept step back, or stop.
 
 A planner gets an :class:`Observation` (the perception report and quality scores of the current
 image, the history of steps with their decisions, what is banned, the budget left and the tool
@@ -28,7 +29,7 @@ def choice_key(tool: str, params: dict[str, Any]) -> str:
 
 class Action(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    kind: Literal["tool", "stop"]
+    kind: Literal["tool", "stop", "rollback"]  # rollback: undo the last kept step and ban it
     tool: str | None = None
     task: str | None = None
     params: dict[str, Any] = Field(default_factory=dict)
@@ -38,6 +39,10 @@ class Action(BaseModel):
     @classmethod
     def stop(cls, reason: str) -> Action:
         return cls(kind="stop", reason=reason)
+
+    @classmethod
+    def rollback(cls, reason: str) -> Action:
+        return cls(kind="rollback", reason=reason)
 
     @property
     def key(self) -> str:
