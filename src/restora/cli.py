@@ -443,6 +443,56 @@ def bench_real(
     out.print(f"wrote {outdir / 'results.json'} and {outdir / 'results.md'} ({results['seconds']:.0f} s)", highlight=False)
 
 
+@app.command()
+def synth(
+    clean: Annotated[list[Path], typer.Option("--clean", help="folder(s) of clean photos: --clean A B, or --clean A --clean B")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="dataset folder (resumable: a rerun continues)")],
+    n: Annotated[int, typer.Option("--n", min=1, help="trajectories to have in the dataset")],
+    more_clean: Annotated[list[Path] | None, typer.Argument(hidden=True, help="more clean folders (after --clean A)")] = None,
+    seed: Annotated[int, typer.Option(help="seed: samples are a pure function of (seed, index, photos)")] = 0,
+    size: Annotated[int, typer.Option(min=32, help="crop side, px")] = 256,
+    workers: Annotated[int, typer.Option(min=1, help="samples made in parallel processes")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Planner training data: degrade clean photos, search the best pipelines against the clean
+    image, and write trajectories of RestoreAgent's five scenarios (traces, SFT and GRPO rows, card).
+
+    Examples:
+        restora synth --clean ../shared/data/clean/kodak24 --out out/synth --n 500 --workers 2
+    """
+    from restora.traces.dataset import run_synth
+
+    progress = _bench_progress(quiet)
+    with progress:
+        task = progress.add_task("trajectories", total=n, last="")
+
+        def on_sample(rec: dict) -> None:
+            line = f"{rec['id']} {rec['photo']} {rec['combo'] or 'clean'}: {len(rec['trajectories'])} trajectories, best {'+'.join(rec['teacher']['best_plan']) or 'nothing'}"
+            progress.update(task, advance=len(rec["trajectories"]), last=line)
+            _log_line(progress, task, line, quiet)
+
+        try:
+            summary = run_synth(
+                [*clean, *(more_clean or [])],
+                outdir,
+                n=n,
+                seed=seed,
+                size=size,
+                workers=workers,
+                on_sample=on_sample,
+                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+            )
+        except (RestoraError, ValueError, FileNotFoundError) as e:
+            err.print(f"[red]error:[/] {e}", highlight=False)
+            raise typer.Exit(2) from None
+    rate = summary["samples_this_run"] and summary["seconds_this_run"]
+    out.print(
+        f"{summary['trajectories']} trajectories from {summary['samples']} samples in {outdir} "
+        f"({summary['samples_this_run']} new samples, {summary['seconds_this_run']:.0f} s){'' if rate else ''}",
+        highlight=False,
+    )
+
+
 def _log_line(progress: Progress, task, line: str, quiet: bool) -> None:
     """Without a terminal (CI logs, nohup) the live bar does not draw: print one line per case."""
     if quiet or err.is_terminal:

@@ -145,7 +145,8 @@ def fit_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def psnr(output: np.ndarray, clean: np.ndarray) -> float:
     """PSNR (dB) of the 8-bit output against ``clean`` on RGB in [0, 1] (capped at 100 dB)."""
     out = quantize(fit_to(output, clean.shape))
-    value = float(peak_signal_noise_ratio(clean, out, data_range=1.0))
+    with np.errstate(divide="ignore"):  # identical images: infinite PSNR, capped below
+        value = float(peak_signal_noise_ratio(clean, out, data_range=1.0))
     return min(value, PSNR_CAP) if np.isfinite(value) else PSNR_CAP
 
 
