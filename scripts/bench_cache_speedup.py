@@ -48,7 +48,11 @@ def main() -> None:
                 psnrs[mode] = runner.oracle_psnrs
             if psnrs["cached"] != psnrs["naive"]:
                 raise SystemExit(f"{img.name} {combo}: cached and naive enumerations disagree")
-            print(f"{img.name:14s} {combo:28s} pipelines {len(psnrs['cached']):3d}", flush=True)
+            print(
+                f"{img.name:14s} {combo:28s} pipelines {len(psnrs['cached']):3d}  so far: naive {totals['naive']:.1f} s, "
+                f"cached {totals['cached']:.1f} s ({totals['naive'] / max(totals['cached'], 1e-9):.2f}x)",
+                flush=True,
+            )
     ratio = totals["naive"] / totals["cached"]
     print(
         f"\nnaive {totals['naive']:.1f} s, {calls['naive']} tool runs; cached {totals['cached']:.1f} s, "

@@ -485,10 +485,9 @@ def synth(
         except (RestoraError, ValueError, FileNotFoundError) as e:
             err.print(f"[red]error:[/] {e}", highlight=False)
             raise typer.Exit(2) from None
-    rate = summary["samples_this_run"] and summary["seconds_this_run"]
     out.print(
         f"{summary['trajectories']} trajectories from {summary['samples']} samples in {outdir} "
-        f"({summary['samples_this_run']} new samples, {summary['seconds_this_run']:.0f} s){'' if rate else ''}",
+        f"({summary['samples_this_run']} new samples, {summary['seconds_this_run']:.0f} s)",
         highlight=False,
     )
 

@@ -75,6 +75,7 @@ class PrefixCache:
         self.requests = 0  # steps asked for (a cache-less run performs each)
         self.work_seconds = 0.0  # wall time spent computing (tools and perception)
         self.requested_seconds = 0.0  # sum of the recorded cost of every step asked for
+        self.perception_seconds = 0.0  # the part of work_seconds spent perceiving
 
     def report(self, node: Node) -> Any:
         """Perception of ``node``'s image (once per node)."""
@@ -83,6 +84,7 @@ class PrefixCache:
             node.report = self.perceive(node.image)
             node.report_seconds = time.perf_counter() - t0
             self.work_seconds += node.report_seconds
+            self.perception_seconds += node.report_seconds
         return node.report
 
     def step(self, parent: Node, tool: str) -> Node:

@@ -182,6 +182,11 @@ def run_sample(spec: dict[str, Any], out: Path, split: str) -> dict[str, Any]:
             "pipelines": len(search.pipelines),
             "tool_runs": search.cache.executions,
         },
+        "timing": {
+            "tools": round(search.cache.work_seconds - search.cache.perception_seconds, 3),
+            "perception": round(search.cache.perception_seconds, 3),
+            "scoring": round(search.score_seconds, 3),
+        },
         "trajectories": records,
         "seconds": round(time.perf_counter() - t0, 3),
     }
@@ -359,10 +364,12 @@ def export(
     counts: Counter = Counter()
     combos: Counter = Counter()
     seconds = 0.0
+    timing: Counter = Counter()
     taken = 0
     for index in sorted(samples):
         rec = samples[index]
         seconds += float(rec.get("seconds", 0.0))
+        timing.update(rec.get("timing", {}))
         for t in rec["trajectories"]:
             if taken >= n:
                 break
@@ -402,6 +409,7 @@ def export(
         "size": size,
         "seed": seed,
         "sample_seconds": round(seconds, 2),
+        "sample_seconds_by_part": {k: round(v, 2) for k, v in sorted(timing.items())},
     }
     write_text_atomic(out / "summary.json", json.dumps(summary, indent=1) + "\n")
     write_text_atomic(out / "README.md", card(summary, command))
@@ -454,7 +462,9 @@ def card(summary: dict[str, Any], command: str | None) -> str:
         "  image paths, the true `labels`, the `target` action and the `teacher`'s best score and plan.",
         "- `traces/*.trace.jsonl`: every trajectory in the live runs' trace schema; `images/`: content-addressed PNGs.",
         "",
-        f"Sample time summed over workers: {summary['sample_seconds']:.0f} s.",
+        f"Sample time summed over workers: {summary['sample_seconds']:.0f} s "
+        f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['sample_seconds_by_part'].items())}; the rest: degrading, "
+        "writing images and traces).",
         "",
     ]
     return "\n".join(lines)

@@ -26,6 +26,7 @@ target. Rows for trainers are made from it by :mod:`restora.traces.export`.
 from __future__ import annotations
 
 import itertools
+import time
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,6 +122,7 @@ class TeacherSearch:
         self.views: dict[tuple[str, ...], View] = {}
         self.best: View | None = None
         self.pipelines: list[tuple[str, ...]] = []
+        self.score_seconds = 0.0  # NR scoring and PSNR/SSIM of every node
 
     def tools_for(self, task: Task) -> list[str]:
         return rank_tools(task, self.catalogue, self.megapixels)
@@ -128,8 +130,10 @@ class TeacherSearch:
     def view(self, node: Node) -> View:
         if node.key not in self.views:
             report = self.cache.report(node)
+            t0 = time.perf_counter()
             scores = self.scorer.score(node.image, report=report)
             p, s = psnr(node.image, self.clean), ssim(node.image, self.clean)
+            self.score_seconds += time.perf_counter() - t0
             self.views[node.key] = View(
                 node,
                 teacher_score(p, s, scores.nr),
