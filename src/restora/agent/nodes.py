@@ -293,6 +293,7 @@ def _record(
                 reason=action.reason,
                 planner=getattr(ctx.planner, "name", type(ctx.planner).__name__),
                 fallback=action.fallback,
+                perception=action.perception,
             ),
             decision=decision,
             image_before=state["current_ref"],

@@ -35,6 +35,7 @@ class Action(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     reason: str = ""
     fallback: str | None = None  # set when the planner could not decide and fell back
+    perception: dict[str, Any] | None = None  # the planner's own perception, when it has one (VLM)
 
     @classmethod
     def stop(cls, reason: str) -> Action:

@@ -422,8 +422,11 @@ def card(summary: dict[str, Any], command: str | None) -> str:
     lines = [
         "# restora planner trajectories",
         "",
-        f"{summary['trajectories']} trajectories from {summary['samples']} degraded samples of "
-        f"{len(summary['photos']['train']) + len(summary['photos']['val'])} clean photos, {summary['size']} px crops, seed {summary['seed']}.",
+        (
+            f"{summary['trajectories']} trajectories from {summary['samples']} degraded samples of "
+            f"{len(summary['photos']['train']) + len(summary['photos']['val'])} clean photos, "
+            f"{summary['size']} px crops, seed {summary['seed']}."
+        ),
         "Made by `restora synth` (teacher search over every order x tool of the true tasks, scored against the clean crop:",
         "0.7 fidelity (PSNR, SSIM) + 0.3 no-reference quality).",
         "",
@@ -451,8 +454,10 @@ def card(summary: dict[str, Any], command: str | None) -> str:
         "",
         "## Split",
         "",
-        f"By source photo, no photo in both: train {', '.join(summary['photos']['train'])}; "
-        f"val {', '.join(summary['photos']['val']) or '(none)'}.",
+        (
+            f"By source photo, no photo in both: train {', '.join(summary['photos']['train'])}; "
+            f"val {', '.join(summary['photos']['val']) or '(none)'}."
+        ),
         "",
         "## Files",
         "",
@@ -462,9 +467,11 @@ def card(summary: dict[str, Any], command: str | None) -> str:
         "  image paths, the true `labels`, the `target` action and the `teacher`'s best score and plan.",
         "- `traces/*.trace.jsonl`: every trajectory in the live runs' trace schema; `images/`: content-addressed PNGs.",
         "",
-        f"Sample time summed over workers: {summary['sample_seconds']:.0f} s "
-        f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['sample_seconds_by_part'].items())}; the rest: degrading, "
-        "writing images and traces).",
+        (
+            f"Sample time summed over workers: {summary['sample_seconds']:.0f} s "
+            f"({', '.join(f'{k} {v:.0f} s' for k, v in summary['sample_seconds_by_part'].items())}; "
+            "the rest: degrading, writing images and traces)."
+        ),
         "",
     ]
     return "\n".join(lines)
