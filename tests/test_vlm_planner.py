@@ -165,3 +165,25 @@ def test_perception_replies_are_validated():
     del bad["findings"]["rain"]
     with pytest.raises(ValueError, match="rain"):
         parse_perception(json.dumps(bad))
+
+
+def test_cli_run_with_the_vlm_planner(tmp_path, clean_photo):
+    from typer.testing import CliRunner
+
+    from restora.cli import app
+    from restora.imageio import save_image
+
+    src = tmp_path / "in.png"
+    save_image(src, clean_photo[:96, :96])
+    server = ScriptedServer([CLEAN_PERCEPTION, json.dumps({"kind": "stop", "reason": "clean"})])
+    try:
+        res = CliRunner().invoke(
+            app, ["run", str(src), "-o", str(tmp_path / "out"), "--planner", "vlm", "--planner-url", server.url, "--planner-model", "tiny", "-q"]
+        )
+    finally:
+        server.close()
+    assert res.exit_code == 0, res.output
+    trace = (tmp_path / "out" / "in.trace.jsonl").read_text()
+    assert '"planner":"vlm"' in trace.replace(" ", "")
+    bad = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "o2"), "--planner", "vlm"])
+    assert bad.exit_code == 2 and "--planner-url" in bad.output

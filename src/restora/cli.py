@@ -72,19 +72,24 @@ def run(
     max_seconds: Annotated[float, typer.Option(min=1, help="time budget per image, seconds")] = 600.0,
     allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all)")] = None,
     max_megapixels: Annotated[float, typer.Option(help="refuse larger inputs")] = DEFAULT_MAX_MEGAPIXELS,
-    planner: Annotated[str, typer.Option(help="planner: heuristic")] = "heuristic",
+    planner: Annotated[str, typer.Option(help="heuristic (CPU default), vlm (OpenAI-compatible server, e.g. vLLM) or hf (in-process transformers)")] = "heuristic",
+    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
+    planner_model: Annotated[str | None, typer.Option(help="vlm: the served model name; hf: a local checkpoint folder")] = None,
+    planner_key: Annotated[str, typer.Option(envvar="RESTORA_PLANNER_KEY", help="vlm: API key (default from $RESTORA_PLANNER_KEY)")] = "EMPTY",
+    planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Restore images. Writes OUTDIR/<stem>.png, <stem>.trace.jsonl and <stem>.html per input."""
     from restora.agent import restore
-    from restora.planners import HeuristicPlanner
     from restora.quality import QualityScorer
     from restora.report import render_report
     from restora.tools import ToolBox
 
-    if planner != "heuristic":
-        err.print(f"[red]unknown planner {planner!r}[/] (available: heuristic)")
-        raise typer.Exit(2)
+    try:
+        make_planner = _planner_factory(planner, planner_url, planner_model, planner_key, planner_timeout)
+    except ValueError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from None
     try:
         toolbox = ToolBox(allow=_split_csv(allow))
     except RestoraError as e:
@@ -134,7 +139,7 @@ def run(
                 progress.update(task_id, description="perceiving")
                 result = restore(
                     loaded.pixels,
-                    planner=HeuristicPlanner(),
+                    planner=make_planner(),
                     toolbox=toolbox,
                     scorer=scorer,
                     max_steps=max_steps,
@@ -168,6 +173,29 @@ def run(
         err.print(f"FAILED {path}: {reason}", highlight=False, soft_wrap=True)
     if failures:
         raise typer.Exit(1)
+
+
+def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float):
+    """A function making a fresh planner per image (planners keep per-image caches)."""
+    from restora.planners import HeuristicPlanner
+
+    if kind == "heuristic":
+        return HeuristicPlanner
+    if kind == "vlm":
+        if not url or not model:
+            raise ValueError("--planner vlm needs --planner-url and --planner-model")
+        from restora.planners.vlm import OpenAIBackend, VLMPlanner
+
+        backend = OpenAIBackend(url, model=model, api_key=key, timeout=timeout)
+        return lambda: VLMPlanner(backend)
+    if kind == "hf":
+        if not model or not Path(model).is_dir():
+            raise ValueError("--planner hf needs --planner-model pointing at a local checkpoint folder")
+        from restora.planners.vlm import TransformersBackend, VLMPlanner
+
+        backend = TransformersBackend(model)
+        return lambda: VLMPlanner(backend)
+    raise ValueError(f"unknown planner {kind!r} (available: heuristic, vlm, hf)")
 
 
 def _unique_stem(path: Path, used: set[str]) -> str:

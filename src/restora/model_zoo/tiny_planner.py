@@ -346,7 +346,7 @@ def build_tiny_planner(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    load_tiny_planner.cache_clear()
+    _load.cache_clear()
     return out
 
 
@@ -386,9 +386,6 @@ def load_tiny_planner(outdir: str | os.PathLike[str]) -> tuple[Any, Any]:
         raise FileNotFoundError(f"{folder} has no model.safetensors (build it with build_tiny_planner)")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     return _load(str(folder), weights.stat().st_mtime_ns)
-
-
-load_tiny_planner.cache_clear = _load.cache_clear  # type: ignore[attr-defined]
 
 
 def _to_pil(image: np.ndarray | Image.Image) -> Image.Image:
