@@ -520,6 +520,29 @@ def synth(
     )
 
 
+zoo_app = typer.Typer(help="Model files: cards, and tiny random-weight checkpoints for tests.", no_args_is_help=True)
+app.add_typer(zoo_app, name="zoo")
+
+
+@zoo_app.command("tiny-planner")
+def zoo_tiny_planner(
+    outdir: Annotated[Path, typer.Argument(help="folder to write the checkpoint into")],
+    seed: Annotated[int, typer.Option(help="weights seed: same seed, same weights")] = 0,
+    dtype: Annotated[str, typer.Option(help="float32 (CPU, vLLM --dtype float32) or bfloat16")] = "float32",
+    overwrite: Annotated[bool, typer.Option(help="replace an existing folder")] = False,
+) -> None:
+    """Write a tiny random-weight Qwen2.5-VL planner (real Qwen vocabulary, processor files) that
+    vLLM and transformers load: for tests and for trying the VLM path on a CPU."""
+    from restora.model_zoo.tiny_planner import build_tiny_planner
+
+    try:
+        path = build_tiny_planner(outdir, seed=seed, dtype=dtype, overwrite=overwrite)
+    except (ValueError, FileExistsError) as e:
+        err.print(f"[red]error:[/] {e}", highlight=False)
+        raise typer.Exit(2) from None
+    out.print(f"wrote {path}", highlight=False)
+
+
 def _log_line(progress: Progress, task, line: str, quiet: bool) -> None:
     """Without a terminal (CI logs, nohup) the live bar does not draw: print one line per case."""
     if quiet or err.is_terminal:

@@ -135,6 +135,7 @@ _TEXT = {
     "rms_norm_eps": 1e-6,
     "initializer_range": 0.02,
     "use_sliding_window": False,
+    "max_window_layers": 2,
     "rope_parameters": {"rope_type": "default", "rope_theta": 1000000.0, "mrope_section": [8, 12, 12]},
     "bos_token_id": SPECIAL_TOKENS["<|endoftext|>"],
     "eos_token_id": SPECIAL_TOKENS["<|im_end|>"],
@@ -191,7 +192,12 @@ def _tokenizer_json() -> str:
 
 def _build_processor() -> Any:
     from tokenizers import Tokenizer
-    from transformers import Qwen2_5_VLProcessor, Qwen2Tokenizer, Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+    from transformers import (
+        Qwen2_5_VLProcessor,
+        Qwen2Tokenizer,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
 
     tokenizer = Qwen2Tokenizer(
         tokenizer_object=Tokenizer.from_str(_tokenizer_json()),
@@ -220,7 +226,11 @@ def _build_processor() -> Any:
 
 def _build_model(seed: int, dtype: Dtype) -> Any:
     import torch
-    from transformers import GenerationConfig, Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
+    from transformers import (
+        GenerationConfig,
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+    )
 
     config = Qwen2_5_VLConfig(
         text_config=dict(_TEXT),
@@ -325,7 +335,7 @@ def build_tiny_planner(
             "dtype": dtype,
             "purpose": "random weights: for tests only",
             "params": {"total": n_total, "vision": n_vision, "text": n_total - n_vision},
-            "text_config": {k: v for k, v in _TEXT.items() if k not in ("bos_token_id", "eos_token_id", "pad_token_id")},
+            "text_config": {k: v for k, v in _TEXT.items() if not k.endswith("_token_id")},
             "vision_config": dict(_VISION),
             "lm_head_scale": LM_HEAD_SCALE,
             "image_processor": {"min_pixels": MIN_PIXELS, "max_pixels": MAX_PIXELS},
@@ -440,7 +450,8 @@ def generate_reply(
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
     n_images = _count_images(messages)
     if n_images != (0 if image is None else 1):
-        raise ValueError(f"messages hold {n_images} image part(s) but {'no' if image is None else 'one'} image was given")
+        given = "no image was" if image is None else "one image was"
+        raise ValueError(f"messages hold {n_images} image part(s) but {given} given")
     model, processor = load_tiny_planner(outdir)
     text = processor.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
     images = None if image is None else [_to_pil(image)]
