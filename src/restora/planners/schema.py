@@ -32,6 +32,9 @@ from pydantic import ValidationError
 from restora.errors import RestoraError
 from restora.planners.base import Action
 
+REASON = {"type": "string", "maxLength": 160}
+"""A short reason: capped so that a model cannot ramble until the reply is cut off."""
+
 
 class ActionError(RestoraError, ValueError):
     """A planner reply that is not a valid action (the message says what is wrong)."""
@@ -72,7 +75,7 @@ def action_schema(catalogue: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
                 "tool": {"const": name},
                 "task": {"const": str(desc["task"])},
                 "params": params,
-                "reason": {"type": "string"},
+                "reason": REASON,
             },
             "required": ["kind", "tool", "params"],
             "additionalProperties": False,
@@ -80,7 +83,7 @@ def action_schema(catalogue: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     control = {
         kind: {
             "type": "object",
-            "properties": {"kind": {"const": kind}, "reason": {"type": "string"}},
+            "properties": {"kind": {"const": kind}, "reason": REASON},
             "required": ["kind"],
             "additionalProperties": False,
         }
