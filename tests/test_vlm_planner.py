@@ -187,3 +187,19 @@ def test_cli_run_with_the_vlm_planner(tmp_path, clean_photo):
     assert '"planner":"vlm"' in trace.replace(" ", "")
     bad = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "o2"), "--planner", "vlm"])
     assert bad.exit_code == 2 and "--planner-url" in bad.output
+
+
+def test_the_in_process_transformers_backend_runs_the_tiny_planner(tmp_path, clean_photo):
+    from restora.model_zoo.tiny_planner import build_tiny_planner
+    from restora.planners.vlm import TransformersBackend
+
+    model = build_tiny_planner(tmp_path / "tiny")
+    planner = VLMPlanner(TransformersBackend(str(model), max_tokens=48), max_retries=1)
+    result = restore(clean_photo[:64, :64], planner=planner, toolbox=BOX, max_steps=1)
+    assert result.stop_reason
+    # no constrained decoding in-process: random weights give garbage, which is validated, retried
+    # once and then handed to the heuristic planner, and the trace says so
+    assert planner.log and all("seconds" in e for e in planner.log)
+    steps = [r for r in result.records if r.event == "step"]
+    assert all(s.action.planner == "vlm" for s in steps)
+    assert all(s.action.fallback is None or s.action.fallback.startswith("heuristic:") for s in steps)
