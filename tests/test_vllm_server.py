@@ -117,3 +117,24 @@ def test_restora_run_with_the_vlm_planner_against_the_real_server(vllm_server, c
     assert any(s.action.planner == "vlm" and not s.action.fallback for s in steps)
     per_question = sum(e["seconds"] for e in planner.log) / len(planner.log)
     print(f"\nVLM planner: {len(planner.log)} questions, {per_question:.2f} s each on average; run {seconds:.1f} s")
+
+
+def test_cli_run_planner_vlm_end_to_end(vllm_server, clean_photo, tmp_path):
+    from typer.testing import CliRunner
+
+    from restora.cli import app
+    from restora.degrade import apply as degrade
+    from restora.imageio import save_image
+    from restora.traces import read_trace
+
+    src = tmp_path / "noisy.png"
+    save_image(src, degrade(clean_photo[:96, :96], "noise", 0.5, seed=4))
+    args = ["run", str(src), "-o", str(tmp_path / "out"), "--planner", "vlm", "--planner-url", vllm_server["url"],
+            "--planner-model", "tiny", "--max-steps", "2", "--allow", ",".join(TOOLS), "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "out" / "noisy.png").is_file() and (tmp_path / "out" / "noisy.html").is_file()
+    trace = read_trace(tmp_path / "out" / "noisy.trace.jsonl")
+    steps = [r for r in trace if r.event == "step"]
+    assert steps and all(s.action.planner == "vlm" for s in steps)
+    assert any(not s.action.fallback for s in steps)  # at least one step came from the model itself
