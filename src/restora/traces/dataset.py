@@ -96,6 +96,27 @@ def sample_spec(photos: list[CleanImage], seed: int, index: int, size: int) -> d
     }
 
 
+MIN_CROP_STD = 0.04  # luma std below this is a flat patch (sky, wall): little to learn from
+
+
+def _informative_crop(photo: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The spec's crop, or (when it is nearly flat) the first of up to 8 seeded alternatives
+    that is not; the spec records the crop used."""
+    rng = np.random.default_rng([spec["seed"], 7])
+    where = list(spec["crop"])
+    best = None
+    for _ in range(8):
+        crop = _crop(photo, spec["size"], where)
+        std = float((crop @ np.array([0.299, 0.587, 0.114], np.float32)).std())
+        if best is None or std > best[0]:
+            best = (std, crop, where)
+        if std >= MIN_CROP_STD:
+            break
+        where = [float(rng.random()), float(rng.random())]
+    assert best is not None
+    return best[1], {**spec, "crop": best[2]}
+
+
 def _crop(image: np.ndarray, size: int, where: list[float]) -> np.ndarray:
     h, w = image.shape[:2]
     ch, cw = min(size, h), min(size, w)
@@ -135,7 +156,7 @@ def run_sample(spec: dict[str, Any], out: Path, split: str) -> dict[str, Any]:
     t0 = time.perf_counter()
     box, scorer = _tools()
     photo = load_clean(Path(spec["path"]), 10**6)
-    clean = _crop(photo, spec["size"], spec["crop"])
+    clean, spec = _informative_crop(photo, spec)
     labels: dict[str, Any] = {}
     degraded = clean
     if spec["combo"]:
