@@ -15,11 +15,9 @@ Examples:
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -35,39 +33,12 @@ from restora.bench.cases import (
     make_case,
 )
 from restora.bench.pipeline import psnr, rank_pct, ssim
+from restora.bench.procs import process_tools, worker_pool
 from restora.bench.strategies import STRATEGIES, CaseRunner
 
 VERSION = 1
 METRICS = ("psnr", "ssim", "tool_calls", "seconds", "rank_pct")
 NR_METRICS = ("niqe", "brisque", "piqe")
-
-# one set of tools and scorer per process, made on first use
-_STATE: dict[str, Any] = {}
-
-
-def _worker_init() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("RESTORA_NCNN_THREADS", "1")
-    import cv2
-    import torch
-
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-    _STATE["threads"] = 1
-
-
-def _tools(allow: list[str] | None) -> tuple[Any, Any]:
-    from restora.quality import QualityScorer
-    from restora.tools.registry import ToolBox
-
-    key = ("toolbox", tuple(allow) if allow is not None else None)
-    if key not in _STATE:
-        _STATE[key] = ToolBox(allow=allow)
-    if "scorer" not in _STATE:
-        _STATE["scorer"] = QualityScorer()
-    return _STATE[key], _STATE["scorer"]
-
 
 def run_case(
     image: CleanImage,
@@ -82,7 +53,7 @@ def run_case(
     save_dir: Path | None = None,
 ) -> dict[str, Any]:
     """All ``strategies`` on one case; returns its rows and the prefix cache's counters."""
-    toolbox, scorer = _tools(allow)
+    toolbox, scorer = process_tools(allow)
     clean = load_clean(image.path, size)
     case = make_case(clean, image.name, combo, seed)
     runner = CaseRunner(case, toolbox, scorer, max_steps=max_steps, cache=cache)
@@ -227,8 +198,7 @@ def run_mio(
             if on_case:
                 on_case(res)
     else:
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        with worker_pool(workers) as pool:
             futures = {pool.submit(run_case, img, combo, **kwargs): i for i, (img, combo) in enumerate(jobs)}
             for fut in as_completed(futures):
                 res = fut.result()
@@ -257,7 +227,7 @@ def run_mio(
         "images": len(images),
         "combos": combos,
         "clean": [str(d) for d in clean_dirs],
-        "tools": sorted(_tools(allow)[0].catalogue()),
+        "tools": sorted(process_tools(allow)[0].catalogue()),
         "cache": cache_stats,
         "workers": workers,
         "seconds": round(seconds, 2),

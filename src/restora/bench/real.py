@@ -27,15 +27,15 @@ import math
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from restora.bench.mio import NR_METRICS, _mean, _tools, _worker_init, dumps
+from restora.bench.mio import NR_METRICS, _mean, dumps
 from restora.bench.pipeline import psnr, ssim
+from restora.bench.procs import process_tools, worker_pool
 from restora.data import image_files
 from restora.taxonomy import Task
 
@@ -142,7 +142,7 @@ def run_job(job: dict[str, Any], max_steps: int) -> list[dict[str, Any]]:
     from restora.planners.heuristic import HeuristicPlanner
     from restora.taxonomy import DEGRADATION_FOR
 
-    toolbox, scorer = _tools(None)
+    toolbox, scorer = process_tools()
     kind = job["kind"]
     base = {"suite": kind, "set": job["set"], "image": Path(job["input"]).name}
     loaded = load_image(job["input"])
@@ -244,8 +244,7 @@ def run_real(
             if on_case:
                 on_case(done[-1][1])
     else:
-        ctx = get_context("spawn")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init) as pool:
+        with worker_pool(workers) as pool:
             futures = {pool.submit(run_job, job, max_steps): i for i, job in enumerate(jobs)}
             for fut in as_completed(futures):
                 done.append((futures[fut], fut.result()))

@@ -23,14 +23,14 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from multiprocessing import get_context
+from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from restora.bench.cases import COMBOS, CleanImage, clean_images, load_clean
+from restora.bench.cases import COMBOS, CleanImage, clean_images, load_clean, tasks_for
+from restora.bench.procs import process_tools, worker_pool
 from restora.imageio import save_image, write_text_atomic
 from restora.planners.prompt import chat_messages, system_prompt, user_text
 from restora.planners.schema import action_json, parse_action
@@ -45,7 +45,6 @@ from restora.traces.synth import (
     View,
     banned_after,
     sample_seed,
-    tasks_of,
 )
 from restora.traces.synth import trajectories as make_trajectories
 
@@ -125,18 +124,6 @@ def _crop(image: np.ndarray, size: int, where: list[float]) -> np.ndarray:
 
 
 # -- one sample (runs in a worker) ----------------------------------------------------------------
-_STATE: dict[str, Any] = {}
-
-
-def _tools() -> tuple[Any, Any]:
-    if "box" not in _STATE:
-        from restora.quality import QualityScorer
-        from restora.tools.registry import ToolBox
-
-        _STATE["box"], _STATE["scorer"] = ToolBox(), QualityScorer()
-    return _STATE["box"], _STATE["scorer"]
-
-
 def _image_ref(out: Path, image: np.ndarray) -> str:
     ref = "img:" + image_hash(image)[:16]
     path = out / "images" / f"{ref[4:]}.png"
@@ -154,7 +141,7 @@ def run_sample(spec: dict[str, Any], out: Path, split: str) -> dict[str, Any]:
     from restora import degrade
 
     t0 = time.perf_counter()
-    box, scorer = _tools()
+    box, scorer = process_tools()
     photo = load_clean(Path(spec["path"]), 10**6)
     clean, spec = _informative_crop(photo, spec)
     labels: dict[str, Any] = {}
@@ -163,7 +150,7 @@ def run_sample(spec: dict[str, Any], out: Path, split: str) -> dict[str, Any]:
         degraded, labels = degrade.compose(clean, spec["combo"], seed=spec["seed"])
         degraded = (np.round(np.clip(degraded, 0, 1) * 255) / 255).astype(np.float32)
     rng = np.random.default_rng(spec["seed"])
-    search = TeacherSearch(clean, degraded, tasks_of(spec["combo"]), box, scorer, rng).run()
+    search = TeacherSearch(clean, degraded, tasks_for(spec["combo"]) if spec["combo"] else [], box, scorer, rng).run()
     trajs = make_trajectories(search, rng)
     catalogue = {n: t.describe() for n, t in box.catalogue().items()}
     clean_ref, input_ref = _image_ref(out, clean), _image_ref(out, degraded)
@@ -282,17 +269,6 @@ def _write_trace(path: Path, run_id: str, spec: dict[str, Any], traj: Trajectory
 
 
 # -- the whole run ----------------------------------------------------------------------------
-def _worker_init() -> None:
-    import os
-
-    os.environ.setdefault("RESTORA_NCNN_THREADS", "1")
-    import cv2
-    import torch
-
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
-
-
 def load_samples(out: Path) -> dict[int, dict[str, Any]]:
     found = {}
     for p in sorted((out / "samples").glob("*.json")):
@@ -337,7 +313,7 @@ def run_synth(
     index = 0
     pool = None
     if workers > 1:
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init)
+        pool = worker_pool(workers)
     try:
         while total() < n:
             batch = []

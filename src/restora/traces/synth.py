@@ -33,11 +33,10 @@ from typing import Any
 
 import numpy as np
 
-from restora.bench.cases import quantize
 from restora.bench.pipeline import Node, PrefixCache, psnr, ssim
 from restora.planners.base import Action, choice_key
 from restora.planners.heuristic import rank_tools
-from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
+from restora.taxonomy import RESTORATION_ORDER, Task
 from restora.tools.registry import ToolBox
 
 SCENARIOS: tuple[str, ...] = ("plan", "adjust", "rollback", "avoid_repeat", "stop")
@@ -242,15 +241,5 @@ def banned_after(steps: list[Step]) -> list[str]:
     return [choice_key(s.action.tool or "", s.action.params) for s in steps if s.decision == "rollback" and s.action.kind == "tool"]
 
 
-def tasks_of(combo: str | None) -> list[Task]:
-    from restora.degrade import parse_combo
-
-    return [] if not combo else [TASK_FOR[Degradation(n)] for n in parse_combo(combo)]
-
-
 def sample_seed(seed: int, index: int) -> int:
     return zlib.crc32(f"synth|{int(seed)}|{int(index)}".encode())
-
-
-def quantized(image: np.ndarray) -> np.ndarray:
-    return quantize(image)

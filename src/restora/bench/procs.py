@@ -1,0 +1,46 @@
+"""Per-process state for parallel runs (``restora bench``, ``restora synth``).
+
+Work is spread over spawned processes that each keep one :class:`~restora.tools.ToolBox` and one
+:class:`~restora.quality.QualityScorer` for their lifetime (models load once per process), and
+use one thread each for torch, OpenCV and ncnn so that N workers share N cores instead of
+fighting over them.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from typing import Any
+
+_STATE: dict[Any, Any] = {}
+
+
+def worker_init() -> None:
+    """Initializer of worker processes: one thread per library, offline hub."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("RESTORA_NCNN_THREADS", "1")
+    import cv2
+    import torch
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+
+
+def process_tools(allow: list[str] | None = None) -> tuple[Any, Any]:
+    """This process's (toolbox, scorer), made on first use."""
+    from restora.quality import QualityScorer
+    from restora.tools.registry import ToolBox
+
+    key = ("toolbox", tuple(allow) if allow is not None else None)
+    if key not in _STATE:
+        _STATE[key] = ToolBox(allow=allow)
+    if "scorer" not in _STATE:
+        _STATE["scorer"] = QualityScorer()
+    return _STATE[key], _STATE["scorer"]
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """``workers`` spawned processes set up by :func:`worker_init`."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_init)
