@@ -146,6 +146,14 @@ class CaseRunner:
         tools = [d for d in (self.default_tool(t) for t in tasks) if d is not None]
         return self._walk("fixed", tools)
 
+    def _try(self, node: Node, tool: str) -> tuple[Node, float | None, float]:
+        """Run ``tool`` after ``node``: (child, its NR score or None if the tool failed, seconds)."""
+        child = self.prefix.step(node, tool)
+        if child.error:
+            return child, None, child.step_seconds
+        q, s = self.nr(child)
+        return child, q, child.step_seconds + s
+
     def _greedy(self) -> Outcome:
         candidates, seconds = self.perceived_tasks()
         node, calls, plan = self.prefix.root, 0, []
@@ -157,14 +165,11 @@ class CaseRunner:
                 tool = self.default_tool(task)
                 if tool is None or calls >= self.max_steps:
                     continue
-                child = self.prefix.step(node, tool)
+                child, q, s = self._try(node, tool)
                 calls += 1
-                seconds += child.step_seconds
-                if child.error:
-                    continue
-                q, s = self.nr(child)
                 seconds += s
-                tried.append((q, -i, task, child))
+                if q is not None:
+                    tried.append((q, -i, task, child))
             if not tried:
                 break
             q, _, task, best = max(tried, key=lambda t: (t[0], t[1]))
@@ -185,14 +190,11 @@ class CaseRunner:
             for i, tool in enumerate(self.tools_for(task)):
                 if calls >= self.max_steps:
                     break
-                child = self.prefix.step(node, tool)
+                child, q, s = self._try(node, tool)
                 calls += 1
-                seconds += child.step_seconds
-                if child.error:
-                    continue
-                q, s = self.nr(child)
                 seconds += s
-                tried.append((q, -i, child))
+                if q is not None:
+                    tried.append((q, -i, child))
             if tried:
                 q, _, best = max(tried, key=lambda t: (t[0], t[1]))
                 if q > current + NR_MIN_GAIN:  # else: roll back, the image stays as it was
