@@ -397,8 +397,7 @@ def bench_mio(
         def on_case(res: dict) -> None:
             agent = next((r for r in res["rows"] if r["strategy"] == "agent"), res["rows"][0])
             line = f"{agent['image']} {agent['combo']}: {agent['strategy']} {agent['psnr']:.2f} dB"
-            progress.update(task, advance=1, last=line)
-            _log_line(progress, task, line, quiet)
+            _advance(progress, task, line, quiet, advance=1)
 
         try:
             results = run_mio(
@@ -416,7 +415,7 @@ def bench_mio(
                 save_images=save_images,
                 on_case=on_case,
                 on_start=lambda n: progress.update(task, total=n),
-                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+                command=_command_line(),
             )
         except (RestoraError, ValueError, FileNotFoundError) as e:
             err.print(f"[red]error:[/] {e}", highlight=False)
@@ -449,8 +448,7 @@ def bench_real(
         def on_case(rows: list) -> None:
             r = rows[-1]
             line = f"{r['suite']}/{r['set']}/{r['image']}"
-            progress.update(task, advance=1, last=line)
-            _log_line(progress, task, line, quiet)
+            _advance(progress, task, line, quiet, advance=1)
 
         try:
             results = run_real(
@@ -461,7 +459,7 @@ def bench_real(
                 workers=workers,
                 on_case=on_case,
                 on_start=lambda n: progress.update(task, total=n),
-                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+                command=_command_line(),
             )
         except (RestoraError, ValueError, FileNotFoundError) as e:
             err.print(f"[red]error:[/] {e}", highlight=False)
@@ -496,8 +494,7 @@ def synth(
 
         def on_sample(rec: dict) -> None:
             line = f"{rec['id']} {rec['photo']} {rec['combo'] or 'clean'}: {len(rec['trajectories'])} trajectories, best {'+'.join(rec['teacher']['best_plan']) or 'nothing'}"
-            progress.update(task, advance=len(rec["trajectories"]), last=line)
-            _log_line(progress, task, line, quiet)
+            _advance(progress, task, line, quiet, advance=len(rec["trajectories"]))
 
         try:
             summary = run_synth(
@@ -508,7 +505,7 @@ def synth(
                 size=size,
                 workers=workers,
                 on_sample=on_sample,
-                command=" ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None,
+                command=_command_line(),
             )
         except (RestoraError, ValueError, FileNotFoundError) as e:
             err.print(f"[red]error:[/] {e}", highlight=False)
@@ -543,8 +540,15 @@ def zoo_tiny_planner(
     out.print(f"wrote {path}", highlight=False)
 
 
-def _log_line(progress: Progress, task, line: str, quiet: bool) -> None:
-    """Without a terminal (CI logs, nohup) the live bar does not draw: print one line per case."""
+def _command_line() -> str | None:
+    """The restora command as typed (for results and dataset cards); None outside the console script."""
+    return " ".join(["restora", *sys.argv[1:]]) if sys.argv and "restora" in sys.argv[0] else None
+
+
+def _advance(progress: Progress, task, line: str, quiet: bool, advance: int = 1) -> None:
+    """Advance the bar showing ``line``; without a terminal (CI logs, nohup) the live bar does not
+    draw, so print one line per item instead."""
+    progress.update(task, advance=advance, last=line)
     if quiet or err.is_terminal:
         return
     t = progress.tasks[task]
