@@ -202,17 +202,21 @@ def run_sample(spec: dict[str, Any], out: Path, split: str) -> dict[str, Any]:
     return record
 
 
+def _gain(step) -> float | None:
+    """The agent's own quality gain of a step (None for a stop), as live traces record it."""
+    if step.after is None:
+        return None
+    return float(step.after.scores["overall"]) - float(step.before.scores["overall"])
+
+
 def _history_item(i: int, step) -> dict[str, Any]:
-    gain = None
-    if step.after is not None:
-        gain = float(step.after.scores["overall"]) - float(step.before.scores["overall"])
     return {
         "step": i,
         "tool": step.action.tool,
         "task": step.action.task,
         "params": step.action.params,
         "decision": step.decision,
-        "gain": gain,
+        "gain": _gain(step),
     }
 
 
@@ -245,7 +249,7 @@ def _write_trace(path: Path, run_id: str, spec: dict[str, Any], traj: Trajectory
                     image_after=None if step.after is None else _image_ref(out, step.after.node.image),
                     scores_before=step.before.scores,
                     scores_after=None if step.after is None else step.after.scores,
-                    gain=None if step.after is None else float(step.after.scores["overall"]) - float(step.before.scores["overall"]),
+                    gain=_gain(step),
                     banned=banned_after([step]),
                 )
             )
