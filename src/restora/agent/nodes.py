@@ -79,8 +79,10 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         _record(ctx, state, action, "stop", plan_seconds=plan_seconds)
         ctx.emit("stop", reason=action.reason)
         return {"pending": None, "stop_reason": action.reason, "step": state["step"] + 1}
-    if action.task is None:
-        action = action.model_copy(update={"task": str(ctx.toolbox.get_class(action.tool).task)})
+    if action.task is None or ctx.toolbox.get_class(action.tool).multi_task():
+        # a multi-task tool's task is its `task` param (validated above); else the tool's task
+        task = action.params.get("task") or ctx.toolbox.get_class(action.tool).task
+        action = action.model_copy(update={"task": str(task)})
     ctx.emit("plan", action=action.model_dump(mode="json"))
     return {"pending": action.model_dump(mode="json"), "plan_seconds": plan_seconds}
 
@@ -95,6 +97,7 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     try:
         out = ctx.toolbox.run(action.tool, image, action.params)
         candidate["ref"] = ctx.store.put(out)
+        candidate["info"] = ctx.toolbox.last_info(action.tool)
     except (ToolError, RestoraError) as e:
         candidate["error"] = str(e)
     except MemoryError:
@@ -143,6 +146,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         plan_seconds=state.get("plan_seconds", 0.0),
         act_seconds=cand.get("act_seconds", 0.0),
         score_seconds=cand.get("score_seconds", 0.0),
+        tool_info=cand.get("info") or {},
     )
     item = HistoryItem(
         step=state["step"],
@@ -279,6 +283,7 @@ def _record(
     plan_seconds: float = 0.0,
     act_seconds: float = 0.0,
     score_seconds: float = 0.0,
+    tool_info: dict[str, Any] | None = None,
 ) -> None:
     ctx.tracer.write(
         StepRecord(
@@ -304,5 +309,6 @@ def _record(
             error=error,
             banned=banned or [],
             timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
+            tool_info=tool_info or {},
         )
     )

@@ -15,6 +15,7 @@ class Candidate(TypedDict, total=False):
     error: str | None
     act_seconds: float
     score_seconds: float
+    info: dict[str, Any]  # the tool's last_info (recorded in the trace)
 
 
 class AgentState(TypedDict, total=False):

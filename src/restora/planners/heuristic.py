@@ -84,7 +84,7 @@ class HeuristicPlanner:
         severity = float(finding.get("severity", 0.5))
         evidence = finding.get("evidence", {})
         suggestions = [
-            [(name, p.model_dump(mode="json")) for p in get_tool(name).suggest_params(severity, evidence)]
+            [(name, p.model_dump(mode="json")) for p in get_tool(name).suggest_params_for(task, severity, evidence)]
             for name in tools
         ]
         banned = set(obs.banned)
@@ -134,7 +134,7 @@ def rank_tools(
     task = Task(task)
     ranked = []
     for name, desc in catalogue.items():
-        if desc.get("task") != task:
+        if str(task) not in (desc.get("tasks") or [desc.get("task")]):
             continue
         est_seconds = float(desc.get("cost", 1.0)) * max(megapixels, 0.01)
         if est_seconds > seconds_left:

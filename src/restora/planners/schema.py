@@ -73,7 +73,7 @@ def action_schema(catalogue: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
             "properties": {
                 "kind": {"const": "tool"},
                 "tool": {"const": name},
-                "task": {"const": str(desc["task"])},
+                "task": _task_schema(desc),
                 "params": params,
                 "reason": REASON,
             },
@@ -95,6 +95,11 @@ def action_schema(catalogue: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         "oneOf": [{"$ref": f"#/$defs/{n}"} for n in defs] + [control["rollback"], control["stop"]],
         "$defs": defs,
     }
+
+
+def _task_schema(desc: Mapping[str, Any]) -> dict[str, Any]:
+    tasks = [str(t) for t in (desc.get("tasks") or [desc["task"]])]
+    return {"const": tasks[0]} if len(tasks) == 1 else {"enum": tasks}
 
 
 def action_json(action: Action) -> str:
@@ -137,16 +142,27 @@ def parse_action(reply: str | Mapping[str, Any], catalogue: Mapping[str, Mapping
     tool = data.get("tool")
     if tool not in catalogue:
         raise ActionError(f"unknown or unavailable tool {tool!r} (available: {', '.join(sorted(catalogue))})")
-    task = str(catalogue[tool]["task"])
-    if data.get("task") not in (None, task):
-        raise ActionError(f"tool {tool!r} does {task!r}, not {data['task']!r}")
+    tasks = [str(t) for t in (catalogue[tool].get("tasks") or [catalogue[tool]["task"]])]
+    task = data.get("task")
+    if task is not None and task not in tasks:
+        raise ActionError(f"tool {tool!r} does {' or '.join(repr(t) for t in tasks)}, not {task!r}")
     params = data.get("params", {})
     if not isinstance(params, dict):
         raise ActionError(f"params must be an object, got {type(params).__name__}")
+    if len(tasks) > 1:  # a multi-task tool takes the task as a param too; the two must agree
+        if task is not None and params.get("task", task) != task:
+            raise ActionError(f"tool {tool!r}: task {task!r} but params.task {params['task']!r}")
+        if task is not None:
+            params = {**params, "task": task}
+        task = params.get("task", tasks[0])
+    else:
+        task = tasks[0]
     cls = get_tool(tool)
     try:
         parsed = cls.Params.model_validate(params)
     except ValidationError as e:
         problems = "; ".join(f"{'.'.join(map(str, x['loc'])) or 'params'}: {x['msg']}" for x in e.errors())
         raise ActionError(f"{tool}: invalid params: {problems}") from None
-    return Action(kind="tool", tool=tool, task=task, params=parsed.model_dump(mode="json"), reason=str(data.get("reason", "")))
+    dumped = parsed.model_dump(mode="json")
+    task = str(dumped.get("task", task))
+    return Action(kind="tool", tool=tool, task=task, params=dumped, reason=str(data.get("reason", "")))

@@ -1,6 +1,8 @@
 """The tool contract.
 
-A tool is one class in one module of :mod:`restora.tools`. It declares the task it performs, a
+A tool is one class in one module of :mod:`restora.tools` (or one spandrel model card, see
+:mod:`restora.tools._spandrel`). It declares the task it performs (a multi-task tool such as the
+DiT restorer lists them all in ``tasks`` and takes the task as a ``task`` param), a
 pydantic ``Params`` model that rejects unknown fields, a relative cost, whether it needs an
 accelerator and how much memory its model takes, and implements ``run(image, params) -> image``.
 Model tools load their weights lazily in ``_load`` (called once, on first use) so that listing
@@ -49,6 +51,17 @@ class Tool(ABC):
     changes_size: ClassVar[bool] = False  # super-resolution may return a larger image
     learned: ClassVar[bool] = False  # runs learned weights (resolved through model_zoo)
     prior: ClassVar[float | None] = None  # expected quality of its result, 0..1 (None: by kind)
+    tasks: ClassVar[tuple[Task, ...]] = ()  # every task, for a multi-task tool (its Params has `task`)
+
+    @classmethod
+    def handles(cls) -> tuple[Task, ...]:
+        """Every task this tool performs: ``tasks``, or just ``task``."""
+        return tuple(cls.tasks) or (cls.task,)
+
+    @classmethod
+    def multi_task(cls) -> bool:
+        """True for a tool that takes the task as a param (one tool, many tasks)."""
+        return len(cls.handles()) > 1
 
     @classmethod
     def expected_gain(cls) -> float:
@@ -64,6 +77,7 @@ class Tool(ABC):
             raise ToolError(f"tool {self.name!r} needs an accelerator; device is 'cpu'")
         self.device = device
         self._loaded = False
+        self.last_info: dict[str, Any] = {}  # what the last call decided (recorded in the trace)
 
     # -- lifecycle -------------------------------------------------------------------------
     @property
@@ -115,6 +129,14 @@ class Tool(ABC):
         """
         return [cls.Params()]
 
+    @classmethod
+    def suggest_params_for(cls, task: Task | str, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
+        """:meth:`suggest_params` for ``task``: a multi-task tool sets its ``task`` param."""
+        suggestions = cls.suggest_params(severity, evidence)
+        if cls.multi_task():
+            suggestions = [p.model_copy(update={"task": Task(task)}) for p in suggestions]
+        return suggestions
+
     # -- running ---------------------------------------------------------------------------
     @abstractmethod
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
@@ -126,6 +148,7 @@ class Tool(ABC):
         check_image(image, f"input to {self.name}")
         p = self.parse_params(params)
         self.load()
+        self.last_info = {}
         try:
             out = self.run(image, p)
         except ToolError:
@@ -148,6 +171,7 @@ class Tool(ABC):
         return {
             "name": cls.name,
             "task": str(cls.task),
+            "tasks": [str(t) for t in cls.handles()],
             "summary": cls.summary,
             "cost": cls.cost,
             "needs_device": cls.needs_device,

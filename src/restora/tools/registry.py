@@ -1,6 +1,7 @@
 """The tool registry: every public module of :mod:`restora.tools` holds one tool, keyed by its
-module name. Looking a name up imports only that module; listing imports them all (modules keep
-heavy imports inside ``_load`` so this stays cheap).
+module name, and every spandrel model card (built in, or a ``card.json`` in the zoo folder) is
+one more tool, named by the card's ``tool`` field. Looking a name up imports only that module;
+listing imports them all (modules keep heavy imports inside ``_load`` so this stays cheap).
 
 Examples:
     >>> from restora.tools import list_tools, get_tool, create_tool
@@ -40,13 +41,34 @@ def _module_names() -> tuple[str, ...]:
     return tuple(sorted(names))
 
 
-@cache
+def _card_tools() -> dict[str, object]:
+    """Spandrel model cards by tool name (cards are re-read: the zoo folder may change)."""
+    from restora.model_zoo import list_cards
+
+    return {c.tool: c for c in list_cards() if c.kind == "spandrel" and c.tool and c.tool not in _module_names()}
+
+
+def tool_names() -> list[str]:
+    """Every registered tool name: modules, then spandrel cards."""
+    return sorted({*_module_names(), *_card_tools()})
+
+
 def get_tool(name: str) -> type[Tool]:
-    """The tool class registered under ``name`` (its module name)."""
-    if name not in _module_names():
-        close = difflib.get_close_matches(name, _module_names(), n=3, cutoff=0.5)
-        hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownToolError(f"unknown tool {name!r}{hint} (see `restora tools`)")
+    """The tool class registered under ``name`` (its module name, or a spandrel card's tool)."""
+    if name in _module_names():
+        return _module_tool(name)
+    card = _card_tools().get(name)
+    if card is not None:
+        from restora.tools._spandrel import spandrel_tool
+
+        return spandrel_tool(card)  # type: ignore[arg-type]
+    close = difflib.get_close_matches(name, tool_names(), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise UnknownToolError(f"unknown tool {name!r}{hint} (see `restora tools`)")
+
+
+@cache
+def _module_tool(name: str) -> type[Tool]:
     module = importlib.import_module(f"{_PACKAGE}.{name}")
     found = [
         obj
@@ -66,10 +88,10 @@ def get_tool(name: str) -> type[Tool]:
 
 def list_tools(task: Task | str | None = None) -> dict[str, type[Tool]]:
     """All registered tools (optionally only those for ``task``), by name."""
-    tools = {n: get_tool(n) for n in _module_names()}
+    tools = {n: get_tool(n) for n in tool_names()}
     if task is not None:
         task = Task(task)
-        tools = {n: t for n, t in tools.items() if t.task == task}
+        tools = {n: t for n, t in tools.items() if task in t.handles()}
     return tools
 
 
@@ -136,6 +158,11 @@ class ToolBox:
 
     def run(self, name: str, image, params=None):
         return self.get(name)(image, params)
+
+    def last_info(self, name: str) -> dict:
+        """What the last call of tool ``name`` decided (its ``last_info``), or {}."""
+        tool = self._instances.get(name)
+        return dict(tool.last_info) if tool is not None else {}
 
     def loaded_mb(self) -> int:
         return sum(t.memory_mb for t in self._instances.values() if t.loaded)

@@ -62,6 +62,9 @@ class StepRecord(_Record):
     error: str | None = None
     banned: list[str] = Field(default_factory=list, description="tool+params banned after this step")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds: plan, act, score")
+    tool_info: dict[str, Any] = Field(
+        default_factory=dict, description="what the tool decided (e.g. the DiT's resolution policy, tiles, LoRA)"
+    )
 
 
 class EndRecord(_Record):
