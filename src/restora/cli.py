@@ -77,6 +77,7 @@ def run(
     planner_model: Annotated[str | None, typer.Option(help="vlm: the served model name; hf: a local checkpoint folder")] = None,
     planner_key: Annotated[str, typer.Option(envvar="RESTORA_PLANNER_KEY", help="vlm: API key (default from $RESTORA_PLANNER_KEY)")] = "EMPTY",
     planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
+    device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Restore images. Writes OUTDIR/<stem>.png, <stem>.trace.jsonl and <stem>.html per input."""
@@ -91,7 +92,7 @@ def run(
         err.print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(2) from None
     try:
-        toolbox = ToolBox(allow=_split_csv(allow))
+        toolbox = ToolBox(device=_device(device), allow=_split_csv(allow))
     except RestoraError as e:
         err.print(f"[red]error:[/] {e}")
         raise typer.Exit(2) from None
@@ -632,6 +633,15 @@ def zoo_tiny_planner(
         err.print(f"[red]error:[/] {e}", highlight=False)
         raise typer.Exit(2) from None
     out.print(f"wrote {path}", highlight=False)
+
+
+def _device(device: str) -> str:
+    """``auto``: the GPU when torch sees one, else the CPU."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _command_line() -> str | None:

@@ -598,6 +598,45 @@ def _severity(name: str, value: Any) -> float:
     return min(1.0, max(0.0, s))
 
 
+def structure_consistency(before: np.ndarray, after: np.ndarray, side: int = 32) -> float:
+    """How much of ``before``'s coarse structure ``after`` keeps: the correlation of their luma
+    reduced to ``side`` pixels on the long side (1: same layout; about 0: unrelated content).
+
+    No-reference scores judge an image on its own, so they can prefer a clean-looking image with
+    nothing of the input left in it (a generative tool's hallucination, a broken model). Every
+    restoration keeps the coarse layout of the scene: on the synthetic benchmark cases the
+    library's tools score 0.74 or more (deblurring and low-light at the low end), while unrelated
+    content scores near 0. Global brightness and contrast changes (dehazing, low light) do not
+    lower it: it is a correlation. A super-resolved ``after`` is reduced to ``before``'s size.
+
+    Examples:
+        >>> rng = np.random.default_rng(0)
+        >>> img = rng.random((64, 96, 3), dtype=np.float32)
+        >>> round(structure_consistency(img, np.clip(img * 0.5 + 0.3, 0, 1)), 3)
+        1.0
+        >>> structure_consistency(img, rng.random((64, 96, 3), dtype=np.float32)) < 0.3
+        True
+    """
+    import cv2
+
+    def coarse(img: np.ndarray, shape: tuple[int, int] | None = None) -> np.ndarray:
+        y = np.asarray(img, np.float32)[..., :3] @ np.array([0.299, 0.587, 0.114], np.float32)
+        if shape is None:
+            h, w = y.shape
+            s = side / max(h, w)
+            shape = (max(2, round(h * s)), max(2, round(w * s)))
+        return cv2.resize(y, (shape[1], shape[0]), interpolation=cv2.INTER_AREA).astype(np.float64)
+
+    a = coarse(before)
+    b = coarse(after, a.shape)
+    a -= a.mean()
+    b -= b.mean()
+    denom = math.sqrt(float((a * a).sum()) * float((b * b).sum()))
+    if denom < 1e-12:  # a flat image on either side: nothing to compare, unless both are flat
+        return 1.0 if float((a * a).sum()) < 1e-12 and float((b * b).sum()) < 1e-12 else 0.0
+    return float((a * b).sum() / denom)
+
+
 def compare(before: QualityScores, after: QualityScores) -> float:
     """``after.overall - before.overall``: > 0 means the step made the image better.
 

@@ -27,6 +27,8 @@ class AgentContext:
         max_steps: tool calls allowed (rolled-back and failed ones count).
         max_seconds: wall-clock budget; the planner is not asked again after it.
         min_gain: a step is kept only if overall quality rises by more than this.
+        min_consistency: ... and only if its output keeps at least this much of its input's
+            coarse structure (:func:`restora.quality.structure_consistency`).
     """
 
     store: ImageStore
@@ -39,6 +41,7 @@ class AgentContext:
     max_steps: int = 8
     max_seconds: float = 600.0
     min_gain: float = 0.002
+    min_consistency: float = 0.5
     request: str | None = None
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     started: float = field(default_factory=time.perf_counter)

@@ -11,6 +11,7 @@ from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
 from restora.planners.base import Action, HistoryItem, Observation
+from restora.quality import structure_consistency
 from restora.traces.schema import ActionRecord, StepRecord
 
 MAX_PLANNER_ERRORS = 3
@@ -112,13 +113,16 @@ def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     candidate = dict(state["candidate"])
     t0 = time.perf_counter()
     if candidate["ref"] is not None:
-        candidate["report"], candidate["scores"] = _assess(ctx, ctx.store.get(candidate["ref"]))
+        after = ctx.store.get(candidate["ref"])
+        candidate["report"], candidate["scores"] = _assess(ctx, after)
+        candidate["consistency"] = structure_consistency(ctx.store.get(state["current_ref"]), after)
     candidate["score_seconds"] = time.perf_counter() - t0
     return {"candidate": candidate}
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Accept the step if quality rose by more than ``min_gain``; else roll back and ban it."""
+    """Accept the step if quality rose by more than ``min_gain`` and the output kept the input's
+    coarse structure (``min_consistency``); else roll back and ban it."""
     ctx = runtime.context
     action = Action(**state["pending"])
     cand = state["candidate"]
@@ -127,7 +131,8 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision = "error"
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
-        decision = "accept" if gain > ctx.min_gain else "rollback"
+        consistent = float(cand.get("consistency", 1.0)) >= ctx.min_consistency
+        decision = "accept" if gain > ctx.min_gain and consistent else "rollback"
     banned = list(state["banned"])
     newly_banned = []
     if decision != "accept":
@@ -147,6 +152,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         act_seconds=cand.get("act_seconds", 0.0),
         score_seconds=cand.get("score_seconds", 0.0),
         tool_info=cand.get("info") or {},
+        consistency=cand.get("consistency"),
     )
     item = HistoryItem(
         step=state["step"],
@@ -284,6 +290,7 @@ def _record(
     act_seconds: float = 0.0,
     score_seconds: float = 0.0,
     tool_info: dict[str, Any] | None = None,
+    consistency: float | None = None,
 ) -> None:
     ctx.tracer.write(
         StepRecord(
@@ -310,5 +317,6 @@ def _record(
             banned=banned or [],
             timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
             tool_info=tool_info or {},
+            consistency=consistency,
         )
     )

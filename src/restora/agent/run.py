@@ -61,6 +61,7 @@ def restore(
     max_steps: int = 8,
     max_seconds: float = 600.0,
     min_gain: float = 0.002,
+    min_consistency: float = 0.5,
     trace_path: str | os.PathLike | None = None,
     source: str = "<array>",
     notes: list[str] | None = None,
@@ -98,6 +99,7 @@ def restore(
         max_steps=max_steps,
         max_seconds=max_seconds,
         min_gain=min_gain,
+        min_consistency=min_consistency,
         request=request,
         on_event=on_event,
     )
@@ -117,6 +119,7 @@ def restore(
                     "max_steps": max_steps,
                     "max_seconds": max_seconds,
                     "min_gain": min_gain,
+                    "min_consistency": min_consistency,
                     "tools": sorted(toolbox.catalogue()),
                     "metrics": list(getattr(scorer, "metrics", [])),
                     "request": request,

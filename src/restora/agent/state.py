@@ -16,6 +16,7 @@ class Candidate(TypedDict, total=False):
     act_seconds: float
     score_seconds: float
     info: dict[str, Any]  # the tool's last_info (recorded in the trace)
+    consistency: float  # restora.quality.structure_consistency(input of the step, output)
 
 
 class AgentState(TypedDict, total=False):

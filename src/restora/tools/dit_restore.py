@@ -16,6 +16,10 @@ Step1X-Edit/RealRestorer pipeline as soon as its class can be imported, named by
   kept), restored and resized back; a larger one is restored in overlapping native-size tiles,
   feathered together. The choice, the size run and the tile count go to the trace
   (``tool_info``);
+* **prompts encoded once**: where the text conditioning does not depend on the image (FLUX
+  Kontext: T5 + CLIP), each task's fixed instruction is encoded on first use and its embeddings
+  reused, so the text encoders leave the per-image path (Qwen-Image-Edit's VL encoder sees the
+  image, so it encodes every call);
 * **steps, guidance and seed** as params (``None``: the card's defaults), run with a seeded CPU
   generator so a step is reproducible;
 * **placement**: :func:`restora.model_zoo.loaded.placement` picks device and dtype;
@@ -166,6 +170,7 @@ class DiTRestore(Tool):
         self._device, self._dtype = placement(device)
         self._offload = _offload_mode(card, self._device)
         self._key = f"dit:{card.id}:{self._device}:{self._dtype}:{self._offload}"
+        self._prompt_cache: dict[str, tuple[Any, Any]] = {}
         self._pipe, self._adapters = loaded_models().get(
             self._key, card.memory_mb, lambda: _load_pipeline(card, self._device, self._dtype, self._offload)
         )
@@ -236,6 +241,19 @@ class DiTRestore(Tool):
         self._pipe.set_adapters([chosen], adapter_weights=[1.0])
         return chosen
 
+    def _encoded(self, prompt: str) -> tuple[Any, Any]:
+        """(prompt_embeds, pooled_prompt_embeds) of ``prompt``, encoded once per pipeline."""
+        import torch
+
+        hit = self._prompt_cache.get(prompt)
+        if hit is None:
+            with torch.inference_mode():
+                embeds, pooled, _ = self._pipe.encode_prompt(
+                    prompt=prompt, prompt_2=None, device=_execution_device(self._pipe), num_images_per_prompt=1
+                )
+            hit = self._prompt_cache[prompt] = (embeds, pooled)
+        return hit
+
     def _generate(self, image: np.ndarray, prompt: str, h: int, w: int, steps: int, guidance: float, seed: int) -> np.ndarray:
         import torch
         from PIL import Image
@@ -257,6 +275,9 @@ class DiTRestore(Tool):
             kwargs["guidance_scale"] = guidance
         if "_auto_resize" in accepted:  # Kontext would snap to its preferred resolutions
             kwargs.update(_auto_resize=False, max_area=h * w)
+        if {"prompt_embeds", "pooled_prompt_embeds"} <= accepted and hasattr(self._pipe, "encode_prompt"):
+            kwargs["prompt_embeds"], kwargs["pooled_prompt_embeds"] = self._encoded(prompt)
+            del kwargs["prompt"]
         kwargs = {k: v for k, v in kwargs.items() if k in accepted}
         with torch.inference_mode():
             result = self._pipe(**kwargs)
@@ -264,6 +285,10 @@ class DiTRestore(Tool):
         if out.ndim != 3 or out.shape[2] != 3:
             raise ToolError(f"dit_restore: the pipeline returned shape {out.shape}")
         return np.clip(out, 0.0, 1.0)
+
+
+def _execution_device(pipe: Any) -> Any:
+    return getattr(pipe, "_execution_device", None) or getattr(pipe, "device", None)
 
 
 def native_size(h: int, w: int, native_pixels: int, multiple: int) -> tuple[int, int]:

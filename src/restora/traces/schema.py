@@ -62,6 +62,9 @@ class StepRecord(_Record):
     error: str | None = None
     banned: list[str] = Field(default_factory=list, description="tool+params banned after this step")
     timings: dict[str, float] = Field(default_factory=dict, description="seconds: plan, act, score")
+    consistency: float | None = Field(
+        None, description="coarse structure kept from the step's input (1 same, ~0 unrelated); < min_consistency is rolled back"
+    )
     tool_info: dict[str, Any] = Field(
         default_factory=dict, description="what the tool decided (e.g. the DiT's resolution policy, tiles, LoRA)"
     )
