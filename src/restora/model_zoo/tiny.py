@@ -131,10 +131,6 @@ def _staging(folder: Path, written: list[str]) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _offline() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-
 # ------------------------------------------------------------------------------------------------
 # tokenizers
 
@@ -323,7 +319,6 @@ def write_tiny_flux_kontext(folder: Path, seed: int = 0) -> list[str]:
         'model_index.json'
     """
     _check_seed(seed)
-    _offline()
     pipe = _flux_kontext_pipeline(seed)
     written: list[str] = []
     with _staging(folder, written) as tmp:
@@ -367,7 +362,6 @@ def write_tiny_flux_lora(folder: Path, pipeline_folder: Path, seed: int = 0, ran
     pipeline_folder = Path(pipeline_folder)
     if not (pipeline_folder / "transformer" / "config.json").is_file():
         raise FileNotFoundError(f"{pipeline_folder} has no transformer/ (see write_tiny_flux_kontext)")
-    _offline()
     import torch
     from diffusers import FluxKontextPipeline, FluxTransformer2DModel
 
@@ -517,7 +511,6 @@ def write_tiny_qwen_image_edit(folder: Path, seed: int = 0) -> list[str]:
         True
     """
     _check_seed(seed)
-    _offline()
     from diffusers import (
         AutoencoderKLQwenImage,
         FlowMatchEulerDiscreteScheduler,

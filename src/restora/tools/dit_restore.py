@@ -211,7 +211,8 @@ class DiTRestore(Tool):
         else:
             side = max(multiple, round(math.sqrt(native) / multiple) * multiple)
             overlap = max(multiple, side // 8)
-            out = run_tiled(restore, image, scale=1, tile=side, overlap=overlap, context=0)
+            tile = tile_size(h, w, side, overlap, multiple)
+            out = run_tiled(restore, image, scale=1, tile=tile, overlap=overlap, context=0)
             tiles = len(sizes)
         self.last_info = {
             "card": card.id,
@@ -303,6 +304,33 @@ def native_size(h: int, w: int, native_pixels: int, multiple: int) -> tuple[int,
     """
     s = math.sqrt(native_pixels / float(h * w))
     return (max(multiple, round(h * s / multiple) * multiple), max(multiple, round(w * s / multiple) * multiple))
+
+
+def tile_size(h: int, w: int, side: int, overlap: int, multiple: int, slack: float = 1.08) -> int:
+    """The square tile for an ``h`` x ``w`` image: the fewest tiles per axis whose side (with
+    ``overlap``) stays within ``slack`` times the native ``side``, as a multiple of ``multiple``.
+
+    Every tile is a full DiT call, so a 2048-pixel side takes two tiles of 1088 (a little over
+    the native 1024) rather than three of 1024.
+
+    Examples:
+        >>> tile_size(2048, 2048, 1024, 128, 16)
+        1088
+        >>> tile_size(3000, 1000, 1024, 128, 16)     # three tiles down, one across
+        1088
+        >>> tile_size(1200, 900, 1024, 128, 16)      # two tiles down, of 912 x 900
+        912
+    """
+    limit = side * slack
+
+    def per_axis(length: int) -> int:
+        n = 1
+        while math.ceil((length + (n - 1) * overlap) / n) > limit:
+            n += 1
+        return math.ceil((length + (n - 1) * overlap) / n)
+
+    need = max(per_axis(h), per_axis(w))
+    return min(max(multiple, math.ceil(need / multiple) * multiple), max(h, w))
 
 
 def fit_multiple(h: int, w: int, multiple: int) -> tuple[int, int]:
