@@ -9,7 +9,7 @@ the card through model_zoo (sha256 checks, ``from_pretrained``) and runs the too
 image (native resolution) twice, then on a 2048 x 2048 one (tiled). Prints JSON: build, save,
 hash and load seconds, seconds per image and per step, peak GPU memory, and the tool's info.
 
-    python scripts/gpu_dit_tool_bench.py --zoo /tmp/zoo [--steps 28] [--no-tiles]
+    python scripts/gpu_dit_tool_bench.py --zoo /tmp/zoo [--steps 28] [--no-tiles] [--offload model]
     python scripts/gpu_dit_tool_bench.py --zoo /tmp/zoo --tiny     # CPU smoke run of the same path
 """
 
@@ -87,6 +87,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=28)
     ap.add_argument("--tiny", action="store_true", help="tiny configuration on the CPU (smoke test)")
     ap.add_argument("--no-tiles", action="store_true", help="skip the 2048 x 2048 tiled run")
+    ap.add_argument("--offload", choices=["none", "model", "sequential"], default="none",
+                    help="diffusers CPU offload for the tool (RESTORA_DIT_OFFLOAD)")
     args = ap.parse_args()
     device = "cpu" if args.tiny else "cuda"
     dtype = torch.float32 if args.tiny else torch.bfloat16
@@ -129,6 +131,8 @@ def main() -> None:
 
     os.environ["RESTORA_ZOO"] = str(args.zoo)
     os.environ["RESTORA_DIT"] = CARD_ID
+    os.environ["RESTORA_DIT_OFFLOAD"] = args.offload
+    report["offload"] = args.offload
     from restora.tools import ToolBox
 
     box = ToolBox(device=device, allow=["dit_restore"], memory_budget_mb=200_000)

@@ -229,3 +229,46 @@ class _ScriptedDiT:
         if obs.history:
             return Action.stop("done")
         return Action(kind="tool", tool="dit_restore", task="denoise", params={"task": "denoise"})
+
+
+@pytest.mark.slow
+def test_dit_tool_runs_a_qwen_image_edit_pipeline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The other pipeline family: Qwen-Image-Edit (VL text encoder that sees the image, true CFG
+    with a negative prompt), chosen with RESTORA_DIT, through the same card and tool."""
+    from restora.model_zoo import sha256_file
+    from restora.model_zoo.cards import ModelCard
+    from restora.model_zoo.tiny import write_tiny_qwen_image_edit
+
+    folder = tmp_path / "zoo" / "tiny-qwen-image-edit"
+    files = write_tiny_qwen_image_edit(folder, seed=0)
+    card = ModelCard.model_validate(
+        {
+            "id": "tiny-qwen-image-edit",
+            "kind": "diffusers",
+            "pipeline_class": "QwenImageEditPipeline",
+            "files": files,
+            "sha256": {n: sha256_file(folder / n) for n in files},
+            "licence": "Apache-2.0",
+            "task": "denoise",
+            "tasks": ["denoise", "derain"],
+            "memory_mb": 100,
+            "format": "safetensors",
+            "defaults": {"steps": 2, "guidance": 2.0, "native_pixels": 64 * 64, "multiple": 16, "needs_device": False},
+        }
+    )
+    (folder / "card.json").write_text(card.model_dump_json(exclude_defaults=True))
+    monkeypatch.setenv(ZOO_ENV, str(tmp_path / "zoo"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("RESTORA_DIT", "tiny-qwen-image-edit")
+    try:
+        box = ToolBox(allow=["dit_restore"])
+        assert "dit_restore" in box.catalogue()
+        img = _image(48, 80)
+        out = box.run("dit_restore", img, {"task": "derain", "seed": 0})
+        info = box.last_info("dit_restore")
+        assert out.shape == img.shape and info["pipeline"] == "QwenImageEditPipeline"
+        assert info["resolution"] == "native" and info["run_size"][0] % 16 == 0 and info["lora"] is None
+        assert np.array_equal(out, box.run("dit_restore", img, {"task": "derain", "seed": 0}))
+    finally:
+        loaded_models().clear()
+        clear_cache()

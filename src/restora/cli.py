@@ -211,6 +211,8 @@ def _unique_stem(path: Path, used: set[str]) -> str:
 @app.command()
 def tools(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
     """List the tool catalogue."""
+    from rich.markup import escape as rich_escape
+
     from restora.tools import list_tools
 
     catalogue = [cls.describe() for cls in list_tools().values()]
@@ -223,11 +225,11 @@ def tools(as_json: Annotated[bool, typer.Option("--json", help="machine-readable
     for d in catalogue:
         table.add_row(
             d["name"],
-            d["task"],
+            d["task"] if len(d["tasks"]) == 1 else f"any of {len(d['tasks'])} (task param)",
             "learned" if d["learned"] else "classical",
             f"{d['cost']:g}",
-            "yes" if d["available"] else f"no: {d['unavailable_reason']}",
-            d["summary"],
+            "yes" if d["available"] else f"no: {rich_escape(str(d['unavailable_reason']))}",
+            rich_escape(d["summary"]),
         )
     out.print(table)
 

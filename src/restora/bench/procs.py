@@ -29,13 +29,23 @@ def worker_init() -> None:
 
 
 def process_tools(allow: list[str] | None = None) -> tuple[Any, Any]:
-    """This process's (toolbox, scorer), made on first use."""
+    """This process's (toolbox, scorer), made on first use.
+
+    Multi-task tools (``dit_restore``) are left out unless ``allow`` names them: the benchmark's
+    prefix cache and the teacher search key a step by tool name alone, which is one task per
+    tool. Asking for one with ``--allow`` is an error until that changes.
+    """
+    from restora.errors import ToolError
     from restora.quality import QualityScorer
-    from restora.tools.registry import ToolBox
+    from restora.tools.registry import ToolBox, get_tool, tool_names
 
     key = ("toolbox", tuple(allow) if allow is not None else None)
     if key not in _STATE:
-        _STATE[key] = ToolBox(allow=allow)
+        multi = [n for n in (allow if allow is not None else tool_names()) if get_tool(n).multi_task()]
+        if allow is not None and multi:
+            raise ToolError(f"{', '.join(multi)}: multi-task tools cannot be benchmarked yet (one task per tool in the prefix cache)")
+        names = allow if allow is not None else [n for n in tool_names() if n not in multi]
+        _STATE[key] = ToolBox(allow=names)
     if "scorer" not in _STATE:
         _STATE["scorer"] = QualityScorer()
     return _STATE[key], _STATE["scorer"]

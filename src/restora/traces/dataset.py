@@ -357,9 +357,7 @@ def export(
     splits: dict[str, str],
 ) -> dict[str, Any]:
     """Write sft/ and grpo/ rows for the first ``n`` trajectories (sample order) and the card."""
-    from restora.tools.registry import ToolBox
-
-    catalogue = {name: t.describe() for name, t in ToolBox().catalogue().items()}
+    catalogue = {name: t.describe() for name, t in process_tools()[0].catalogue().items()}
     system = system_prompt(catalogue)
     rows: dict[str, dict[str, list[str]]] = {"sft": {"train": [], "val": []}, "grpo": {"train": [], "val": []}}
     counts: Counter = Counter()
