@@ -43,6 +43,7 @@ import os
 import shutil
 import tempfile
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -312,9 +313,15 @@ def resolve_card(card_id: str | ModelCard, *, download: bool | None = None) -> R
             f"(the card pins no sha256 and there is no {LOCK_NAME}); run `restora zoo fetch {card.id}` "
             "to fetch and pin them"
         )
-    for name, p in paths.items():
+    def digest(name: str) -> tuple[str, str, str]:
         algo, want = str(expected[name]).split(":", 1)
-        got = sha256_file(p) if algo == "sha256" else _git_sha1(p)
+        return algo, want, sha256_file(paths[name]) if algo == "sha256" else _git_sha1(paths[name])
+
+    # hashlib releases the GIL: a sharded multi-gigabyte pipeline hashes in parallel
+    with ThreadPoolExecutor(max_workers=min(8, len(paths))) as pool:
+        digests = dict(zip(paths, pool.map(digest, paths)))
+    for name, p in paths.items():
+        algo, want, got = digests[name]
         if got != want:
             raise ChecksumError(
                 f"model card {card.id!r}: {p} has {algo} {got[:12]}..., the {source} expects "
