@@ -323,3 +323,22 @@ def test_compare_uses_common_footing(clean_photos):
     common = ["brisque", "piqe"]
     expect = np.mean([c.normalized[m] for m in common]) - np.mean([a.normalized[m] for m in common])
     assert compare(a, c) == pytest.approx(expect)
+
+
+def test_structure_consistency_keeps_restorations_and_catches_unrelated_content(clean_photo):
+    import cv2
+
+    from restora.degrade import apply as degrade
+    from restora.quality import structure_consistency
+
+    rng = np.random.default_rng(0)
+    dark = degrade(clean_photo, "dark", severity=0.8, seed=0)
+    brightened = np.clip(dark ** 0.4, 0, 1).astype(np.float32)  # a strong tone curve
+    assert structure_consistency(dark, brightened) > 0.8
+    noisy = degrade(clean_photo, "noise", severity=0.8, seed=0)
+    assert structure_consistency(noisy, clean_photo) > 0.9
+    up = cv2.resize(clean_photo, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)  # super-resolved
+    assert structure_consistency(clean_photo, np.clip(up, 0, 1)) > 0.95
+    unrelated = [rng.random(clean_photo.shape, dtype=np.float32), clean_photo[::-1, ::-1].copy()]
+    assert all(abs(structure_consistency(clean_photo, u)) < 0.25 for u in unrelated[:1])
+    assert structure_consistency(clean_photo, unrelated[1]) < 0.5

@@ -604,10 +604,14 @@ def structure_consistency(before: np.ndarray, after: np.ndarray, side: int = 32)
 
     No-reference scores judge an image on its own, so they can prefer a clean-looking image with
     nothing of the input left in it (a generative tool's hallucination, a broken model). Every
-    restoration keeps the coarse layout of the scene: on the synthetic benchmark cases the
-    library's tools score 0.74 or more (deblurring and low-light at the low end), while unrelated
-    content scores near 0. Global brightness and contrast changes (dehazing, low light) do not
-    lower it: it is a correlation. A super-resolved ``after`` is reduced to ``before``'s size.
+    restoration keeps the coarse layout of the scene. Measured on benchmark cases (every tool on
+    every degradation, 6 Kodak photos x 12 combinations at 192 px): matched tools mostly score
+    above 0.8; the lowest legitimate step seen was LIME after denoising a dark photo, 0.41
+    (spatially varying brightening moves the coarse luma), and motion deconvolution applied to
+    the wrong degradation went down to 0.31. Unrelated content scores 0 +- 0.04 at 32 px (a
+    random-weight DiT: -0.10 to 0.02), so the agent's default threshold is 0.25. Global
+    brightness and contrast changes do not lower it: it is a correlation. A super-resolved
+    ``after`` is reduced to ``before``'s size.
 
     Examples:
         >>> rng = np.random.default_rng(0)

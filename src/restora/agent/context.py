@@ -41,7 +41,7 @@ class AgentContext:
     max_steps: int = 8
     max_seconds: float = 600.0
     min_gain: float = 0.002
-    min_consistency: float = 0.5
+    min_consistency: float = 0.25
     request: str | None = None
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     started: float = field(default_factory=time.perf_counter)

@@ -61,7 +61,7 @@ def restore(
     max_steps: int = 8,
     max_seconds: float = 600.0,
     min_gain: float = 0.002,
-    min_consistency: float = 0.5,
+    min_consistency: float = 0.25,
     trace_path: str | os.PathLike | None = None,
     source: str = "<array>",
     notes: list[str] | None = None,
