@@ -344,3 +344,20 @@ def test_loaded_models_budget_and_placement():
     assert placement("cpu") == ("cpu", "float32")
     with pytest.raises(ValueError, match="unknown dtype"):
         placement("cpu", "float33")
+
+
+def test_fetch_to_copies_checked_files_with_a_lock_and_card(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from typer.testing import CliRunner
+
+    from restora.cli import app
+
+    r = CliRunner().invoke(app, ["zoo", "fetch", "srmd", "--to", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    dest = tmp_path / "srmd"
+    lock = json.loads((dest / LOCK_NAME).read_text())
+    assert lock["card"] == "srmd" and lock["files"] == get_card("srmd").sha256
+    assert ModelCard.model_validate_json((dest / "card.json").read_text()) == get_card("srmd")
+    monkeypatch.setenv(ZOO_ENV, str(tmp_path))
+    assert resolve_card("srmd").origin == "zoo"
+    r = CliRunner().invoke(app, ["zoo", "fetch", "srmdd"])
+    assert r.exit_code == 2 and "did you mean 'srmd'" in r.output
