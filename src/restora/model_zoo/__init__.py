@@ -191,23 +191,27 @@ def card_dir(card: ModelCard | str) -> tuple[Path | None, str]:
     return None, "no local copy"
 
 
+def _snapshot(card: ModelCard, **kwargs: object) -> Path:
+    """``snapshot_download`` of ``card``'s files (its list, or its patterns), never a pickle."""
+    from huggingface_hub import snapshot_download
+
+    folder = snapshot_download(
+        card.repo,
+        revision=card.revision,
+        allow_patterns=list(card.files or card.allow_patterns),
+        ignore_patterns=_PICKLE_PATTERNS,
+        **kwargs,
+    )
+    return Path(folder)
+
+
 def _hf_cached_snapshot(card: ModelCard) -> Path | None:
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     try:
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import LocalEntryNotFoundError
-    except ImportError:  # pragma: no cover - transformers and diffusers both depend on it
-        return None
-    try:
-        folder = snapshot_download(
-            card.repo,
-            revision=card.revision,
-            allow_patterns=list(card.files or card.allow_patterns),
-            ignore_patterns=_PICKLE_PATTERNS,
-            local_files_only=True,
-        )
+        return _snapshot(card, local_files_only=True)
     except (LocalEntryNotFoundError, OSError, ValueError):
         return None
-    return Path(folder)
 
 
 def _read_lock(folder: Path) -> dict[str, str] | None:
@@ -397,7 +401,6 @@ def fetch(card_id: str | ModelCard, *, to: str | os.PathLike | None = None) -> R
 
 
 def _download_hub(card: ModelCard) -> Path:
-    from huggingface_hub import snapshot_download
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
@@ -405,14 +408,7 @@ def _download_hub(card: ModelCard) -> Path:
     )
 
     try:
-        folder = snapshot_download(
-            card.repo,
-            revision=card.revision,
-            allow_patterns=list(card.files or card.allow_patterns),
-            ignore_patterns=_PICKLE_PATTERNS,
-            endpoint=os.environ.get("HF_ENDPOINT") or None,
-            etag_timeout=10,
-        )
+        return _snapshot(card, endpoint=os.environ.get("HF_ENDPOINT") or None, etag_timeout=10)
     except GatedRepoError:
         raise WeightsNotFoundError(
             f"model card {card.id!r}: {card.repo} is gated; accept its licence ({card.licence}) on the hub "
@@ -429,7 +425,6 @@ def _download_hub(card: ModelCard) -> Path:
         raise WeightsNotFoundError(
             f"model card {card.id!r}: could not reach the hub for {card.repo} ({type(e).__name__}); {card.how_to_get()}"
         ) from None
-    return Path(folder)
 
 
 def _download_url(card: ModelCard) -> Path:

@@ -50,6 +50,17 @@ def placement(device: str | None = None, dtype: str | None = None) -> tuple[str,
     return device, dtype
 
 
+def tool_placement(tool_device: str) -> tuple[str, str]:
+    """:func:`placement` for a tool made for ``tool_device``: a tool on the default "cpu" follows
+    ``RESTORA_DEVICE`` when that is set, any other device is kept.
+
+    Examples:
+        >>> tool_placement("cpu") if "RESTORA_DEVICE" not in os.environ else ("cpu", "float32")
+        ('cpu', 'float32')
+    """
+    return placement(None if tool_device == "cpu" and os.environ.get(DEVICE_ENV) else tool_device)
+
+
 def default_budget_mb() -> int:
     """``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU's memory, else half the machine's RAM."""
     env = os.environ.get(BUDGET_ENV)

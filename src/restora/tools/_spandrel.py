@@ -65,10 +65,9 @@ class SpandrelTool(Tool):
         return [SpandrelParams(blend=1.0), SpandrelParams(blend=0.6)]
 
     def _load(self) -> None:
-        from restora.model_zoo.loaded import loaded_models, placement
+        from restora.model_zoo.loaded import loaded_models, tool_placement
 
-        device = None if self.device == "cpu" and _wants_default_device() else self.device
-        self._device, dtype = placement(device)
+        self._device, dtype = tool_placement(self.device)
         self._key = f"spandrel:{self.card}:{self._device}:{dtype}"
         self._descriptor = loaded_models().get(self._key, self.memory_mb, lambda: _load_descriptor(self.card, self._device, dtype))
 
@@ -102,13 +101,6 @@ class SpandrelTool(Tool):
 
             base = cv2.resize(image, (w * self.scale, h * self.scale), interpolation=cv2.INTER_CUBIC)
         return params.blend * out + (1.0 - params.blend) * np.clip(base, 0.0, 1.0)
-
-
-def _wants_default_device() -> bool:
-    """A tool made with the default device "cpu" follows RESTORA_DEVICE when that is set."""
-    import os
-
-    return bool(os.environ.get("RESTORA_DEVICE"))
 
 
 def _load_descriptor(card_id: str, device: str, dtype: str) -> Any:

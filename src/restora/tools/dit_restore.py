@@ -160,14 +160,13 @@ class DiTRestore(Tool):
 
     # -- loading ---------------------------------------------------------------------------
     def _load(self) -> None:
-        from restora.model_zoo.loaded import loaded_models, placement
+        from restora.model_zoo.loaded import loaded_models, tool_placement
 
         card = select_card()
         if card is None:
             raise ToolError("dit_restore: no diffusers model card is known")
         self._card = card
-        device = None if self.device == "cpu" and os.environ.get("RESTORA_DEVICE") else self.device
-        self._device, self._dtype = placement(device)
+        self._device, self._dtype = tool_placement(self.device)
         self._offload = _offload_mode(card, self._device)
         self._key = f"dit:{card.id}:{self._device}:{self._dtype}:{self._offload}"
         self._prompt_cache: dict[str, tuple[Any, Any]] = {}
