@@ -1,9 +1,9 @@
 """Run the ``dit_restore`` tool at FLUX.1-Kontext's real size (random weights) and measure it.
 
 No hub can be reached, so this builds FLUX.1-Kontext-dev's pipeline from its published
-configurations with random weights: the 12B transformer (19 double + 38 single blocks, 3072 wide),
-the 16-channel VAE, the T5-XXL encoder (4.7B) and the CLIP-L text encoder, in bf16, with offline
-tokenizers. It saves the pipeline with ``save_pretrained`` into a zoo folder with a pinned
+configurations with random weights (``restora.model_zoo.tiny.flux_kontext_pipeline(size="full")``:
+the 12B transformer, 19 double + 38 single blocks, 3072 wide; the 16-channel VAE; T5-XXL, 4.7B;
+CLIP-L), in bf16 on the GPU, with offline tokenizers. It saves the pipeline with ``save_pretrained`` into a zoo folder with a pinned
 ``card.json``, frees it, and then goes through restora itself: ``ToolBox(device="cuda")`` loads
 the card through model_zoo (sha256 checks, ``from_pretrained``) and runs the tool on a 1024 x 1024
 image (native resolution) twice, then on a 2048 x 2048 one (tiled). Prints JSON: build, save,
@@ -29,53 +29,6 @@ import torch
 CARD_ID = "flux-kontext-random"
 
 
-def build(tiny: bool, device: str, dtype: torch.dtype):
-    from diffusers import AutoencoderKL, FlowMatchEulerDiscreteScheduler, FluxKontextPipeline, FluxTransformer2DModel
-    from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
-
-    from restora.model_zoo.tiny import _clip_tokenizer, _t5_tokenizer
-
-    tok, tok2 = _clip_tokenizer(), _t5_tokenizer()
-    if tiny:
-        t = dict(num_layers=1, num_single_layers=1, attention_head_dim=16, num_attention_heads=2,
-                 joint_attention_dim=32, pooled_projection_dim=32, axes_dims_rope=(4, 4, 8))
-        v = dict(block_out_channels=(8, 8, 16, 16), layers_per_block=1, norm_num_groups=4)
-        clip = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, projection_dim=32)
-        t5 = dict(d_model=32, d_kv=16, d_ff=64, num_layers=1, num_heads=2)
-    else:  # black-forest-labs/FLUX.1-Kontext-dev: transformer, vae, text_encoder (CLIP-L), text_encoder_2 (T5-XXL)
-        t = dict(num_layers=19, num_single_layers=38, attention_head_dim=128, num_attention_heads=24,
-                 joint_attention_dim=4096, pooled_projection_dim=768, axes_dims_rope=(16, 56, 56))
-        v = dict(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32)
-        clip = dict(hidden_size=768, intermediate_size=3072, num_hidden_layers=12, num_attention_heads=12, projection_dim=768)
-        t5 = dict(d_model=4096, d_kv=64, d_ff=10240, num_layers=24, num_heads=64)
-    torch.manual_seed(0)
-    prev = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
-    try:
-        with torch.device(device):
-            transformer = FluxTransformer2DModel(patch_size=1, in_channels=64, guidance_embeds=True, **t)
-            vae = AutoencoderKL(in_channels=3, out_channels=3, down_block_types=("DownEncoderBlock2D",) * 4,
-                                up_block_types=("UpDecoderBlock2D",) * 4, latent_channels=16, sample_size=1024,
-                                scaling_factor=0.3611, shift_factor=0.1159, use_quant_conv=False,
-                                use_post_quant_conv=False, **v)
-            text_encoder = CLIPTextModel(CLIPTextConfig(
-                vocab_size=max(len(tok), 49408 if not tiny else len(tok)), max_position_embeddings=77,
-                hidden_act="quick_gelu", bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
-                pad_token_id=tok.pad_token_id, **clip))
-            text_encoder_2 = T5EncoderModel(T5Config(
-                vocab_size=max(len(tok2), 32128 if not tiny else len(tok2)), relative_attention_num_buckets=32,
-                feed_forward_proj="gated-gelu", is_encoder_decoder=False, use_cache=False,
-                pad_token_id=tok2.pad_token_id, eos_token_id=tok2.eos_token_id,
-                decoder_start_token_id=tok2.pad_token_id, **t5))
-    finally:
-        torch.set_default_dtype(prev)
-    scheduler = FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=True,
-                                                base_shift=0.5, max_shift=1.15, base_image_seq_len=256,
-                                                max_image_seq_len=4096)
-    return FluxKontextPipeline(scheduler=scheduler, vae=vae.eval(), text_encoder=text_encoder.eval(), tokenizer=tok,
-                               text_encoder_2=text_encoder_2.eval(), tokenizer_2=tok2, transformer=transformer.eval())
-
-
 def params_of(pipe) -> dict[str, float]:
     return {name: sum(p.numel() for p in getattr(pipe, name).parameters()) / 1e9
             for name in ("transformer", "text_encoder_2", "text_encoder", "vae")}
@@ -99,7 +52,9 @@ def main() -> None:
     report["diffusers"] = diffusers.__version__
 
     t0 = time.perf_counter()
-    pipe = build(args.tiny, device, dtype)
+    from restora.model_zoo.tiny import flux_kontext_pipeline
+
+    pipe = flux_kontext_pipeline(0, "tiny" if args.tiny else "full", device=device, dtype=dtype)
     report["params_billion"] = {k: round(v, 3) for k, v in params_of(pipe).items()}
     report["build_s"] = round(time.perf_counter() - t0, 1)
 

@@ -196,12 +196,41 @@ def _t5_tokenizer() -> Any:
 # ------------------------------------------------------------------------------------------------
 # Flux Kontext
 
-# Text-side sizes shared by the transformer and the encoders.
-_FLUX_TEXT_DIM = 32  # T5 d_model = transformer joint_attention_dim
-_FLUX_POOLED_DIM = 32  # CLIP hidden size = transformer pooled_projection_dim
+# Sizes of the pipeline parts: "tiny" for tests on a CPU, "full" = FLUX.1-Kontext-dev's published
+# configuration (11.9B transformer, T5-XXL, CLIP-L, the 16-channel VAE) for timing on a GPU. The
+# text widths are shared: T5 d_model = joint_attention_dim, CLIP hidden size = pooled_projection_dim.
+FLUX_KONTEXT_SIZES: dict[str, dict[str, dict[str, Any]]] = {
+    "tiny": {
+        "transformer": {"num_layers": 1, "num_single_layers": 1, "attention_head_dim": 16, "num_attention_heads": 2,
+                            "joint_attention_dim": 32, "pooled_projection_dim": 32, "axes_dims_rope": (4, 4, 8)},
+        "vae": {"block_out_channels": (8, 8, 16, 16), "layers_per_block": 1, "norm_num_groups": 4, "sample_size": 64},
+        "clip": {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1, "num_attention_heads": 2,
+                     "projection_dim": 32},
+        "t5": {"d_model": 32, "d_kv": 16, "d_ff": 64, "num_layers": 1, "num_heads": 2, "relative_attention_num_buckets": 8,
+                   "relative_attention_max_distance": 32},
+    },
+    "full": {
+        "transformer": {"num_layers": 19, "num_single_layers": 38, "attention_head_dim": 128, "num_attention_heads": 24,
+                            "joint_attention_dim": 4096, "pooled_projection_dim": 768, "axes_dims_rope": (16, 56, 56)},
+        "vae": {"block_out_channels": (128, 256, 512, 512), "layers_per_block": 2, "norm_num_groups": 32,
+                    "sample_size": 1024},
+        "clip": {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
+                     "projection_dim": 768, "vocab_size": 49408},
+        "t5": {"d_model": 4096, "d_kv": 64, "d_ff": 10240, "num_layers": 24, "num_heads": 64, "relative_attention_num_buckets": 32,
+                   "relative_attention_max_distance": 128, "vocab_size": 32128},
+    },
+}
 
 
-def _flux_kontext_pipeline(seed: int) -> Any:
+def flux_kontext_pipeline(seed: int = 0, size: str = "tiny", device: str = "cpu", dtype: Any = None) -> Any:
+    """A random-weight ``FluxKontextPipeline`` of ``size`` ("tiny" or "full", see
+    :data:`FLUX_KONTEXT_SIZES`), built directly on ``device`` in ``dtype`` (default float32), with
+    the offline tokenizers. Each part draws from its own seeded stream.
+
+    Examples:
+        >>> pipe = flux_kontext_pipeline(0, "full", device="cuda", dtype=torch.bfloat16)  # doctest: +SKIP
+    """
+    import torch
     from diffusers import (
         AutoencoderKL,
         FlowMatchEulerDiscreteScheduler,
@@ -210,72 +239,61 @@ def _flux_kontext_pipeline(seed: int) -> Any:
     )
     from transformers import CLIPTextConfig, CLIPTextModel, T5Config, T5EncoderModel
 
+    cfg = FLUX_KONTEXT_SIZES[size]
     tokenizer = _clip_tokenizer()
     tokenizer_2 = _t5_tokenizer()
-    with _seeded(seed):
-        transformer = FluxTransformer2DModel(
-            patch_size=1,
-            in_channels=64,  # 16 latent channels x 2x2 packing
-            num_layers=1,
-            num_single_layers=1,
-            attention_head_dim=16,
-            num_attention_heads=2,
-            joint_attention_dim=_FLUX_TEXT_DIM,
-            pooled_projection_dim=_FLUX_POOLED_DIM,
-            guidance_embeds=True,  # FLUX.1 Kontext [dev] is guidance-distilled
-            axes_dims_rope=(4, 4, 8),  # sums to attention_head_dim
-        )
-    with _seeded(seed + 1):
-        vae = AutoencoderKL(
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4,
-            up_block_types=("UpDecoderBlock2D",) * 4,
-            block_out_channels=(8, 8, 16, 16),  # 4 blocks: downsampling by 8, as in Flux
-            layers_per_block=1,
-            latent_channels=16,
-            norm_num_groups=4,
-            sample_size=64,
-            scaling_factor=0.3611,  # the FLUX.1 VAE's values
-            shift_factor=0.1159,
-            use_quant_conv=False,
-            use_post_quant_conv=False,
-        )
-    with _seeded(seed + 2):
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=len(tokenizer),
-                hidden_size=_FLUX_POOLED_DIM,
-                intermediate_size=64,
-                num_hidden_layers=1,
-                num_attention_heads=2,
-                max_position_embeddings=77,
-                hidden_act="quick_gelu",
-                projection_dim=_FLUX_POOLED_DIM,
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-            )
-        )
-    with _seeded(seed + 3):
-        text_encoder_2 = T5EncoderModel(
-            T5Config(
-                vocab_size=len(tokenizer_2),
-                d_model=_FLUX_TEXT_DIM,
-                d_kv=16,
-                d_ff=64,
-                num_layers=1,
-                num_heads=2,
-                relative_attention_num_buckets=8,
-                relative_attention_max_distance=32,
-                feed_forward_proj="gated-gelu",
-                is_encoder_decoder=False,
-                use_cache=False,
-                pad_token_id=tokenizer_2.pad_token_id,
-                eos_token_id=tokenizer_2.eos_token_id,
-                decoder_start_token_id=tokenizer_2.pad_token_id,
-            )
-        )
+    clip = {"vocab_size": len(tokenizer), **cfg["clip"]}
+    t5 = {"vocab_size": len(tokenizer_2), **cfg["t5"]}
+    dtype = dtype or torch.float32
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)
+    try:
+        with torch.device(device):
+            with _seeded(seed):
+                transformer = FluxTransformer2DModel(
+                    patch_size=1,
+                    in_channels=64,  # 16 latent channels x 2x2 packing
+                    guidance_embeds=True,  # FLUX.1 Kontext [dev] is guidance-distilled
+                    **cfg["transformer"],  # axes_dims_rope sums to attention_head_dim
+                )
+            with _seeded(seed + 1):
+                vae = AutoencoderKL(
+                    in_channels=3,
+                    out_channels=3,
+                    down_block_types=("DownEncoderBlock2D",) * 4,
+                    up_block_types=("UpDecoderBlock2D",) * 4,  # 4 blocks: downsampling by 8, as in Flux
+                    latent_channels=16,
+                    scaling_factor=0.3611,  # the FLUX.1 VAE's values
+                    shift_factor=0.1159,
+                    use_quant_conv=False,
+                    use_post_quant_conv=False,
+                    **cfg["vae"],
+                )
+            with _seeded(seed + 2):
+                text_encoder = CLIPTextModel(
+                    CLIPTextConfig(
+                        max_position_embeddings=77,
+                        hidden_act="quick_gelu",
+                        bos_token_id=tokenizer.bos_token_id,
+                        eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id,
+                        **clip,
+                    )
+                )
+            with _seeded(seed + 3):
+                text_encoder_2 = T5EncoderModel(
+                    T5Config(
+                        feed_forward_proj="gated-gelu",
+                        is_encoder_decoder=False,
+                        use_cache=False,
+                        pad_token_id=tokenizer_2.pad_token_id,
+                        eos_token_id=tokenizer_2.eos_token_id,
+                        decoder_start_token_id=tokenizer_2.pad_token_id,
+                        **t5,
+                    )
+                )
+    finally:
+        torch.set_default_dtype(previous)
     scheduler = FlowMatchEulerDiscreteScheduler(  # the FLUX.1 scheduler config
         num_train_timesteps=1000,
         shift=3.0,
@@ -319,7 +337,7 @@ def write_tiny_flux_kontext(folder: Path, seed: int = 0) -> list[str]:
         'model_index.json'
     """
     _check_seed(seed)
-    pipe = _flux_kontext_pipeline(seed)
+    pipe = flux_kontext_pipeline(seed, "tiny")
     written: list[str] = []
     with _staging(folder, written) as tmp:
         pipe.save_pretrained(tmp, safe_serialization=True)
