@@ -272,3 +272,42 @@ def test_dit_tool_runs_a_qwen_image_edit_pipeline(tmp_path: Path, monkeypatch: p
     finally:
         loaded_models().clear()
         clear_cache()
+
+
+@pytest.mark.slow
+def test_built_in_spandrel_cards_load_checkpoints_of_their_real_architecture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The built-in cards name upstream checkpoints that cannot be downloaded here. A random-weight
+    state dict of the same architecture at its published configuration (SCUNet default; SwinIR-M
+    x4 real-world: embed 180, 6x6 blocks, nearest+conv), placed under $RESTORA_ZOO and pinned with
+    `restora zoo pin`, must be recognised by spandrel and run through the card's tool."""
+    import torch
+    from safetensors.torch import save_file
+    from spandrel.architectures.SCUNet import SCUNet
+    from spandrel.architectures.SwinIR import SwinIR
+
+    monkeypatch.setenv(ZOO_ENV, str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    torch.manual_seed(0)
+    models = {
+        "scunet-color-real-psnr": SCUNet(),
+        "swinir-m-real-x4": SwinIR(upscale=4, in_chans=3, img_size=64, window_size=8, img_range=1.0, depths=[6] * 6,
+                                   embed_dim=180, num_heads=[6] * 6, mlp_ratio=2, upsampler="nearest+conv",
+                                   resi_connection="1conv"),
+    }
+    for card_id, model in models.items():
+        (tmp_path / card_id).mkdir()
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp_path / card_id / "model.safetensors"))
+        assert "nothing to check" in availability(card_id) and "restora zoo pin" in availability(card_id)
+        r = CliRunner().invoke(app, ["zoo", "pin", card_id])
+        assert r.exit_code == 0, r.output
+    try:
+        box = ToolBox(allow=["denoise_scunet", "sr_swinir"])
+        assert set(box.catalogue()) == {"denoise_scunet", "sr_swinir"}
+        img = _image(40, 56)
+        out = box.run("denoise_scunet", img)
+        assert out.shape == img.shape and box.last_info("denoise_scunet")["architecture"] == "SCUNet"
+        up = box.run("sr_swinir", img[:24, :32])
+        assert up.shape == (96, 128, 3) and box.last_info("sr_swinir")["architecture"] == "SwinIR"
+    finally:
+        loaded_models().clear()
+        clear_cache()

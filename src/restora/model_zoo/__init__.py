@@ -358,7 +358,12 @@ def availability(card_id: str | ModelCard) -> str | None:
         return str(e)
     missing = [n for n in expected if not (folder / n).is_file()]
     if missing or not expected:
-        return f"model card {card.id!r}: {len(missing)} file(s) missing in {folder}; {card.how_to_get()}"
+        return f"model card {card.id!r}: {len(missing)} file(s) missing in {folder} ({', '.join(missing[:3])}); {card.how_to_get()}"
+    if any(d is None for d in expected.values()):
+        return (
+            f"model card {card.id!r}: nothing to check the files in {folder} against (no pinned sha256, no "
+            f"{LOCK_NAME}); `restora zoo pin {card.id}` if you placed them yourself, else `restora zoo fetch {card.id}`"
+        )
     return None
 
 

@@ -109,7 +109,7 @@ def _load_descriptor(card_id: str, device: str, dtype: str) -> Any:
     from spandrel import ImageModelDescriptor, ModelLoader
 
     from restora.errors import ToolError
-    from restora.model_zoo import resolve
+    from restora.model_zoo import get_card, resolve
 
     try:  # Restormer and other non-MIT architectures live in a separate package
         import spandrel_extra_arches
@@ -128,6 +128,9 @@ def _load_descriptor(card_id: str, device: str, dtype: str) -> Any:
         raise ToolError(f"model card {card_id!r}: spandrel does not recognise the architecture ({type(e).__name__}: {e})") from e
     if not isinstance(desc, ImageModelDescriptor) or desc.input_channels != 3 or desc.output_channels != 3:
         raise ToolError(f"model card {card_id!r}: not an RGB image-to-image model ({type(desc).__name__})")
+    card_scale = get_card(card_id).scale
+    if desc.scale != card_scale:
+        raise ToolError(f"model card {card_id!r}: the checkpoint is a x{desc.scale} {desc.architecture.name}, the card says x{card_scale}")
     want = getattr(torch, dtype)
     if want == torch.bfloat16 and not desc.supports_bfloat16 or want == torch.float16 and not desc.supports_half:
         want = torch.float32
