@@ -52,11 +52,11 @@ class SpandrelTool(Tool):
 
     @classmethod
     def availability(cls) -> str | None:
+        import importlib.util
+
         from restora.model_zoo import availability
 
-        try:
-            import spandrel  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("spandrel") is None:  # found, not imported: listing stays cheap
             return "spandrel is not installed (pip install spandrel)"
         return availability(cls.card)
 

@@ -149,8 +149,8 @@ class DiTRestore(Tool):
         cls.memory_mb = int(card.memory_mb)
         cls.cost = float(card.defaults.get("cost", 60.0))
         cls.needs_device = bool(card.defaults.get("needs_device", card.memory_mb > 16_000))
-        if "prior" in card.defaults:
-            cls.prior = float(card.defaults["prior"])
+        prior = card.defaults.get("prior")
+        cls.prior = None if prior is None else float(prior)
 
     def __init__(self, device: str = "cpu") -> None:
         card = select_card()
