@@ -17,7 +17,7 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from restora.bench.cases import COMBOS, clean_images, load_clean, make_case
+from restora.cases import COMBOS, clean_images, load_clean, make_case
 from restora.bench.strategies import CaseRunner
 from restora.quality import QualityScorer
 from restora.tools import ToolBox

@@ -1,7 +1,7 @@
 """Run the ``dit_restore`` tool at FLUX.1-Kontext's real size (random weights) and measure it.
 
 No hub can be reached, so this builds FLUX.1-Kontext-dev's pipeline from its published
-configurations with random weights (``restora.model_zoo.tiny.flux_kontext_pipeline(size="full")``:
+configurations with random weights (``restora.model_zoo.tiny.dit.flux_kontext_pipeline(size="full")``:
 the 12B transformer, 19 double + 38 single blocks, 3072 wide; the 16-channel VAE; T5-XXL, 4.7B;
 CLIP-L), in bf16 on the GPU, with offline tokenizers. It saves the pipeline with ``save_pretrained`` into a zoo folder with a pinned
 ``card.json``, frees it, and then goes through restora itself: ``ToolBox(device="cuda")`` loads
@@ -52,7 +52,7 @@ def main() -> None:
     report["diffusers"] = diffusers.__version__
 
     t0 = time.perf_counter()
-    from restora.model_zoo.tiny import flux_kontext_pipeline
+    from restora.model_zoo.tiny.dit import flux_kontext_pipeline
 
     pipe = flux_kontext_pipeline(0, "tiny" if args.tiny else "full", device=device, dtype=dtype)
     report["params_billion"] = {k: round(v, 3) for k, v in params_of(pipe).items()}

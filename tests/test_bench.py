@@ -15,7 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from restora.bench import COMBOS, GROUPS, STRATEGIES, CaseRunner, rank_pct
-from restora.bench.cases import (
+from restora.cases import (
     case_seed,
     clean_images,
     load_clean,
@@ -23,7 +23,8 @@ from restora.bench.cases import (
     parse_combos,
 )
 from restora.bench.mio import run_mio
-from restora.bench.pipeline import PrefixCache, psnr
+from restora.planners.search import PrefixCache
+from restora.quality.fidelity import psnr
 from restora.cli import app
 from restora.quality import QualityScorer
 from restora.taxonomy import RESTORATION_ORDER, Task
@@ -264,7 +265,7 @@ def test_real_pairs_and_tasks_from_folder_names():
 
 
 def test_bench_real_on_a_small_copy_of_the_data(tmp_path: Path, data_dir: Path):
-    from restora.bench.cases import center_crop
+    from restora.cases import center_crop
     from restora.bench.real import run_real
     from restora.imageio import load_image, save_image
 

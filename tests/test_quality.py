@@ -128,8 +128,8 @@ def test_scorer_normalised_is_higher_for_better(clean_photos, monkeypatch):
         typical_range=(-0.2, 0.0),
         build=lambda: smoothness,
     )
-    monkeypatch.setitem(quality._REGISTRY, spec.name, spec)  # removed again after the test
-    monkeypatch.setitem(quality._LOADED, spec.name, smoothness)
+    monkeypatch.setitem(quality.metrics._REGISTRY, spec.name, spec)  # removed again after the test
+    monkeypatch.setitem(quality.metrics._LOADED, spec.name, smoothness)
     scorer = QualityScorer(["niqe", "brisque", "piqe", spec.name])
     clean = clean_photos[0]
     noisy = degrade.apply(clean, "noise", 0.6, seed=1)

@@ -12,7 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from restora import degrade
-from restora.bench.cases import load_clean, quantize
+from restora.cases import load_clean
+from restora.imageio import quantize
 from restora.cli import app
 from restora.planners.base import choice_key
 from restora.planners.schema import action_schema, parse_action
@@ -20,7 +21,7 @@ from restora.quality import QualityScorer
 from restora.taxonomy import Task
 from restora.tools import ToolBox
 from restora.traces import read_trace
-from restora.traces.synth import SCENARIOS, TeacherSearch, trajectories
+from restora.planners.teacher import SCENARIOS, TeacherSearch, trajectories
 
 FAST = ["denoise_nlm", "denoise_bm3d", "dejpeg_deblock", "dehaze_dcp", "dehaze_clahe", "lowlight_gamma", "derain_guided"]
 
@@ -86,7 +87,7 @@ def test_a_clean_input_is_a_stop_with_no_history(data_dir: Path, scorer):
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory, data_dir: Path):
-    from restora.traces.dataset import run_synth
+    from restora.synth.planner import run_synth
 
     out = tmp_path_factory.mktemp("synth")
     summary = run_synth([data_dir / "clean/set5_hr"], out, n=14, size=64, seed=2)
@@ -143,7 +144,7 @@ def test_split_is_by_photo_and_grpo_rows_carry_reward_inputs(dataset):
 
 
 def test_synth_resumes_without_rewriting_and_extends(dataset, data_dir: Path):
-    from restora.traces.dataset import run_synth
+    from restora.synth.planner import run_synth
 
     out, summary = dataset
     before = {p.name: p.read_bytes() for p in (out / "samples").glob("*.json")}

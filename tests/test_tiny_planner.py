@@ -16,7 +16,7 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from restora.model_zoo.tiny_planner import (
+from restora.model_zoo.tiny.planner import (
     CARD_FILE,
     LM_HEAD_SCALE,
     SPECIAL_TOKENS,
@@ -135,7 +135,7 @@ def test_chat_template_with_image_and_generate(planner_dir: Path, image: np.ndar
 
 
 def test_same_seed_same_weights(planner_dir: Path, tmp_path: Path) -> None:
-    from restora.model_zoo.tiny_planner import _build_model
+    from restora.model_zoo.tiny.planner import _build_model
 
     again = build_tiny_planner(tmp_path / "again", seed=0)
     assert _sha256(again / "model.safetensors") == _sha256(planner_dir / "model.safetensors")

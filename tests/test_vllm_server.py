@@ -44,7 +44,7 @@ def vllm_server(tmp_path_factory):
         if os.environ.get("RESTORA_REQUIRE_VLLM") == "1":
             pytest.fail(reason)
         pytest.skip(reason)
-    from restora.model_zoo.tiny_planner import build_tiny_planner
+    from restora.model_zoo.tiny.planner import build_tiny_planner
 
     model = build_tiny_planner(tmp_path_factory.mktemp("planner") / "tiny")
     port = _free_port()

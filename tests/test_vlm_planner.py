@@ -194,7 +194,7 @@ def test_cli_run_with_the_vlm_planner(tmp_path, clean_photo):
 
 
 def test_the_in_process_transformers_backend_runs_the_tiny_planner(tmp_path, clean_photo):
-    from restora.model_zoo.tiny_planner import build_tiny_planner
+    from restora.model_zoo.tiny.planner import build_tiny_planner
     from restora.planners.vlm import TransformersBackend
 
     model = build_tiny_planner(tmp_path / "tiny")

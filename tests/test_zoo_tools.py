@@ -19,7 +19,7 @@ from restora.cli import app
 from restora.errors import ChecksumError
 from restora.model_zoo import ZOO_ENV, availability, clear_cache, get_card, list_cards, resolve_card
 from restora.model_zoo.loaded import loaded_models
-from restora.model_zoo.tiny_zoo import DIT_ID, LORA_ID, NAFNET_ID, NAFNET_TOOL, write_tiny_zoo
+from restora.model_zoo.tiny import DIT_ID, LORA_ID, NAFNET_ID, NAFNET_TOOL, write_tiny_zoo
 from restora.planners.heuristic import HeuristicPlanner
 from restora.planners.schema import ActionError, action_schema, parse_action
 from restora.tools import ToolBox, get_tool
@@ -237,7 +237,7 @@ def test_dit_tool_runs_a_qwen_image_edit_pipeline(tmp_path: Path, monkeypatch: p
     with a negative prompt), chosen with RESTORA_DIT, through the same card and tool."""
     from restora.model_zoo import sha256_file
     from restora.model_zoo.cards import ModelCard
-    from restora.model_zoo.tiny import write_tiny_qwen_image_edit
+    from restora.model_zoo.tiny.dit import write_tiny_qwen_image_edit
 
     folder = tmp_path / "zoo" / "tiny-qwen-image-edit"
     files = write_tiny_qwen_image_edit(folder, seed=0)

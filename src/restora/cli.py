@@ -380,7 +380,7 @@ def bench_mio(
     Examples:
         restora bench mio --clean ../shared/data/clean/kodak24 --out out/bench --size 128 --limit 8
     """
-    from restora.bench.cases import parse_combos
+    from restora.cases import parse_combos
     from restora.bench.mio import run_mio
 
     try:
@@ -489,7 +489,7 @@ def synth(
     Examples:
         restora synth --clean ../shared/data/clean/kodak24 --out out/synth --n 500 --workers 2
     """
-    from restora.traces.dataset import run_synth
+    from restora.synth.planner import run_synth
 
     progress = _bench_progress(quiet)
     with progress:
@@ -606,7 +606,7 @@ def zoo_tiny(
     """Write tiny random-weight checkpoints with their cards: a FLUX.1 Kontext DiT pipeline, a LoRA
     adapter for it and a spandrel NAFNet. With RESTORA_ZOO=OUTDIR, `restora run IMG --allow
     dit_restore` runs the real DiT path on a CPU."""
-    from restora.model_zoo.tiny_zoo import write_tiny_zoo
+    from restora.model_zoo.tiny import write_tiny_zoo
 
     try:
         cards = write_tiny_zoo(outdir, seed=seed, overwrite=overwrite)
@@ -627,7 +627,7 @@ def zoo_tiny_planner(
 ) -> None:
     """Write a tiny random-weight Qwen2.5-VL planner (real Qwen vocabulary, processor files) that
     vLLM and transformers load: for tests and for trying the VLM path on a CPU."""
-    from restora.model_zoo.tiny_planner import build_tiny_planner
+    from restora.model_zoo.tiny.planner import build_tiny_planner
 
     try:
         path = build_tiny_planner(outdir, seed=seed, dtype=dtype, overwrite=overwrite)

@@ -11,6 +11,10 @@ class ImageLoadError(RestoraError):
     """An input file could not be read as an image (empty, truncated, not an image, too large)."""
 
 
+class InvalidImageError(RestoraError, ValueError):
+    """An in-memory image breaks the image contract (:func:`restora.imageio.check_image`)."""
+
+
 class ImageTooLargeError(ImageLoadError):
     """An input image exceeds the pixel limit (decompression-bomb guard)."""
 

@@ -22,12 +22,13 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from restora.errors import ImageLoadError, ImageTooLargeError
+from restora.errors import ImageLoadError, ImageTooLargeError, InvalidImageError, RestoraError
 
 DEFAULT_MAX_MEGAPIXELS = 50.0  # refuse larger inputs (decompression-bomb guard)
 # restora checks the header's pixel count against its own, stated limit before decoding anything,
@@ -206,6 +207,38 @@ def _apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
         8: lambda x: np.rot90(x, 1),
     }
     return np.ascontiguousarray(ops.get(orientation, lambda x: x)(a))
+
+
+def check_image(image: Any, what: str = "image", error: type[RestoraError] = InvalidImageError) -> None:
+    """The one image contract inside restora: raise ``error`` unless ``image`` is a float32 numpy
+    array (H, W, 3), RGB, with finite values in [0, 1].
+
+    Examples:
+        >>> check_image(np.zeros((4, 4, 3), np.float32))
+        >>> check_image(np.zeros((4, 4), np.float32), "mask")
+        Traceback (most recent call last):
+        ...
+        restora.errors.InvalidImageError: mask: expected shape (H, W, 3), got (4, 4)
+    """
+    if not isinstance(image, np.ndarray):
+        raise error(f"{what}: expected a numpy array, got {type(image).__name__}")
+    if image.dtype != np.float32:
+        raise error(f"{what}: expected float32, got {image.dtype}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise error(f"{what}: expected shape (H, W, 3), got {image.shape}")
+    lo, hi = float(image.min()), float(image.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
+        raise error(f"{what}: values must be finite and in [0, 1], got [{lo:.3g}, {hi:.3g}]")
+
+
+def quantize(image: np.ndarray) -> np.ndarray:
+    """Round to 8-bit levels (what a saved PNG holds), as float32 in [0, 1].
+
+    Examples:
+        >>> float(quantize(np.full((1, 1, 3), 0.5011, np.float32))[0, 0, 0]) == 128 / 255
+        True
+    """
+    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 def to_uint8(pixels: np.ndarray) -> np.ndarray:

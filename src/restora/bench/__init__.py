@@ -6,9 +6,10 @@ Examples:
     (16, ['A', 'B', 'C'], 'oracle')
 """
 
-from restora.bench.cases import COMBOS, GROUPS, group_of
+from restora.cases import COMBOS, GROUPS, group_of
 from restora.bench.mio import run_mio
-from restora.bench.pipeline import PrefixCache, psnr, rank_pct, ssim
+from restora.planners.search import PrefixCache
+from restora.quality.fidelity import psnr, rank_pct, ssim
 from restora.bench.strategies import STRATEGIES, CaseRunner
 
 __all__ = [

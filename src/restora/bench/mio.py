@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from restora.bench.cases import (
+from restora.cases import (
     COMBOS,
     GROUPS,
     CleanImage,
@@ -32,8 +32,8 @@ from restora.bench.cases import (
     load_clean,
     make_case,
 )
-from restora.bench.pipeline import psnr, rank_pct, ssim
-from restora.bench.procs import process_tools, worker_pool
+from restora.quality.fidelity import psnr, rank_pct, ssim
+from restora.batch.workers import process_tools, worker_pool
 from restora.bench.strategies import STRATEGIES, CaseRunner
 
 VERSION = 1

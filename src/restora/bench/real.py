@@ -34,8 +34,8 @@ from typing import Any
 import numpy as np
 
 from restora.bench.mio import NR_METRICS, _mean, dumps
-from restora.bench.pipeline import psnr, ssim
-from restora.bench.procs import process_tools, worker_pool
+from restora.quality.fidelity import psnr, ssim
+from restora.batch.workers import process_tools, worker_pool
 from restora.data import image_files
 from restora.taxonomy import Task
 
@@ -136,7 +136,7 @@ def _align(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def run_job(job: dict[str, Any], max_steps: int) -> list[dict[str, Any]]:
     """All strategies for one image of the ``real`` suite; returns its rows."""
     from restora.agent import restore
-    from restora.bench.cases import quantize
+    from restora.imageio import quantize
     from restora.imageio import load_image
     from restora.perception import perceive
     from restora.planners.heuristic import HeuristicPlanner
@@ -206,7 +206,7 @@ def _get(obj: Any, key: str) -> Any:
 
 
 def _fit(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    from restora.bench.pipeline import fit_to
+    from restora.quality.fidelity import fit_to
 
     return fit_to(image, shape)
 

@@ -15,7 +15,7 @@ oracle     every order of the true tasks x every tool per task; the best by PSNR
 
 "Default tool" is the heuristic planner's first-ranked tool for the task
 (:func:`restora.planners.heuristic.rank_tools`); a tool's parameters are always its own first
-suggestion for the image in front of it (see :mod:`restora.bench.pipeline`). ``max_steps`` caps
+suggestion for the image in front of it (see :mod:`restora.planners.search`). ``max_steps`` caps
 every strategy's tool executions, rejected ones included; ``oracle`` is not capped.
 """
 
@@ -30,8 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from restora.bench.cases import Case
-from restora.bench.pipeline import Node, PrefixCache, psnr
+from restora.cases import Case
+from restora.planners.search import Node, PrefixCache
+from restora.quality.fidelity import psnr
 from restora.planners.heuristic import rank_tools
 from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
 from restora.tools.registry import ToolBox

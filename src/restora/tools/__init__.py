@@ -7,7 +7,8 @@ Examples:
     ['dehaze_clahe', 'dehaze_dcp']
 """
 
-from restora.tools.base import Tool, ToolParams, check_image
+from restora.imageio import check_image
+from restora.tools.base import Tool, ToolParams
 from restora.tools.registry import ToolBox, create_tool, get_tool, list_tools
 
 __all__ = ["Tool", "ToolBox", "ToolParams", "check_image", "create_tool", "get_tool", "list_tools"]

@@ -29,6 +29,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from restora.errors import ToolError
+from restora.imageio import check_image
 from restora.taxonomy import Task
 
 
@@ -145,7 +146,7 @@ class Tool(ABC):
     def __call__(
         self, image: np.ndarray, params: ToolParams | Mapping[str, Any] | None = None
     ) -> np.ndarray:
-        check_image(image, f"input to {self.name}")
+        check_image(image, f"input to {self.name}", error=ToolError)
         p = self.parse_params(params)
         self.load()
         self.last_info = {}
@@ -182,19 +183,6 @@ class Tool(ABC):
             "available": unavailable is None,
             "unavailable_reason": unavailable,
         }
-
-
-def check_image(image: Any, what: str = "image") -> None:
-    """Raise ToolError unless ``image`` is float32 (H, W, 3) with finite values in [0, 1]."""
-    if not isinstance(image, np.ndarray):
-        raise ToolError(f"{what}: expected a numpy array, got {type(image).__name__}")
-    if image.dtype != np.float32:
-        raise ToolError(f"{what}: expected float32, got {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
-        raise ToolError(f"{what}: expected shape (H, W, 3), got {image.shape}")
-    lo, hi = float(image.min()), float(image.max())
-    if not (np.isfinite(lo) and np.isfinite(hi)) or lo < 0.0 or hi > 1.0:
-        raise ToolError(f"{what}: values must be finite and in [0, 1], got [{lo:.3g}, {hi:.3g}]")
 
 
 def _short_validation(e: ValidationError) -> str:

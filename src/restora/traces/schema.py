@@ -17,8 +17,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from restora.planners.base import Action
-
 SCHEMA_VERSION = 1
 
 Decision = Literal["accept", "rollback", "error", "stop"]
@@ -30,9 +28,22 @@ class _Record(BaseModel):
     run_id: str
 
 
-class ActionRecord(Action):
-    """The planner's action as recorded: the planner's own schema plus which planner chose it."""
+class ActionRecord(BaseModel):
+    """The planner's action as recorded, and which planner chose it.
 
+    The fields mirror :class:`restora.planners.Action` but are the trace's own: traces are a
+    versioned file format, so a change to the planner's Action must not silently change what
+    old traces mean (``ActionRecord(**action.model_dump(), planner=...)`` makes one).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["tool", "stop", "rollback"] = Field(description="rollback: undo the last kept step and ban it")
+    tool: str | None = None
+    task: str | None = None
+    params: dict[str, Any] = Field(default_factory=dict)
+    reason: str = ""
+    fallback: str | None = Field(None, description="set when the planner could not decide and fell back")
+    perception: dict[str, Any] | None = Field(None, description="the planner's own perception (VLM), when it has one")
     planner: str = ""
 
 

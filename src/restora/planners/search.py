@@ -1,10 +1,11 @@
-"""Running tool pipelines on one case, with a prefix cache, and scoring against the clean image.
+"""Searching over tool pipelines: run sequences of tools on one image with a prefix cache.
 
 A pipeline is a sequence of tool names. Each tool's parameters are its own first suggestion for
 what perception measures on the image it is given (exactly the agent's first choice), so a step
 is a deterministic function of (input image, tool): the cache keys nodes by the tuple of tool
 names applied to the case's degraded input. Pipelines that share a prefix share its computation;
-the oracle's enumeration, ``random``, ``fixed``, ``greedy`` and ``explore`` all read one cache.
+the benchmark's strategies (the oracle's enumeration, ``random``, ``fixed``, ``greedy``, ``explore``)
+and the teacher search of :mod:`restora.planners.teacher` all read one cache.
 
 Every node remembers what computing it cost (perception of its parent plus the tool run), so a
 strategy served from the cache is still charged the wall time it would take alone.
@@ -23,17 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import cv2
 import numpy as np
-from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-from restora.bench.cases import quantize
 from restora.errors import RestoraError
 from restora.taxonomy import DEGRADATION_FOR
 from restora.tools.registry import ToolBox
-
-PSNR_CAP = 100.0
-
 
 @dataclass
 class Node:
@@ -133,42 +128,3 @@ class PrefixCache:
             node = self.step(node, t)
             nodes.append(node)
         return nodes
-
-
-# -- full-reference scoring ---------------------------------------------------------------------
-def fit_to(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    """``image`` at ``shape``'s (height, width): resized with bicubic when it differs."""
-    h, w = shape[:2]
-    if image.shape[:2] == (h, w):
-        return image
-    return np.clip(cv2.resize(image, (w, h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
-
-
-def psnr(output: np.ndarray, clean: np.ndarray) -> float:
-    """PSNR (dB) of the 8-bit output against ``clean`` on RGB in [0, 1] (capped at 100 dB)."""
-    out = quantize(fit_to(output, clean.shape))
-    with np.errstate(divide="ignore"):  # identical images: infinite PSNR, capped below
-        value = float(peak_signal_noise_ratio(clean, out, data_range=1.0))
-    return min(value, PSNR_CAP) if np.isfinite(value) else PSNR_CAP
-
-
-def ssim(output: np.ndarray, clean: np.ndarray) -> float:
-    """SSIM of the 8-bit output against ``clean`` on RGB in [0, 1] (scikit-image, per channel)."""
-    out = quantize(fit_to(output, clean.shape))
-    return float(structural_similarity(clean, out, data_range=1.0, channel_axis=2))
-
-
-def rank_pct(value: float, population: list[float], tol: float = 1e-6) -> float:
-    """Percentile of ``value`` among ``population``: the share of it that ``value`` matches or
-    beats, in percent (100 = as good as the best; RestoreAgent's ranking among all pipelines).
-
-    Examples:
-        >>> rank_pct(24.0, [20.0, 22.0, 24.0, 26.0])
-        75.0
-        >>> rank_pct(27.0, [20.0, 22.0]), rank_pct(19.0, [20.0, 22.0])
-        (100.0, 0.0)
-    """
-    if not population:
-        return float("nan")
-    better_or_equal = sum(1 for p in population if p <= value + tol)
-    return 100.0 * better_or_equal / len(population)

@@ -29,8 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from restora.bench.cases import COMBOS, CleanImage, clean_images, load_clean, tasks_for
-from restora.bench.procs import process_tools, worker_pool
+from restora.cases import COMBOS, CleanImage, clean_images, load_clean, tasks_for
+from restora.batch.workers import process_tools, worker_pool
 from restora.imageio import save_image, write_text_atomic
 from restora.planners.prompt import chat_messages, system_prompt, user_text
 from restora.planners.schema import action_json, parse_action
@@ -38,7 +38,7 @@ from restora.store import image_hash
 from restora.taxonomy import Degradation
 from restora.traces.io import TraceWriter
 from restora.traces.schema import ActionRecord, EndRecord, StartRecord, StepRecord
-from restora.traces.synth import (
+from restora.planners.teacher import (
     SCENARIOS,
     TeacherSearch,
     Trajectory,
@@ -46,7 +46,7 @@ from restora.traces.synth import (
     banned_after,
     sample_seed,
 )
-from restora.traces.synth import trajectories as make_trajectories
+from restora.planners.teacher import trajectories as make_trajectories
 
 VERSION = 1
 VAL_FRACTION = 0.15

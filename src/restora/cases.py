@@ -1,7 +1,8 @@
-"""Benchmark cases: clean crops, the AgenticIR combinations, and their seeded degradation.
+"""Cases: clean photos and crops, the AgenticIR combinations, and their seeded degradation (used by
+the benchmark, the training-data factory and the trainers).
 
 Examples:
-    >>> from restora.bench.cases import COMBOS, group_of, case_seed
+    >>> from restora.cases import COMBOS, group_of, case_seed
     >>> len(COMBOS), group_of("rain+haze"), group_of("haze+motion_blur+low_res")
     (16, 'A', 'C')
     >>> case_seed(0, "kodim01.png", "rain+haze") == case_seed(0, "kodim01.png", "rain+haze")
@@ -19,7 +20,7 @@ import numpy as np
 
 from restora import degrade
 from restora.data import image_files
-from restora.imageio import load_image
+from restora.imageio import load_image, quantize
 from restora.taxonomy import TASK_FOR, Degradation, Task
 
 GROUPS: dict[str, tuple[str, ...]] = {
@@ -146,11 +147,6 @@ def load_clean(path: Path, size: int) -> np.ndarray:
     if loaded.bit_depth > 8:  # the benchmark scores 8-bit images: quantise the reference too
         img = quantize(img)
     return center_crop(img, size)
-
-
-def quantize(image: np.ndarray) -> np.ndarray:
-    """Round to 8-bit levels (what a saved PNG holds), as float32 in [0, 1]."""
-    return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
 
 
 @dataclass
