@@ -13,9 +13,11 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"}
 
 def data_dir() -> Path:
     """The shared data folder (may not exist on machines without it)."""
-    env = os.environ.get("RESTORA_DATA")
-    if env:
-        return Path(env)
+    from restora.config import env
+
+    data = env().data
+    if data is not None:
+        return data
     return Path.cwd().parent / "shared" / "data"
 
 

@@ -23,9 +23,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-DEVICE_ENV = "RESTORA_DEVICE"
-DTYPE_ENV = "RESTORA_DTYPE"
-BUDGET_ENV = "RESTORA_MODEL_MEMORY_MB"
 
 
 def placement(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
@@ -37,9 +34,12 @@ def placement(device: str | None = None, dtype: str | None = None) -> tuple[str,
     """
     import torch
 
-    device = device or os.environ.get(DEVICE_ENV) or ("cuda" if torch.cuda.is_available() else "cpu")
+    from restora.config import env
+
+    e = env()
+    device = device or e.device or ("cuda" if torch.cuda.is_available() else "cpu")
     if dtype is None:
-        dtype = os.environ.get(DTYPE_ENV)
+        dtype = e.dtype
     if dtype is None:
         if device.startswith("cuda"):
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -58,14 +58,18 @@ def tool_placement(tool_device: str) -> tuple[str, str]:
         >>> tool_placement("cpu") if "RESTORA_DEVICE" not in os.environ else ("cpu", "float32")
         ('cpu', 'float32')
     """
-    return placement(None if tool_device == "cpu" and os.environ.get(DEVICE_ENV) else tool_device)
+    from restora.config import env
+
+    return placement(None if tool_device == "cpu" and env().device else tool_device)
 
 
 def default_budget_mb() -> int:
     """``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU's memory, else half the machine's RAM."""
-    env = os.environ.get(BUDGET_ENV)
-    if env:
-        return int(env)
+    from restora.config import env
+
+    budget = env().model_memory_mb
+    if budget is not None:
+        return budget
     try:
         import torch
 

@@ -53,7 +53,6 @@ from restora.model_zoo.cards import CARDS, PICKLE_SUFFIXES, ModelCard
 log = logging.getLogger(__name__)
 
 ZOO_ENV = "RESTORA_ZOO"
-DOWNLOAD_ENV = "RESTORA_ZOO_DOWNLOAD"
 LOCK_NAME = "restora.lock.json"
 CARD_NAME = "card.json"
 _CHUNK = 1 << 20
@@ -75,9 +74,11 @@ class Resolved:
 def zoo_dirs() -> list[Path]:
     """The zoo folders searched, in order: ``$RESTORA_ZOO`` (when set), then restora's cache."""
     dirs = []
-    zoo = os.environ.get(ZOO_ENV)
-    if zoo:
-        dirs.append(Path(zoo).expanduser())
+    from restora.config import env
+
+    zoo = env().zoo
+    if zoo is not None:
+        dirs.append(zoo)
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "restora" / "zoo"
     dirs.append(cache)
     return dirs
@@ -280,7 +281,9 @@ def resolve_card(card_id: str | ModelCard, *, download: bool | None = None) -> R
     folder, origin = card_dir(card)
     if folder is None:
         if download is None:
-            download = os.environ.get(DOWNLOAD_ENV) == "1"
+            from restora.config import env
+
+            download = env().zoo_download
         if download and card.origin in ("hub", "url"):
             return fetch(card)
         raise WeightsNotFoundError(f"model card {card.id!r}: weights not found ({origin}); {card.how_to_get()}")

@@ -46,25 +46,15 @@ def ncnn_missing() -> str | None:
     return None
 
 
-THREADS_ENV = "RESTORA_NCNN_THREADS"
-
-
 def default_threads() -> int:
     """Threads per ncnn network: ``$RESTORA_NCNN_THREADS`` if set, else all CPUs.
 
     On a machine shared with other busy processes one thread can be much faster: every ncnn
     layer ends in a barrier that waits for all of its threads.
     """
-    env = os.environ.get(THREADS_ENV, "").strip()
-    if env:
-        try:
-            n = int(env)
-        except ValueError:
-            raise ToolError(f"{THREADS_ENV} must be a positive integer, got {env!r}") from None
-        if n < 1:
-            raise ToolError(f"{THREADS_ENV} must be a positive integer, got {env!r}")
-        return n
-    return max(1, os.cpu_count() or 1)
+    from restora.config import env
+
+    return env().ncnn_threads or max(1, os.cpu_count() or 1)
 
 
 def import_ncnn():  # -> the ncnn module

@@ -41,7 +41,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import math
-import os
 from collections.abc import Iterator
 from typing import Any, ClassVar, Literal
 
@@ -54,7 +53,6 @@ from restora.tools._tiling import run_tiled
 from restora.tools.base import Tool, ToolParams
 
 DIT_ENV = "RESTORA_DIT"
-OFFLOAD_ENV = "RESTORA_DIT_OFFLOAD"
 TILE_ABOVE = 2.0
 """Images with more than this many times the native pixel count are restored in tiles."""
 
@@ -84,7 +82,9 @@ def select_card() -> Any:
     """The diffusers model card this process uses, or None; see the module docstring."""
     from restora.model_zoo import availability, get_card, list_cards
 
-    wanted = os.environ.get(DIT_ENV)
+    from restora.config import env
+
+    wanted = env().dit
     if wanted:
         card = get_card(wanted)
         if card.kind != "diffusers":
@@ -353,10 +353,10 @@ def _resize(image: np.ndarray, h: int, w: int) -> np.ndarray:
 
 
 def _offload_mode(card: Any, device: str) -> str:
-    mode = os.environ.get(OFFLOAD_ENV)
+    from restora.config import env
+
+    mode = env().dit_offload  # checked there: none, model or sequential
     if mode:
-        if mode not in ("none", "model", "sequential"):
-            raise ToolError(f"{OFFLOAD_ENV}={mode!r}: use none, model or sequential")
         return mode if device != "cpu" else "none"
     if not device.startswith("cuda"):
         return "none"

@@ -90,7 +90,7 @@ def write_tiny_zoo(outdir: str | os.PathLike, seed: int = 0, overwrite: bool = F
     Each card's folder is built in a temporary folder and moved into place whole, so a crash
     never leaves a half-written card. An existing card folder is an error unless ``overwrite``.
     """
-    from restora.model_zoo import tiny
+    from restora.model_zoo.tiny import dit as tiny
 
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)

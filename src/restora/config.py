@@ -1,0 +1,208 @@
+"""Typed configuration: the agent's run settings, where models run, and every ``RESTORA_*``
+environment variable.
+
+This is the one module that reads ``RESTORA_*`` variables. :func:`env` reads them all, checks
+them and returns an :class:`Env`; everything else asks it (on each call, so a changed variable is
+seen, e.g. in tests). :data:`ENV_VARS` lists them with their meaning, for the README and ``--help``.
+
+Configs are dataclasses with help text in each field's ``metadata["help"]``, checked on creation
+(``ValueError`` saying what is wrong and what to do), in the style of TRL's configs.
+
+Examples:
+    >>> from restora.config import RunConfig, DeviceConfig, env
+    >>> RunConfig(max_steps=4).max_steps
+    4
+    >>> RunConfig(max_steps=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: max_steps must be >= 0 (tool calls allowed per image), got -1
+    >>> DeviceConfig(device="cpu").placement()
+    ('cpu', 'float32')
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from restora.errors import RestoraError
+
+
+class ConfigError(RestoraError, ValueError):
+    """A configuration value (an argument or an environment variable) is invalid; says which."""
+
+
+def _help(text: str, **kw: Any) -> Any:
+    return field(metadata={"help": text}, **kw)
+
+
+# -- environment ---------------------------------------------------------------------------------
+ENV_VARS: dict[str, str] = {
+    "RESTORA_DATA": "the shared data folder of real photos for tests and benchmarks (default ../shared/data)",
+    "RESTORA_ZOO": "a zoo folder searched first for model files; a <card>/card.json in it adds a card",
+    "RESTORA_ZOO_DOWNLOAD": "1: let a missing card's files be downloaded from the hub on first use (default: only `restora zoo fetch` downloads)",
+    "RESTORA_DEVICE": "where models run: cpu, cuda, cuda:1, ... (default: the GPU when there is one, else the CPU)",
+    "RESTORA_DTYPE": "model dtype: float32, bfloat16, float16 (default: bfloat16 on a GPU that has it, float16 on one that does not, float32 on the CPU)",
+    "RESTORA_MODEL_MEMORY_MB": "memory budget of loaded models per process, MB (default: 90% of the GPU, else half the RAM)",
+    "RESTORA_DIT": "the diffusers model card dit_restore uses (default: the available card with the highest preference)",
+    "RESTORA_DIT_OFFLOAD": "none, model or sequential: diffusers CPU offload for the DiT (default: model when the card does not fit the GPU)",
+    "RESTORA_NCNN_THREADS": "threads per ncnn network (default: all CPUs; the batch workers set 1)",
+    "RESTORA_PLANNER_KEY": "API key of an OpenAI-compatible planner server (restora run --planner vlm)",
+}
+"""Every ``RESTORA_*`` variable restora reads, with its meaning."""
+
+DIT_OFFLOAD_MODES = ("none", "model", "sequential")
+
+
+@dataclass(frozen=True)
+class Env:
+    """The ``RESTORA_*`` environment, read and checked by :func:`env` (None: not set)."""
+
+    data: Path | None = _help("RESTORA_DATA", default=None)
+    zoo: Path | None = _help("RESTORA_ZOO", default=None)
+    zoo_download: bool = _help("RESTORA_ZOO_DOWNLOAD", default=False)
+    device: str | None = _help("RESTORA_DEVICE", default=None)
+    dtype: str | None = _help("RESTORA_DTYPE", default=None)
+    model_memory_mb: int | None = _help("RESTORA_MODEL_MEMORY_MB", default=None)
+    dit: str | None = _help("RESTORA_DIT", default=None)
+    dit_offload: str | None = _help("RESTORA_DIT_OFFLOAD", default=None)
+    ncnn_threads: int | None = _help("RESTORA_NCNN_THREADS", default=None)
+    planner_key: str | None = _help("RESTORA_PLANNER_KEY", default=None)
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {raw!r}")
+    return value
+
+
+def env(environ: dict[str, str] | None = None) -> Env:
+    """The ``RESTORA_*`` variables of ``environ`` (default ``os.environ``), checked.
+
+    Examples:
+        >>> env({"RESTORA_NCNN_THREADS": "2"}).ncnn_threads
+        2
+        >>> env({"RESTORA_DIT_OFFLOAD": "all"})
+        Traceback (most recent call last):
+        ...
+        restora.config.ConfigError: RESTORA_DIT_OFFLOAD='all': use none, model or sequential
+    """
+    e = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = e.get(name, "").strip()
+        return value or None
+
+    offload = get("RESTORA_DIT_OFFLOAD")
+    if offload is not None and offload not in DIT_OFFLOAD_MODES:
+        raise ConfigError(f"RESTORA_DIT_OFFLOAD={offload!r}: use none, model or sequential")
+    memory = get("RESTORA_MODEL_MEMORY_MB")
+    threads = get("RESTORA_NCNN_THREADS")
+    data, zoo = get("RESTORA_DATA"), get("RESTORA_ZOO")
+    return Env(
+        data=Path(data) if data else None,
+        zoo=Path(zoo).expanduser() if zoo else None,
+        zoo_download=get("RESTORA_ZOO_DOWNLOAD") == "1",
+        device=get("RESTORA_DEVICE"),
+        dtype=get("RESTORA_DTYPE"),
+        model_memory_mb=_positive_int("RESTORA_MODEL_MEMORY_MB", memory) if memory else None,
+        dit=get("RESTORA_DIT"),
+        dit_offload=offload,
+        ncnn_threads=_positive_int("RESTORA_NCNN_THREADS", threads) if threads else None,
+        planner_key=get("RESTORA_PLANNER_KEY"),
+    )
+
+
+TEST_ENV_VARS: dict[str, str] = {
+    "RESTORA_VLLM_VENV": "tests: the virtual environment with vLLM (scripts/make_vllm_venv.sh); the vllm tests skip without it",
+    "RESTORA_REQUIRE_VLLM": "tests: 1 makes a missing vLLM environment a failure instead of a skip (CI sets it)",
+}
+"""Variables only the test suite reads (tests/, not the package)."""
+
+
+# -- the agent's run -----------------------------------------------------------------------------
+@dataclass
+class RunConfig:
+    """How the agent runs on one image (``restora run`` flags map onto these).
+
+    Examples:
+        >>> RunConfig(max_steps=6, min_gain=0.0).to_dict()["max_steps"]
+        6
+    """
+
+    max_steps: int = _help("tool calls allowed per image (rolled-back and failed ones count)", default=8)
+    max_seconds: float = _help("wall-clock budget per image, seconds; the planner is not asked after it", default=600.0)
+    min_gain: float = _help("a step is kept only if overall quality rises by more than this", default=0.002)
+    min_consistency: float = _help(
+        "... and only if its output keeps at least this much of its input's coarse structure "
+        "(restora.quality.structure_consistency; 0.25 calibrated on benchmark cases, see there)",
+        default=0.25,
+    )
+    request: str | None = _help("a person's words to the planner (chat sessions), or None", default=None)
+
+    def __post_init__(self) -> None:
+        if int(self.max_steps) != self.max_steps or self.max_steps < 0:
+            raise ValueError(f"max_steps must be >= 0 (tool calls allowed per image), got {self.max_steps}")
+        self.max_steps = int(self.max_steps)
+        if not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be > 0 (the time budget per image), got {self.max_seconds}")
+        self.max_seconds = float(self.max_seconds)
+        if not -1.0 <= self.min_gain <= 1.0:
+            raise ValueError(f"min_gain is a difference of scores in [0, 1]; got {self.min_gain}")
+        self.min_gain = float(self.min_gain)
+        if not -1.0 <= self.min_consistency <= 1.0:
+            raise ValueError(f"min_consistency is a correlation in [-1, 1]; got {self.min_consistency}")
+        self.min_consistency = float(self.min_consistency)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` (checked again); unknown names are an error."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise TypeError(f"unknown RunConfig fields {unknown} (known: {', '.join(sorted(names))})")
+        return dataclasses.replace(self, **changes)
+
+
+# -- where models run ----------------------------------------------------------------------------
+@dataclass
+class DeviceConfig:
+    """Where model tools and learned metrics run, in what dtype, within what memory.
+
+    ``None`` fields fall back to the environment (``RESTORA_DEVICE``, ``RESTORA_DTYPE``,
+    ``RESTORA_MODEL_MEMORY_MB``), then to the default: the GPU in bfloat16 (float16 where bf16 is
+    unsupported) when torch sees one, else the CPU in float32. ``"auto"`` is the same as None.
+
+    Examples:
+        >>> DeviceConfig(device="cpu", dtype="float32").placement()
+        ('cpu', 'float32')
+    """
+
+    device: str | None = _help("auto, cpu, cuda, cuda:1, ... (None/auto: RESTORA_DEVICE, else the GPU when there is one)", default=None)
+    dtype: str | None = _help("float32, bfloat16 or float16 (None: RESTORA_DTYPE, else by device)", default=None)
+    memory_mb: int | None = _help("memory budget of loaded models, MB (None: RESTORA_MODEL_MEMORY_MB, else 90% of the GPU / half the RAM)", default=None)
+
+    def __post_init__(self) -> None:
+        if self.device == "auto":
+            self.device = None
+        if self.device is not None and not (self.device == "cpu" or self.device.startswith(("cuda", "mps", "xpu"))):
+            raise ValueError(f"device {self.device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
+        if self.dtype is not None and self.dtype not in ("float32", "bfloat16", "float16"):
+            raise ValueError(f"dtype {self.dtype!r}: use float32, bfloat16 or float16")
+        if self.memory_mb is not None and int(self.memory_mb) < 1:
+            raise ValueError(f"memory_mb must be a positive number of MB, got {self.memory_mb}")
+
+    def placement(self) -> tuple[str, str]:
+        """``(device, dtype name)``: this config, else the environment, else the default."""
+        from restora.model_zoo.loaded import placement
+
+        return placement(self.device, self.dtype)
