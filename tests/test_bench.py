@@ -227,6 +227,32 @@ def test_two_runs_are_identical_except_seconds(tiny_run, tmp_path: Path, kodak: 
     assert (out / "results.json").read_text() != ""
 
 
+def test_a_case_that_fails_does_not_stop_the_others(tmp_path: Path, kodak: Path):
+    """A corrupt photo among the clean ones: its cases fail (named, with the reason), the rest of
+    the suite runs, in worker processes as in one; the CLI names them and exits 1."""
+    import shutil
+
+    clean = tmp_path / "clean"
+    clean.mkdir()
+    shutil.copy(kodak / "kodim01.png", clean / "a_good.png")
+    (clean / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    args = dict(size=64, combos=["noise+jpeg", "rain+haze"], max_steps=2, allow=FAST, strategies=["none", "fixed"])
+    results = run_mio([clean], tmp_path / "out", workers=2, **args)
+    assert {(f["image"], f["combo"]) for f in results["failures"]} == {("b_broken.png", "noise+jpeg"), ("b_broken.png", "rain+haze")}
+    assert all(f["error"] for f in results["failures"])
+    assert {c["image"] for c in results["cases"]} == {"a_good.png"} and len(results["cases"]) == 2 * 2
+    assert "b_broken.png" in (tmp_path / "out" / "results.md").read_text()
+    serial = run_mio([clean], tmp_path / "out1", workers=1, **args)
+    assert _strip_seconds(serial["cases"]) == _strip_seconds(results["cases"])
+    res = CliRunner().invoke(
+        app,
+        ["bench", "mio", "--clean", str(clean), "--out", str(tmp_path / "cli"), "--size", "64", "--combos", "noise+jpeg",
+         "--strategies", "none", "--allow", ",".join(FAST), "-q"],
+    )
+    assert res.exit_code == 1 and "FAILED b_broken.png noise+jpeg" in res.output
+    assert json.loads((tmp_path / "cli" / "results.json").read_text())["cases"][0]["image"] == "a_good.png"
+
+
 def test_cli_bench_mio_and_bad_arguments(tmp_path: Path, kodak: Path):
     runner = CliRunner()
     res = runner.invoke(

@@ -1,4 +1,4 @@
-"""Per-process state for parallel runs (``restora bench``, ``restora synth``).
+"""Per-process state of worker processes (``restora bench``, ``restora synth``; see :mod:`restora.batch.pool`).
 
 Work is spread over spawned processes that each keep one :class:`~restora.tools.ToolBox` and one
 :class:`~restora.quality.QualityScorer` for their lifetime (models load once per process), and
@@ -9,8 +9,6 @@ fighting over them.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any
 
 _STATE: dict[Any, Any] = {}
@@ -49,8 +47,3 @@ def process_tools(allow: list[str] | None = None) -> tuple[Any, Any]:
     if "scorer" not in _STATE:
         _STATE["scorer"] = QualityScorer()
     return _STATE[key], _STATE["scorer"]
-
-
-def worker_pool(workers: int) -> ProcessPoolExecutor:
-    """``workers`` spawned processes set up by :func:`worker_init`."""
-    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=worker_init)

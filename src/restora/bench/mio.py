@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,8 @@ from restora.cases import (
     make_case,
 )
 from restora.quality.fidelity import psnr, rank_pct, ssim
-from restora.batch.workers import process_tools, worker_pool
+from restora.batch import Done, run_jobs
+from restora.batch.workers import process_tools
 from restora.bench.strategies import STRATEGIES, CaseRunner
 
 VERSION = 1
@@ -190,23 +191,15 @@ def run_mio(
     if on_start:
         on_start(len(jobs))
     t0 = time.perf_counter()
-    done: list[tuple[int, dict[str, Any]]] = []
-    if workers <= 1:
-        for i, (img, combo) in enumerate(jobs):
-            res = run_case(img, combo, **kwargs)
-            done.append((i, res))
-            if on_case:
-                on_case(res)
-    else:
-        with worker_pool(workers) as pool:
-            futures = {pool.submit(run_case, img, combo, **kwargs): i for i, (img, combo) in enumerate(jobs)}
-            for fut in as_completed(futures):
-                res = fut.result()
-                done.append((futures[fut], res))
-                if on_case:
-                    on_case(res)
+
+    def finished(d: Done) -> None:
+        if on_case is not None:
+            on_case(d.value if d.ok else {"failed": {"image": d.job[0].name, "combo": d.job[1], "error": d.error}})
+
+    outcome = run_jobs(partial(run_case, **kwargs), jobs, workers=workers, on_done=finished)
     seconds = time.perf_counter() - t0
-    done.sort(key=lambda t: t[0])
+    done = [(d.index, d.value) for d in outcome if d.ok]
+    failures = [{"image": d.job[0].name, "combo": d.job[1], "error": d.error} for d in outcome if not d.ok]
     rows = [r for _, res in done for r in res["rows"]]
     results = summarize(rows, strategies, combos)
     cache_stats = {
@@ -234,6 +227,8 @@ def run_mio(
     }
     if command:
         header["command"] = command
+    if failures:  # cases that could not run (left out of every mean)
+        header["failures"] = failures
     results = {**header, **results}
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -349,6 +344,9 @@ def markdown(results: dict[str, Any]) -> str:
                 f"{sec['requested']:.1f} s against {sec['work']:.1f} s computed ({ratio:.2f}x)."
             ),
         ]
+    if results.get("failures"):
+        lines += ["", "## Cases that failed (left out of every mean)", ""]
+        lines += [f"- {f['image']} {f['combo']}: {f['error']}" for f in results["failures"]]
     lines += [
         "",
         (

@@ -27,7 +27,6 @@ import math
 import re
 import time
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +34,8 @@ import numpy as np
 
 from restora.bench.mio import NR_METRICS, _mean, dumps
 from restora.quality.fidelity import psnr, ssim
-from restora.batch.workers import process_tools, worker_pool
+from restora.batch import Done, run_jobs
+from restora.batch.workers import process_tools
 from restora.data import image_files
 from restora.taxonomy import Task
 
@@ -237,21 +237,17 @@ def run_real(
     if on_start:
         on_start(len(jobs))
     t0 = time.perf_counter()
-    done: list[tuple[int, list[dict[str, Any]]]] = []
-    if workers <= 1:
-        for i, job in enumerate(jobs):
-            done.append((i, run_job(job, max_steps)))
-            if on_case:
-                on_case(done[-1][1])
-    else:
-        with worker_pool(workers) as pool:
-            futures = {pool.submit(run_job, job, max_steps): i for i, job in enumerate(jobs)}
-            for fut in as_completed(futures):
-                done.append((futures[fut], fut.result()))
-                if on_case:
-                    on_case(done[-1][1])
-    done.sort(key=lambda t: t[0])
-    rows = [r for _, rs in done for r in rs]
+
+    def failure(d: Done) -> dict[str, Any]:
+        return {"suite": d.job[0]["kind"], "set": d.job[0]["set"], "image": Path(d.job[0]["input"]).name, "error": d.error}
+
+    def finished(d: Done) -> None:
+        if on_case is not None:
+            on_case(d.value if d.ok else [failure(d)])
+
+    outcome = run_jobs(run_job, [(job, max_steps) for job in jobs], workers=workers, on_done=finished)
+    rows = [r for d in outcome if d.ok for r in d.value]
+    failures = [failure(d) for d in outcome if not d.ok]
     results = {
         "suite": "real",
         "version": VERSION,
@@ -267,6 +263,8 @@ def run_real(
     }
     if command:
         results["command"] = command
+    if failures:  # images that could not run (left out of every mean)
+        results["failures"] = failures
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out / "results.json", dumps(results))
@@ -379,6 +377,9 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} | {body['images']} | {_f(body['unchanged_pct'], 0)}% | {_f(body['zero_calls_pct'], 0)}% | {_f(body['tool_calls'])} |"
             )
+    if results.get("failures"):
+        lines += ["", "Images that failed (left out of every mean):", ""]
+        lines += [f"- {f['suite']}/{f['set']}/{f['image']}: {f['error']}" for f in results["failures"]]
     if results.get("notes"):
         lines += ["", "Notes:", "", *[f"- {n}" for n in results["notes"]]]
     lines.append("")

@@ -23,14 +23,15 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import as_completed
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from restora.cases import COMBOS, CleanImage, clean_images, load_clean, tasks_for
-from restora.batch.workers import process_tools, worker_pool
+from restora.batch import Done, JobPool
+from restora.batch.workers import process_tools
+from restora.errors import RestoraError
 from restora.imageio import save_image, write_text_atomic
 from restora.planners.prompt import chat_messages, system_prompt, user_text
 from restora.planners.schema import action_json, parse_action
@@ -53,6 +54,7 @@ VAL_FRACTION = 0.15
 CLEAN_SHARE = 0.1
 SINGLE_SHARE = 0.4  # the rest: the benchmark's 16 combinations
 MAX_STEPS = 8
+MAX_FAILED_IN_A_ROW = 16  # stop instead of looping when every sample fails (a broken tool, a bad folder)
 
 
 def split_photos(photos: list[CleanImage], seed: int) -> dict[str, str]:
@@ -315,33 +317,37 @@ def run_synth(
         return sum(len(r["trajectories"]) for r in done.values())
 
     index = 0
-    pool = None
-    if workers > 1:
-        pool = worker_pool(workers)
-    try:
+    failures: list[dict[str, Any]] = []
+    failed_in_a_row = 0
+
+    def finished(d: Done) -> None:
+        nonlocal made, failed_in_a_row
+        if not d.ok:  # this sample is skipped (a rerun tries it again); the run goes on
+            failures.append({"id": d.job[0]["id"], "photo": d.job[0]["photo"], "combo": d.job[0]["combo"], "error": d.error})
+            failed_in_a_row += 1
+            return
+        failed_in_a_row = 0
+        done[int(d.value["index"])] = d.value
+        made += 1
+        if on_sample:
+            on_sample(d.value)
+
+    with JobPool(workers) as pool:
         while total() < n:
             batch = []
             while len(batch) < max(1, workers):
                 if index not in done:
                     batch.append(sample_spec(photos, seed, index, size))
                 index += 1
-            if pool is None:
-                results = [run_sample(spec, out, splits[spec["photo"]]) for spec in batch]
-            else:
-                futures = [pool.submit(run_sample, spec, out, splits[spec["photo"]]) for spec in batch]
-                results = [f.result() for f in as_completed(futures)]
-            for rec in results:
-                done[int(rec["index"])] = rec
-                made += 1
-                if on_sample:
-                    on_sample(rec)
-    finally:
-        if pool is not None:
-            pool.shutdown()
+            pool.run(run_sample, [(spec, out, splits[spec["photo"]]) for spec in batch], on_done=finished)
+            if failed_in_a_row >= MAX_FAILED_IN_A_ROW:
+                raise RestoraError(f"{failed_in_a_row} samples in a row failed; the last: {failures[-1]['error']}")
     seconds = time.perf_counter() - t0
     summary = export(out, done, n, seed=seed, size=size, command=command, photos=photos, splits=splits)
     summary["seconds_this_run"] = round(seconds, 2)
     summary["samples_this_run"] = made
+    if failures:
+        summary["failures_this_run"] = failures
     return summary
 
 

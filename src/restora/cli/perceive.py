@@ -1,0 +1,52 @@
+"""``restora perceive``: what is wrong with an image.
+
+Examples:
+    restora perceive photo.jpg --json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from restora.cli.common import app, err, out
+from restora.errors import RestoraError
+from restora.imageio import load_image
+
+
+@app.command()
+def perceive(
+    images: Annotated[list[Path], typer.Argument(help="image files")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
+    """Say what is wrong with each image: presence and severity per degradation, with evidence."""
+    from restora.perception import perceive as _perceive
+
+    results = {}
+    failed = False
+    for path in images:
+        try:
+            report = _perceive(load_image(path).pixels)
+        except RestoraError as e:
+            err.print(f"FAILED {path}: {str(e).removeprefix(f'{path}: ')}", highlight=False, soft_wrap=True)
+            failed = True
+            continue
+        results[str(path)] = report.model_dump(mode="json")
+        if not as_json:
+            table = Table(title=f"{path.name}: {report.width}x{report.height}")
+            for col in ("degradation", "present", "severity", "evidence"):
+                table.add_column(col)
+            for name, f in report.findings.items():
+                ev = ", ".join(f"{k}={v:.3g}" for k, v in f.evidence.items())
+                table.add_row(name, "yes" if f.present else "no", f"{f.severity:.2f}", ev)
+            out.print(table)
+    if as_json:
+        payload = next(iter(results.values())) if len(images) == 1 and results else results
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    if failed:
+        raise typer.Exit(1)
