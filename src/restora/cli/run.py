@@ -34,8 +34,10 @@ def run(
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
-    """Restore images. Writes OUTDIR/<name>.png, <name>.trace.jsonl and <name>.html per input, where
-    <name> is the file's stem, or its path below a folder given as input."""
+    """Restore images. Writes OUTDIR/<name>.png, <name>.trace.jsonl and <name>.html per input.
+
+    <name> is the file's stem, or its path below a folder given as input (OUTDIR mirrors the tree).
+    """
     from restora.agent import restore
     from restora.batch import Input, expand_inputs, run_jobs
     from restora.config import RunConfig, env
