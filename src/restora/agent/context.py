@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from restora.config import RunConfig
 from restora.planners.base import Planner
 from restora.store import ImageStore
 from restora.tools.registry import ToolBox
-from restora.traces.io import TraceWriter
 
 
 @dataclass
 class AgentContext:
-    """Everything a run needs besides its state.
+    """Everything a turn needs besides its state (a :class:`restora.agent.Run` makes one per turn).
 
     Attributes:
         store: content-addressed images; state holds only their references.
@@ -23,12 +23,17 @@ class AgentContext:
         scorer: a :class:`restora.quality.QualityScorer`.
         perceive: image -> :class:`restora.perception.DegradationReport`.
         planner: chooses the next step.
-        tracer: receives one :class:`restora.traces.StepRecord` per planner decision.
-        max_steps: tool calls allowed (rolled-back and failed ones count).
-        max_seconds: wall-clock budget; the planner is not asked again after it.
-        min_gain: a step is kept only if overall quality rises by more than this.
-        min_consistency: ... and only if its output keeps at least this much of its input's
-            coarse structure (:func:`restora.quality.structure_consistency`).
+        run_id: the trace's run id (every record carries it).
+        config: this turn's budgets, acceptance thresholds and request
+            (``max_steps`` and ``max_seconds`` count per turn).
+        on_event: progress callback ``(kind, data)``: perceived, plan, decide, rollback, stop, ...
+        started: ``time.perf_counter()`` when this turn began (its time budget counts from here).
+
+    Examples:
+        >>> from restora.config import RunConfig
+        >>> ctx = AgentContext(store, toolbox, scorer, perceive, planner, "run1", RunConfig(max_steps=4))  # doctest: +SKIP
+        >>> ctx.config.max_steps                                                                        # doctest: +SKIP
+        4
     """
 
     store: ImageStore
@@ -36,15 +41,14 @@ class AgentContext:
     scorer: Any
     perceive: Callable[[Any], Any]
     planner: Planner
-    tracer: TraceWriter
     run_id: str
-    max_steps: int = 8
-    max_seconds: float = 600.0
-    min_gain: float = 0.002
-    min_consistency: float = 0.25
-    request: str | None = None
+    config: RunConfig = field(default_factory=RunConfig)
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def planner_name(self) -> str:
+        return getattr(self.planner, "name", type(self.planner).__name__)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -1,4 +1,10 @@
-"""The agent's nodes: plain functions of (state, runtime) returning a partial state update."""
+"""The agent's nodes: plain functions of (state, runtime) returning a partial state update.
+
+Nodes have no side effects on the trace: a node that decides something returns its
+:class:`restora.traces.StepRecord` as JSON under ``emitted`` in its update, and the
+:class:`restora.agent.Run` driving the graph writes it out (so a re-run node cannot write twice).
+``on_event`` progress callbacks are the only call-outs.
+"""
 
 from __future__ import annotations
 
@@ -23,13 +29,19 @@ def _assess(ctx: AgentContext, image) -> tuple[dict[str, Any], dict[str, Any]]:
     return report.model_dump(mode="json"), scores.model_dump(mode="json")
 
 
-def perceive(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Perceive and score the input once, at the start."""
-    ctx = runtime.context
-    report, scores = _assess(ctx, ctx.store.get(state["input_ref"]))
+def initial_state(ctx: AgentContext, input_ref: str) -> dict[str, Any]:
+    """A new run's state: the input perceived and scored, nothing tried yet.
+
+    Examples:
+        >>> state = initial_state(ctx, ctx.store.put(image))      # doctest: +SKIP
+        >>> state["current_ref"] == state["input_ref"], state["tool_calls"]  # doctest: +SKIP
+        (True, 0)
+    """
+    report, scores = _assess(ctx, ctx.store.get(input_ref))
     ctx.emit("perceived", report=report, scores=scores)
     return {
-        "current_ref": state["input_ref"],
+        "input_ref": input_ref,
+        "current_ref": input_ref,
         "report": report,
         "scores": scores,
         "input_scores": scores,
@@ -38,11 +50,18 @@ def perceive(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any
         "accepted": [],
         "undo": [],
         "tool_calls": 0,
+        "turn_tool_calls": 0,
+        "turn_first_step": 0,
         "step": 0,
         "stop_reason": None,
         "pending": None,
         "candidate": None,
     }
+
+
+def perceive(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
+    """Perceive and score the input once, when the graph starts on a state with only ``input_ref``."""
+    return initial_state(runtime.context, state["input_ref"])
 
 
 def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -57,10 +76,10 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             scores=state["scores"],
             history=[HistoryItem(**h) for h in state["history"]],
             banned=list(state["banned"]),
-            steps_left=ctx.max_steps - state["tool_calls"],
-            seconds_left=max(0.0, ctx.max_seconds - ctx.elapsed()),
+            steps_left=ctx.config.max_steps - state.get("turn_tool_calls", 0),
+            seconds_left=max(0.0, ctx.config.max_seconds - ctx.elapsed()),
             catalogue={n: t.describe() for n, t in ctx.toolbox.catalogue().items()},
-            request=ctx.request,
+            request=ctx.config.request,
             image=ctx.store.get(state["current_ref"]),
             original=ctx.store.get(state["input_ref"]),
         )
@@ -75,11 +94,11 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         action = Action.stop(stop)
     plan_seconds = time.perf_counter() - t0
     if action.kind == "rollback":
-        return _planner_rollback(state, ctx, action, plan_seconds)
+        return undo_last(state, ctx, action.reason, ban=True, plan_seconds=plan_seconds)
     if action.kind == "stop":
-        _record(ctx, state, action, "stop", plan_seconds=plan_seconds)
+        record = step_record(ctx, state, action, "stop", plan_seconds=plan_seconds)
         ctx.emit("stop", reason=action.reason)
-        return {"pending": None, "stop_reason": action.reason, "step": state["step"] + 1}
+        return {"pending": None, "stop_reason": action.reason, "step": state["step"] + 1, "emitted": [record]}
     if action.task is None or ctx.toolbox.get_class(action.tool).multi_task():
         # a multi-task tool's task is its `task` param (validated above); else the tool's task
         task = action.params.get("task") or ctx.toolbox.get_class(action.tool).task
@@ -104,7 +123,11 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     except MemoryError:
         candidate["error"] = f"{action.tool} ran out of memory"
     candidate["act_seconds"] = time.perf_counter() - t0
-    return {"candidate": candidate, "tool_calls": state["tool_calls"] + 1}
+    return {
+        "candidate": candidate,
+        "tool_calls": state["tool_calls"] + 1,
+        "turn_tool_calls": state.get("turn_tool_calls", 0) + 1,
+    }
 
 
 def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -131,14 +154,14 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision = "error"
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
-        consistent = float(cand.get("consistency", 1.0)) >= ctx.min_consistency
-        decision = "accept" if gain > ctx.min_gain and consistent else "rollback"
+        consistent = float(cand.get("consistency", 1.0)) >= ctx.config.min_consistency
+        decision = "accept" if gain > ctx.config.min_gain and consistent else "rollback"
     banned = list(state["banned"])
     newly_banned = []
     if decision != "accept":
         newly_banned.append(action.key)
         banned.append(action.key)
-    _record(
+    record = step_record(
         ctx,
         state,
         action,
@@ -169,6 +192,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         "pending": None,
         "candidate": None,
         "step": state["step"] + 1,
+        "emitted": [record],
     }
     if decision == "accept":
         undo = {
@@ -195,13 +219,16 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:
-    if state["tool_calls"] >= ctx.max_steps:
-        return f"step budget reached ({ctx.max_steps} tool calls)"
-    if ctx.elapsed() >= ctx.max_seconds:
-        return f"time budget reached ({ctx.max_seconds:g} s)"
+    """Why this turn must stop before asking the planner, or None. Budgets count per turn."""
+    cfg = ctx.config
+    if state.get("turn_tool_calls", 0) >= cfg.max_steps:
+        return f"step budget reached ({cfg.max_steps} tool calls)"
+    if ctx.elapsed() >= cfg.max_seconds:
+        return f"time budget reached ({cfg.max_seconds:g} s)"
     errors = 0
+    first = state.get("turn_first_step", 0)
     for h in reversed(state["history"]):
-        if h["decision"] != "error" or h["tool"] != "<planner>":
+        if h["decision"] != "error" or h["tool"] != "<planner>" or h["step"] < first:
             break
         errors += 1
     if errors >= MAX_PLANNER_ERRORS:
@@ -209,20 +236,39 @@ def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:
     return None
 
 
-def _planner_rollback(state: AgentState, ctx: AgentContext, action: Action, plan_seconds: float) -> dict[str, Any]:
-    """The planner judged the last kept step harmful: restore what it replaced and ban it."""
+def undo_last(
+    state: AgentState,
+    ctx: AgentContext,
+    reason: str,
+    *,
+    ban: bool,
+    plan_seconds: float = 0.0,
+    by: str | None = None,
+) -> dict[str, Any]:
+    """The state update that restores what the last kept step replaced, with its trace record.
+
+    The planner's rollback (``ban=True``) also bans that (tool, params); a person's undo
+    (``ban=False``, ``by="user"``) does not. The caller makes sure ``state["undo"]`` is not empty.
+
+    Examples:
+        >>> update = undo_last(state, ctx, "undone by the user", ban=False, by="user")  # doctest: +SKIP
+        >>> update["current_ref"] == state["undo"][-1]["ref"]                             # doctest: +SKIP
+        True
+    """
     undo = list(state.get("undo", []))
-    last = undo.pop()  # _validate made sure there is one
-    undone = Action(kind="rollback", tool=last["tool"], task=last["task"], params=last["params"], reason=action.reason)
-    _record(
+    last = undo.pop()
+    undone = Action(kind="rollback", tool=last["tool"], task=last["task"], params=last["params"], reason=reason)
+    newly_banned = [last["key"]] if ban else []
+    record = step_record(
         ctx,
         state,
         undone,
         "rollback",
         image_after=last["ref"],
         scores_after=last["scores"],
-        banned=[last["key"]],
+        banned=newly_banned,
         plan_seconds=plan_seconds,
+        by=by,
     )
     item = HistoryItem(
         step=state["step"], tool=last["tool"], task=last["task"], params=last["params"], decision="rollback",
@@ -237,10 +283,11 @@ def _planner_rollback(state: AgentState, ctx: AgentContext, action: Action, plan
         "scores": last["scores"],
         "accepted": accepted,
         "undo": undo,
-        "banned": [*state["banned"], last["key"]],
+        "banned": [*state["banned"], *newly_banned],
         "history": [*state["history"], item],
         "pending": None,
         "step": state["step"] + 1,
+        "emitted": [record],
     }
 
 
@@ -267,15 +314,15 @@ def _validate(action: Action, ctx: AgentContext, state: AgentState) -> tuple[Act
 def _planner_error(
     state: AgentState, ctx: AgentContext, action: Action, problem: str, plan_seconds: float
 ) -> dict[str, Any]:
-    _record(ctx, state, action, "error", error=f"invalid planner step: {problem}", plan_seconds=plan_seconds)
+    record = step_record(ctx, state, action, "error", error=f"invalid planner step: {problem}", plan_seconds=plan_seconds)
     item = HistoryItem(
         step=state["step"], tool="<planner>", task=None, params={}, decision="error", error=problem
     ).model_dump(mode="json")
     ctx.emit("planner_error", problem=problem)
-    return {"history": [*state["history"], item], "pending": None, "step": state["step"] + 1}
+    return {"history": [*state["history"], item], "pending": None, "step": state["step"] + 1, "emitted": [record]}
 
 
-def _record(
+def step_record(
     ctx: AgentContext,
     state: AgentState,
     action: Action,
@@ -291,32 +338,35 @@ def _record(
     score_seconds: float = 0.0,
     tool_info: dict[str, Any] | None = None,
     consistency: float | None = None,
-) -> None:
-    ctx.tracer.write(
-        StepRecord(
-            run_id=ctx.run_id,
-            step=state["step"],
-            observation=state["report"],
-            action=ActionRecord(
-                kind=action.kind,
-                tool=action.tool,
-                task=action.task,
-                params=action.params,
-                reason=action.reason,
-                planner=getattr(ctx.planner, "name", type(ctx.planner).__name__),
-                fallback=action.fallback,
-                perception=action.perception,
-            ),
-            decision=decision,
-            image_before=state["current_ref"],
-            image_after=image_after,
-            scores_before=state["scores"],
-            scores_after=scores_after,
-            gain=gain,
-            error=error,
-            banned=banned or [],
-            timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
-            tool_info=tool_info or {},
-            consistency=consistency,
-        )
-    )
+    by: str | None = None,
+) -> dict[str, Any]:
+    """The :class:`restora.traces.StepRecord` of one decision on ``state``, as JSON (returned, not written).
+
+    ``by`` names who chose the action when it was not the planner (``"user"`` for an undo).
+    """
+    return StepRecord(
+        run_id=ctx.run_id,
+        step=state["step"],
+        observation=state["report"],
+        action=ActionRecord(
+            kind=action.kind,
+            tool=action.tool,
+            task=action.task,
+            params=action.params,
+            reason=action.reason,
+            planner=by or ctx.planner_name,
+            fallback=action.fallback,
+            perception=action.perception,
+        ),
+        decision=decision,
+        image_before=state["current_ref"],
+        image_after=image_after,
+        scores_before=state["scores"],
+        scores_after=scores_after,
+        gain=gain,
+        error=error,
+        banned=banned or [],
+        timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
+        tool_info=tool_info or {},
+        consistency=consistency,
+    ).model_dump(mode="json")

@@ -1,15 +1,27 @@
-"""Running the agent on one image.
+"""Running the agent on one image: a :class:`Run` (a session of turns) and :func:`restore` (one turn).
+
+A :class:`Run` keeps one image store, one trace and the agent state for its lifetime. Each
+:meth:`Run.turn` drives the graph from the current state (the first one perceives nothing again:
+:meth:`Run.open` did), streams the nodes' updates and writes the trace records they carry as they
+arrive; the trace file is committed by :meth:`Run.close`.
 
 Examples:
-    >>> from restora.agent import restore
+    >>> from restora.agent import Run, restore
     >>> from restora.imageio import load_image
     >>> result = restore(load_image("photo.jpg").pixels, trace_path="out/photo.trace.jsonl")  # doctest: +SKIP
     >>> result.stop_reason, result.tool_calls, result.accepted                                 # doctest: +SKIP
     ('no degradation found: the image looks clean', 2, ['denoise_srmd'])
+    >>> with Run.open(image, trace_path="out/chat.trace.jsonl") as run:                      # doctest: +SKIP
+    ...     run.turn("remove the noise")
+    ...     run.turn("now make it brighter", max_steps=2)
+    ...     run.undo()
+    ...     result = run.close()
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import os
 import time
@@ -20,14 +32,17 @@ from typing import Any
 
 import numpy as np
 
+from restora.agent import nodes
 from restora.agent.context import AgentContext
 from restora.agent.graph import build_graph
+from restora.config import RunConfig
+from restora.errors import RestoraError
+from restora.imageio import check_image
 from restora.planners.base import Planner
 from restora.store import ImageStore
-from restora.tools.base import check_image
 from restora.tools.registry import ToolBox
 from restora.traces.io import TraceWriter
-from restora.traces.schema import EndRecord, StartRecord
+from restora.traces.schema import EndRecord, StartRecord, StepRecord
 
 _GRAPH = None
 
@@ -41,121 +56,339 @@ def graph():
 
 @dataclass
 class RestoreResult:
+    """Where a run stands: after :func:`restore`, :meth:`Run.close`, :meth:`Run.turn` or :meth:`Run.result`.
+
+    ``tool_calls``, ``accepted``, ``seconds`` and ``records`` cover the whole run so far (all
+    turns); ``stop_reason`` is why the last turn ended ("" before any turn).
+    """
+
     image: np.ndarray
     stop_reason: str
     tool_calls: int
     accepted: list[str]
     seconds: float
-    records: list = field(default_factory=list)  # trace records (start, steps, end)
+    records: list = field(default_factory=list)  # trace records (start, steps, end once closed)
     store: ImageStore | None = None
     state: dict[str, Any] = field(default_factory=dict)
+
+
+class Run:
+    """One image's restoration session: open it, take turns, undo, close.
+
+    The first :meth:`turn` does what :func:`restore` does; a later turn continues from the
+    current image, history, bans and kept steps, with a fresh per-turn budget. Use
+    :meth:`Run.open` to make one; as a context manager it closes on exit (committing the trace
+    file only when no exception escaped).
+
+    Examples:
+        >>> run = Run.open(image, config=RunConfig(max_steps=4), trace_path="t.jsonl")  # doctest: +SKIP
+        >>> run.turn().accepted                                                          # doctest: +SKIP
+        ['denoise_srmd']
+        >>> run.turn("sharpen it a little", max_steps=2).accepted                        # doctest: +SKIP
+        ['denoise_srmd', 'deblur_defocus']
+        >>> run.undo(), run.result().accepted                                            # doctest: +SKIP
+        (True, ['denoise_srmd'])
+        >>> run.close().records[-1].event                                                # doctest: +SKIP
+        'end'
+    """
+
+    def __init__(self, ctx: AgentContext, tracer: TraceWriter, state: dict[str, Any], started: float) -> None:
+        # use Run.open
+        self.config = ctx.config
+        self._ctx = ctx
+        self._tracer = tracer
+        self._state = state
+        self._started = started
+        self._seconds: float | None = None  # set when closed
+        self.turns = 0
+
+    @classmethod
+    def open(
+        cls,
+        image: np.ndarray,
+        *,
+        config: RunConfig | None = None,
+        planner: Planner | None = None,
+        toolbox: ToolBox | None = None,
+        scorer: Any = None,
+        perceive: Callable | None = None,
+        trace_path: str | os.PathLike | None = None,
+        source: str = "<array>",
+        notes: list[str] | None = None,
+        labels: dict[str, Any] | None = None,
+        on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    ) -> Run:
+        """Check ``image``, start its trace (the start record) and perceive and score it once.
+
+        Defaults: :class:`restora.planners.HeuristicPlanner`, every available tool, the
+        :class:`restora.quality.QualityScorer` and :func:`restora.perception.perceive`.
+        ``trace_path`` None keeps the trace in memory only (:attr:`records`).
+
+        Examples:
+            >>> run = Run.open(image, planner=HeuristicPlanner(), toolbox=ToolBox(allow=["denoise_nlm"]))  # doctest: +SKIP
+            >>> run.state["tool_calls"], run.records[0].event                                           # doctest: +SKIP
+            (0, 'start')
+        """
+        check_image(image, "input image")
+        config = config or RunConfig()
+        if planner is None:
+            from restora.planners.heuristic import HeuristicPlanner
+
+            planner = HeuristicPlanner()
+        if scorer is None:
+            from restora.quality import QualityScorer
+
+            scorer = QualityScorer()
+        if perceive is None:
+            from restora.perception import perceive as _perceive
+
+            perceive = _perceive
+        toolbox = toolbox or ToolBox()
+        store = ImageStore()
+        input_ref = store.put(image)
+        ctx = AgentContext(
+            store=store,
+            toolbox=toolbox,
+            scorer=scorer,
+            perceive=perceive,
+            planner=planner,
+            run_id=uuid.uuid4().hex[:12],
+            config=config,
+            on_event=on_event,
+        )
+        tracer = TraceWriter(trace_path)
+        started = time.perf_counter()
+        try:
+            tracer.write(
+                StartRecord(
+                    run_id=ctx.run_id,
+                    source=source,
+                    width=image.shape[1],
+                    height=image.shape[0],
+                    image=input_ref,
+                    notes=list(notes or []),
+                    config={
+                        "planner": ctx.planner_name,
+                        "max_steps": config.max_steps,
+                        "max_seconds": config.max_seconds,
+                        "min_gain": config.min_gain,
+                        "min_consistency": config.min_consistency,
+                        "tools": sorted(toolbox.catalogue()),
+                        "metrics": list(getattr(scorer, "metrics", [])),
+                        "request": config.request,
+                    },
+                    labels=labels,
+                    started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                )
+            )
+            state = nodes.initial_state(ctx, input_ref)
+        except BaseException:
+            tracer.close(commit=False)
+            raise
+        return cls(ctx, tracer, state, started)
+
+    # -- turns -------------------------------------------------------------------------------------
+    def turn(
+        self, request: str | None = None, *, max_steps: int | None = None, max_seconds: float | None = None
+    ) -> RestoreResult:
+        """Run the agent from the current state until the planner stops or this turn's budget is spent.
+
+        ``request`` (the planner sees it as ``Observation.request``), ``max_steps`` and
+        ``max_seconds`` apply to this turn only; None takes the Run's config. The budgets count
+        per turn: a later turn gets a fresh ``max_steps`` tool calls whatever stopped the last.
+        Returns :meth:`result` (totals over all turns; this turn's tool calls are
+        ``state["turn_tool_calls"]``).
+
+        Examples:
+            >>> run.turn().stop_reason                                       # doctest: +SKIP
+            'no degradation found: the image looks clean'
+            >>> run.turn("brighten the shadows", max_steps=2).accepted       # doctest: +SKIP
+            ['denoise_srmd', 'lowlight_gamma']
+        """
+        self._check_open()
+        changes = {"request": request, "max_steps": max_steps, "max_seconds": max_seconds}
+        config = self.config.replace(**{k: v for k, v in changes.items() if v is not None})
+        ctx = dataclasses.replace(self._ctx, config=config, started=time.perf_counter())
+        start = {
+            **self._state,
+            "stop_reason": None,
+            "pending": None,
+            "candidate": None,
+            "turn_tool_calls": 0,
+            "turn_first_step": self._state["step"],
+        }
+        self._state = start
+        self.turns += 1
+        for mode, chunk in graph().stream(
+            start,
+            context=ctx,
+            config={"recursion_limit": 8 * config.max_steps + 50},
+            stream_mode=["updates", "values"],
+        ):
+            if mode == "updates":
+                for update in chunk.values():
+                    if isinstance(update, dict):
+                        self._write(update.get("emitted"))
+            else:
+                self._state = {k: v for k, v in chunk.items() if k != "emitted"}
+        return self.result()
+
+    def undo(self) -> bool:
+        """Restore what the last kept step replaced; False (and nothing recorded) when none is kept.
+
+        Recorded as a ``rollback`` step whose action's ``planner`` is ``"user"``. Unlike the
+        planner's own rollback, it bans nothing: the planner may choose that step again.
+
+        Examples:
+            >>> run.undo()                    # doctest: +SKIP
+            True
+            >>> run.records[-1].decision      # doctest: +SKIP
+            'rollback'
+        """
+        self._check_open()
+        if not self._state.get("undo"):
+            return False
+        update = nodes.undo_last(self._state, self._ctx, "undone by the user", ban=False, by="user")
+        self._write(update.pop("emitted"))
+        self._state = {**self._state, **update}
+        return True
+
+    # -- what it has -------------------------------------------------------------------------------
+    @property
+    def image(self) -> np.ndarray:
+        """The current image (a copy)."""
+        return np.array(self._ctx.store.get(self._state["current_ref"]))
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The agent state now (serializable; a copy)."""
+        return copy.deepcopy(self._state)
+
+    @property
+    def records(self) -> list:
+        """The trace records written so far."""
+        return list(self._tracer.records)
+
+    @property
+    def store(self) -> ImageStore:
+        return self._ctx.store
+
+    @property
+    def closed(self) -> bool:
+        return self._seconds is not None
+
+    def result(self) -> RestoreResult:
+        """A :class:`RestoreResult` for the state now.
+
+        Examples:
+            >>> run.result().tool_calls       # doctest: +SKIP
+            3
+        """
+        s = self._state
+        return RestoreResult(
+            image=self.image,
+            stop_reason=s.get("stop_reason") or "",
+            tool_calls=s["tool_calls"],
+            accepted=list(s["accepted"]),
+            seconds=self._seconds if self._seconds is not None else time.perf_counter() - self._started,
+            records=self.records,
+            store=self._ctx.store,
+            state=dict(s),
+        )
+
+    # -- closing -----------------------------------------------------------------------------------
+    def close(self, commit: bool = True) -> RestoreResult:
+        """Write the end record and commit the trace file atomically; without ``commit`` neither
+        (a partial ``<trace>.part`` stays). Closing again returns the same result.
+
+        Examples:
+            >>> result = run.close()                   # doctest: +SKIP
+            >>> result.records[-1].event               # doctest: +SKIP
+            'end'
+        """
+        if self.closed:
+            return self.result()
+        seconds = time.perf_counter() - self._started
+        ok = False
+        try:
+            if commit:
+                s = self._state
+                self._tracer.write(
+                    EndRecord(
+                        run_id=self._ctx.run_id,
+                        image=s["current_ref"],
+                        stop_reason=s.get("stop_reason") or "",
+                        tool_calls=s["tool_calls"],
+                        accepted=s["accepted"],
+                        seconds=seconds,
+                        scores_input=s["input_scores"],
+                        scores_final=s["scores"],
+                    )
+                )
+                ok = True
+        finally:
+            self._tracer.close(commit=ok)
+            self._seconds = seconds
+        return self.result()
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close(commit=exc_type is None)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RestoraError("this Run is closed; open a new one")
+
+    def _write(self, emitted: list[dict[str, Any]] | None) -> None:
+        for record in emitted or []:
+            self._tracer.write(StepRecord.model_validate(record))
 
 
 def restore(
     image: np.ndarray,
     *,
+    config: RunConfig | None = None,
     planner: Planner | None = None,
     toolbox: ToolBox | None = None,
     scorer: Any = None,
     perceive: Callable | None = None,
-    max_steps: int = 8,
-    max_seconds: float = 600.0,
-    min_gain: float = 0.002,
-    min_consistency: float = 0.25,
     trace_path: str | os.PathLike | None = None,
     source: str = "<array>",
     notes: list[str] | None = None,
     labels: dict[str, Any] | None = None,
-    request: str | None = None,
     on_event: Callable[[str, dict[str, Any]], None] | None = None,
+    **overrides: Any,
 ) -> RestoreResult:
-    """Restore one image with the agent loop; write its trace to ``trace_path`` if given."""
-    check_image(image, "input image")
-    if planner is None:
-        from restora.planners.heuristic import HeuristicPlanner
+    """Restore one image in one turn; write its trace to ``trace_path`` if given.
 
-        planner = HeuristicPlanner()
-    if scorer is None:
-        from restora.quality import QualityScorer
+    ``overrides`` are :class:`restora.config.RunConfig` fields (``max_steps``, ``max_seconds``,
+    ``min_gain``, ``min_consistency``, ``request``) applied to ``config``; an unknown name is a
+    ``TypeError``. The same as ``Run.open(...)``, one :meth:`Run.turn`, :meth:`Run.close`.
 
-        scorer = QualityScorer()
-    if perceive is None:
-        from restora.perception import perceive as _perceive
-
-        perceive = _perceive
-    toolbox = toolbox or ToolBox()
-    store = ImageStore()
-    input_ref = store.put(image)
-    run_id = uuid.uuid4().hex[:12]
-    tracer = TraceWriter(trace_path)
-    ctx = AgentContext(
-        store=store,
+    Examples:
+        >>> result = restore(image, max_steps=4, trace_path="out/photo.trace.jsonl")  # doctest: +SKIP
+        >>> result.accepted, result.stop_reason                                       # doctest: +SKIP
+        (['denoise_srmd'], 'no degradation found: the image looks clean')
+        >>> restore(image, max_step=4)                                                # doctest: +SKIP
+        Traceback (most recent call last):
+        ...
+        TypeError: unknown RunConfig fields ['max_step'] (known: max_seconds, max_steps, min_consistency, min_gain, request)
+    """
+    config = (config or RunConfig()).replace(**overrides)
+    with Run.open(
+        image,
+        config=config,
+        planner=planner,
         toolbox=toolbox,
         scorer=scorer,
         perceive=perceive,
-        planner=planner,
-        tracer=tracer,
-        run_id=run_id,
-        max_steps=max_steps,
-        max_seconds=max_seconds,
-        min_gain=min_gain,
-        min_consistency=min_consistency,
-        request=request,
+        trace_path=trace_path,
+        source=source,
+        notes=notes,
+        labels=labels,
         on_event=on_event,
-    )
-    t0 = time.perf_counter()
-    ok = False
-    try:
-        tracer.write(
-            StartRecord(
-                run_id=run_id,
-                source=source,
-                width=image.shape[1],
-                height=image.shape[0],
-                image=input_ref,
-                notes=list(notes or []),
-                config={
-                    "planner": getattr(planner, "name", type(planner).__name__),
-                    "max_steps": max_steps,
-                    "max_seconds": max_seconds,
-                    "min_gain": min_gain,
-                    "min_consistency": min_consistency,
-                    "tools": sorted(toolbox.catalogue()),
-                    "metrics": list(getattr(scorer, "metrics", [])),
-                    "request": request,
-                },
-                labels=labels,
-                started_at=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            )
-        )
-        state = graph().invoke(
-            {"input_ref": input_ref},
-            context=ctx,
-            config={"recursion_limit": 8 * max_steps + 50},
-        )
-        seconds = time.perf_counter() - t0
-        tracer.write(
-            EndRecord(
-                run_id=run_id,
-                image=state["current_ref"],
-                stop_reason=state["stop_reason"] or "",
-                tool_calls=state["tool_calls"],
-                accepted=state["accepted"],
-                seconds=seconds,
-                scores_input=state["input_scores"],
-                scores_final=state["scores"],
-            )
-        )
-        ok = True
-    finally:
-        tracer.close(commit=ok)
-    return RestoreResult(
-        image=np.array(store.get(state["current_ref"])),
-        stop_reason=state["stop_reason"] or "",
-        tool_calls=state["tool_calls"],
-        accepted=list(state["accepted"]),
-        seconds=seconds,
-        records=list(tracer.records),
-        store=store,
-        state=dict(state),
-    )
+    ) as run:
+        run.turn()
+        return run.close()

@@ -1,6 +1,10 @@
 """Agent state: small and serializable. Images are referenced by their key in the
 :class:`restora.store.ImageStore`; accept and rollback are data (``current``, ``banned``,
 ``history``), not checkpoint tricks.
+
+Nodes do not write the trace: a node that decides something returns its
+:class:`restora.traces.StepRecord` (as JSON) under ``emitted``, and the
+:class:`restora.agent.Run` driving the graph writes it out.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ class AgentState(TypedDict, total=False):
     banned: list[str]  # choice_key()s of rolled-back or failed (tool, params)
     accepted: list[str]  # tools whose steps were kept, in order
     undo: list[dict[str, Any]]  # per kept step: what it replaced (ref, report, scores) and its choice
-    tool_calls: int
-    step: int  # planner decisions so far
-    stop_reason: str | None
+    tool_calls: int  # over the whole run (all turns)
+    turn_tool_calls: int  # in this turn: the step budget is per turn
+    turn_first_step: int  # `step` when this turn began (a planner-error streak counts from here)
+    step: int  # planner decisions so far (all turns)
+    stop_reason: str | None  # why this turn ended; None while it runs
+    emitted: list[dict[str, Any]]  # StepRecords (JSON) of the node that just ran, for the Run to write
