@@ -51,9 +51,11 @@ def test_cards_have_licence_memory_and_a_source():
     ids = {c.id for c in list_cards()}
     assert {"srmd", "waifu2x-cunet-denoise", "realesrgan-x4plus"} <= ids
     assert {"qwen-image-edit", "flux-kontext-dev", "scunet-color-real-psnr"} <= ids
+    assert {"pyiqa-musiq", "pyiqa-clipiqa", "pyiqa-topiq-nr", "pyiqa-qalign", "pyiqa-deqa"} <= ids
     for c in list_cards():
         assert c.licence and c.memory_mb > 0 and c.origin in ("package", "hub", "url")
         assert (c.format == "ncnn") == (c.kind == "ncnn")
+        assert c.format != "pytorch" or c.kind == "pyiqa"  # pickles only for pyiqa to load
 
 
 def test_resolve_does_not_import_the_packages_native_wrappers():
@@ -149,6 +151,10 @@ def test_checksum_cache_rehashes_a_changed_file(tmp_path: Path):
         ({"files": ["../m.param"], "sha256": {"../m.param": "0" * 64}}, "relative path"),
         ({"repo": "someone/model"}, "at most one of package, repo or url"),
         ({"sha256": {}}, "sha256 keys differ"),
+        ({"kind": "spandrel", "tool": "t", "format": "pytorch", "files": ["m.pth"], "sha256": {"m.pth": "0" * 64}},
+         "format pytorch .pickles. is only for pyiqa cards"),
+        ({"defaults": {"tiles": 64}}, r"unknown key\(s\) \['tiles'\] in a card's defaults; use steps"),
+        ({"defaults": {"steps": 0}}, "defaults.steps"),
     ],
 )
 def test_card_validation(change: dict, match: str):
@@ -164,6 +170,35 @@ def test_card_validation(change: dict, match: str):
     }
     with pytest.raises(ValidationError, match=match):
         ModelCard.model_validate({**base, **change})
+
+
+def test_card_defaults_are_typed_with_each_readers_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog):
+    from restora.model_zoo import CardDefaults
+    from restora.tools._spandrel import DEFAULT_COST, DEFAULT_TILE, spandrel_tool
+    from restora.tools.dit_restore import DEFAULT_COST as DIT_COST
+
+    d = CardDefaults()
+    assert (d.steps, d.guidance, d.native_pixels, d.multiple, d.module, d.tile) == (28, 2.5, 1024 * 1024, 16, "diffusers", DEFAULT_TILE)
+    assert d.cost is None and d.prior is None and d.needs_device is None  # each reader's own fallback
+    assert get_card("qwen-image-edit").defaults.steps == 50 and get_card("fbcnn-color").defaults.tile == 512
+    # a card.json with a plain dict, as before, and a spandrel card without cost: the tool's fallback
+    card = ModelCard.model_validate(
+        dict(id="my-net", kind="spandrel", tool="denoise_my_net", files=["model.safetensors"],
+             sha256={"model.safetensors": "0" * 64}, licence="MIT", task="denoise", memory_mb=1,
+             format="safetensors", defaults={"tile": 128, "prior": 0.9})
+    )
+    assert ModelCard.model_validate_json(card.model_dump_json(exclude_defaults=True)) == card
+    cls = spandrel_tool(card)
+    assert cls.tile == 128 and cls.cost == DEFAULT_COST and cls.expected_gain() == 0.9
+    assert DIT_COST == 60.0
+    # an unknown key in a zoo card.json: the card is ignored, with a warning naming the key
+    bad = tmp_path / "bad-net"
+    bad.mkdir()
+    (bad / "card.json").write_text(card.model_copy(update={"id": "bad-net"}).model_dump_json().replace('"tile"', '"tiles"'))
+    monkeypatch.setenv(ZOO_ENV, str(tmp_path))
+    with caplog.at_level("WARNING", logger="restora.model_zoo.resolver"):
+        assert "bad-net" not in [c.id for c in list_cards()]
+    assert any("bad-net" in r.getMessage() and "'tiles'" in r.getMessage() for r in caplog.records), caplog.text
 
 
 @pytest.mark.parametrize("name", NCNN_TOOLS)

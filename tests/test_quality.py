@@ -251,17 +251,34 @@ def test_unknown_metric_suggests():
         quality.load_metric("musiqq")
 
 
-def test_learned_metrics_listed_unavailable_never_downloaded(tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
+@pytest.fixture
+def empty_weight_caches(tmp_path, monkeypatch):
+    """Empty torch-hub, Hugging Face and zoo folders: where learned-metric weights could be."""
     import huggingface_hub.constants as hfc
 
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf"))
     monkeypatch.setattr(hfc, "HF_HUB_CACHE", str(tmp_path / "hf"))
+    monkeypatch.setenv("RESTORA_ZOO", str(tmp_path / "zoo"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    yield tmp_path
+    from restora.model_zoo import clear_cache
+
+    clear_cache()
+
+
+def test_learned_metrics_listed_unavailable_never_downloaded(empty_weight_caches):
+    tmp_path = empty_weight_caches
     unavailable = quality.unavailable_metrics()
     for name in quality.LEARNED_METRICS:
+        card = quality.LEARNED_CARDS[name]
         assert name in quality.list_metrics() and quality.get_metric(name).learned
+        assert quality.get_metric(name).card == card
         assert name not in quality.available_metrics()
-        assert "weights not on disk" in unavailable[name]
+        reason = unavailable[name]
+        # the reason names the card and how to provide its files, like every card's message
+        assert "never downloaded here" in reason and f"model card {card!r}" in reason
+        assert "restora zoo fetch" in reason or "hf download" in reason
         t0 = time.perf_counter()
         with pytest.raises(MetricUnavailableError, match=name):
             QualityScorer([name])
@@ -272,15 +289,98 @@ def test_learned_metrics_listed_unavailable_never_downloaded(tmp_path, monkeypat
     assert {"niqe", "brisque", "piqe"} <= set(quality.available_metrics())
 
 
-def test_learned_metric_available_once_its_weights_are_on_disk(tmp_path, monkeypatch):
-    """The availability check looks at pyiqa's cache folder (and asks pyiqa for the name)."""
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    weights = tmp_path / "hub" / "pyiqa" / "musiq_koniq_ckpt-e95806b9.pth"
-    assert quality.get_metric("musiq").unavailable_reason() is not None
-    weights.parent.mkdir(parents=True)
-    weights.write_bytes(b"placeholder: never loaded by this test")
+def test_learned_metric_cards_are_listed_by_the_zoo(empty_weight_caches):
+    from restora.model_zoo import availability, get_card
+
+    for name, card_id in quality.LEARNED_CARDS.items():
+        card = get_card(card_id)
+        assert card.kind == "pyiqa" and card.licence and card.memory_mb > 0
+        assert card.origin in ("url", "hub") and availability(card) is not None
+    assert get_card("pyiqa-clipiqa").pinned  # CLIP's download URL names the sha256 of RN50.pt
+    assert not get_card("pyiqa-musiq").pinned  # pyiqa's file names carry a short prefix only
+
+
+def test_learned_metric_weights_are_found_and_checked_through_the_zoo(empty_weight_caches):
+    """pyiqa's own cache folder is searched, but an unpinned checkpoint there is not trusted
+    until a lock vouches for it ($RESTORA_ZOO + `restora zoo pin`); a pinned one is checked
+    against its sha256 before pyiqa ever sees it."""
+    from restora.errors import ChecksumError
+    from restora.model_zoo import get_card, write_lock
+
+    tmp_path = empty_weight_caches
+    name = "musiq_koniq_ckpt-e95806b9.pth"
+    assert "not in the zoo folders" in quality.get_metric("musiq").unavailable_reason()
+    in_hub = tmp_path / "torch" / "hub" / "pyiqa" / name
+    in_hub.parent.mkdir(parents=True)
+    in_hub.write_bytes(b"placeholder: never loaded by this test")
+    reason = quality.get_metric("musiq").unavailable_reason()
+    assert "nothing to check" in reason and "restora zoo pin pyiqa-musiq" in reason
+    zoo = tmp_path / "zoo" / "pyiqa-musiq"
+    zoo.mkdir(parents=True)
+    (zoo / name).write_bytes(in_hub.read_bytes())
+    write_lock(zoo, get_card("pyiqa-musiq"))  # what `restora zoo pin pyiqa-musiq` does
     assert quality.get_metric("musiq").unavailable_reason() is None
     assert "musiq" in quality.available_metrics()
+    # a pinned card: the cheap availability check finds the file, loading checks its bytes
+    rn50 = tmp_path / "torch" / "hub" / "clip" / "RN50.pt"
+    rn50.parent.mkdir(parents=True)
+    rn50.write_bytes(b"not CLIP")
+    assert quality.get_metric("clipiqa").unavailable_reason() is None
+    with pytest.raises(ChecksumError, match="pyiqa-clipiqa.*RN50.pt.*sha256"):
+        quality.load_metric("clipiqa")
+
+
+def test_learned_metric_from_the_hugging_face_cache(empty_weight_caches):
+    """The VLM scorers' weights are hub repositories in the Hugging Face cache (faked here)."""
+    import hashlib
+
+    tmp_path = empty_weight_caches
+
+    def fake_repo(repo: str) -> None:
+        base = tmp_path / "hf" / f"models--{repo.replace('/', '--')}"
+        commit = "0123456789abcdef0123456789abcdef01234567"
+        data = b"{}"
+        etag = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        (base / "blobs").mkdir(parents=True)
+        (base / "refs").mkdir()
+        (base / "refs" / "main").write_text(commit)
+        (base / "blobs" / etag).write_bytes(data)
+        snap = base / "snapshots" / commit
+        snap.mkdir(parents=True)
+        (snap / "config.json").symlink_to(Path("../../blobs") / etag)
+
+    assert "q-future/one-align" in quality.get_metric("qalign").unavailable_reason()
+    fake_repo("q-future/one-align")
+    fake_repo("zhiyuanyou/DeQA-Score-Mix3")
+    assert quality.get_metric("qalign").unavailable_reason() is None
+    assert "has no metric 'deqa'" in quality.get_metric("deqa").unavailable_reason()  # pyiqa 0.1.x
+
+
+def test_metric_device_cache_and_classical_metrics_stay_on_the_cpu(monkeypatch, clean_photo):
+    built: list[str] = []
+
+    def build(device: str):
+        built.append(device)
+        return lambda image: float(len(built))
+
+    spec = MetricSpec("fake_learned", "test", lower_is_better=False, typical_range=(0.0, 10.0),
+                      build=build, learned=True, on_device=True)
+    monkeypatch.setitem(quality.metrics._REGISTRY, spec.name, spec)
+    fn_cpu = quality.load_metric(spec.name)
+    assert built == ["cpu"] and quality.metrics._LOADED[spec.name] is fn_cpu  # by name on the CPU
+    assert quality.load_metric(spec.name, device="cpu") is fn_cpu
+    fn_gpu = quality.load_metric(spec.name, device="cuda:1")
+    assert built == ["cpu", "cuda:1"] and quality.metrics._LOADED[(spec.name, "cuda:1")] is fn_gpu
+    monkeypatch.delitem(quality.metrics._LOADED, spec.name)
+    monkeypatch.delitem(quality.metrics._LOADED, (spec.name, "cuda:1"))
+    # classical metrics ignore the device: one CPU instance, the same scores
+    assert quality.metric_device("piqe", "cuda") == "cpu"
+    assert quality.load_metric("piqe", device="cuda") is quality.load_metric("piqe")
+    a = QualityScorer(["brisque", "piqe"]).score(clean_photo)
+    b = QualityScorer(["brisque", "piqe"], device="cuda").score(clean_photo)
+    assert a.raw == b.raw
+    with pytest.raises(ValueError, match="use auto, cpu, cuda"):
+        QualityScorer(["piqe"], device="gpu")
 
 
 # -- result object, sizes, edge cases ------------------------------------------------------------

@@ -131,6 +131,7 @@ def test_dit_tool_native_size_tiles_seed_and_lora(zoo_env: Path):
     assert info["run_size"] == [112, 112] and info["steps"] == 1  # 3 x 2 tiles of 112 (native 128)
     # one pipeline in memory, whatever the number of calls
     assert [k for k in loaded_models().keys() if k.startswith("dit:")] == [f"dit:{DIT_ID}:cpu:float32:none"]
+    assert box.get("dit_restore")._pipe is None  # held by loaded_models() alone between calls
 
 
 def test_heuristic_planner_and_schema_use_the_dit_for_any_task(zoo_env: Path):

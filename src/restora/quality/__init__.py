@@ -3,9 +3,12 @@
 One interface over no-reference IQA metrics that run offline here. Each metric is a
 :class:`MetricSpec` in a small registry: its name, whether lower raw values are better, a typical
 raw range used to map it onto [0, 1] (1 = best), the smallest image side it is meaningful on, and
-a builder that creates the metric once per process. Learned metrics are registered too, with an
-availability check (their weights already on disk); where that check fails they are listed as
-unavailable with the reason and are never downloaded.
+a builder that creates the metric once per process. Learned metrics are registered too, their
+weights described by model cards (``restora zoo list``: the ``pyiqa-*`` cards, see
+:data:`LEARNED_CARDS`) and found and checked by :mod:`restora.model_zoo`; where their weights are
+not here they are listed as unavailable with the reason (naming the card and how to provide its
+files) and are never downloaded. ``QualityScorer(device=...)`` places the learned metrics (default:
+the CPU); the classical ones always run on the CPU.
 
 Metrics that run here (CPU, float32 input, no network):
 
@@ -51,6 +54,7 @@ Examples:
 from restora.quality.fidelity import PSNR_CAP, fit_to, psnr, rank_pct, ssim, structure_consistency
 from restora.quality.metrics import (
     DEFAULT_METRICS,
+    LEARNED_CARDS,
     LEARNED_METRICS,
     MetricSpec,
     MetricUnavailableError,
@@ -61,6 +65,7 @@ from restora.quality.metrics import (
     get_metric,
     list_metrics,
     load_metric,
+    metric_device,
     register_metric,
     unavailable_metrics,
 )
@@ -78,6 +83,7 @@ __all__ = [
     "DEFAULT_MAX_SIDE",
     "DEFAULT_METRICS",
     "DEGRADATION_WEIGHT",
+    "LEARNED_CARDS",
     "LEARNED_METRICS",
     "NR_WEIGHT",
     "PSNR_CAP",
@@ -95,6 +101,7 @@ __all__ = [
     "get_metric",
     "list_metrics",
     "load_metric",
+    "metric_device",
     "psnr",
     "rank_pct",
     "register_metric",

@@ -1,7 +1,11 @@
 """The metric registry: every no-reference IQA metric restora can use, how it maps onto [0, 1],
-and how it is built (once per process, never downloading anything).
+and how it is built (once per process and device, never downloading anything).
 
-See :mod:`restora.quality` for the metrics that run here and how their numbers combine.
+See :mod:`restora.quality` for the metrics that run here and how their numbers combine. The
+classical metrics run on the CPU, always (their values are pinned). The learned ones take their
+weights from model cards (:data:`LEARNED_CARDS`, kind ``pyiqa`` in :mod:`restora.model_zoo`),
+found and checked there, and run on the device they are loaded for (default: the CPU), held
+by the process-wide :func:`restora.model_zoo.loaded.loaded_models` cache.
 
 Examples:
     >>> from restora.quality.metrics import get_metric, available_metrics
@@ -15,7 +19,6 @@ import difflib
 import importlib.util
 import io
 import os
-import sys
 import threading
 import warnings
 from collections.abc import Callable
@@ -31,6 +34,7 @@ DEFAULT_METRICS: tuple[str, ...] = ("niqe", "brisque", "piqe")
 LEARNED_METRICS: tuple[str, ...] = ("musiq", "clipiqa", "topiq_nr", "qalign", "deqa")
 
 ScoreFn = Callable[[np.ndarray], float]
+CacheKey = str | tuple[str, str]
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -61,6 +65,8 @@ class MetricSpec:
     ``build`` is called at most once per process (see :func:`load_metric`) and returns a function
     ``image -> raw score`` taking float32 (H, W, 3) RGB in [0, 1]. ``availability`` returns None
     when the metric can run here, else the reason it cannot; it must never download anything.
+    ``on_device``: ``build`` takes the device name and the metric runs there (once per device);
+    False (the classical metrics): it always runs on the CPU and ``build`` takes nothing.
 
     Examples:
         >>> spec = get_metric("piqe")
@@ -74,10 +80,12 @@ class MetricSpec:
     summary: str
     lower_is_better: bool
     typical_range: tuple[float, float]  # (low, high) in raw units; low < high
-    build: Callable[[], ScoreFn] = field(repr=False, compare=False)
+    build: Callable[..., ScoreFn] = field(repr=False, compare=False)  # () or (device) -> ScoreFn
     min_side: int = 32  # smallest image side the metric is meaningful on
     learned: bool = False
     availability: Callable[[], str | None] = field(default=_always_available, repr=False, compare=False)
+    on_device: bool = False
+    card: str | None = None  # the model card of its weights (learned metrics)
 
     def normalize(self, value: float) -> float:
         """``value`` mapped onto [0, 1] through :attr:`typical_range`, 1 = best."""
@@ -101,13 +109,15 @@ class MetricSpec:
             "typical_range": list(self.typical_range),
             "min_side": self.min_side,
             "learned": self.learned,
+            "card": self.card,
             "available": reason is None,
             "unavailable_reason": reason,
         }
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
-_LOADED: dict[str, ScoreFn] = {}
+_LOADED: dict[CacheKey, ScoreFn] = {}
+"""Built metrics: by name for the CPU (every classical metric), by (name, device) elsewhere."""
 _LOAD_LOCK = threading.Lock()
 
 
@@ -124,7 +134,8 @@ def register_metric(spec: MetricSpec, replace: bool = False) -> MetricSpec:
     if spec.name in _REGISTRY and not replace:
         raise ValueError(f"metric {spec.name!r} is already registered (pass replace=True)")
     _REGISTRY[spec.name] = spec
-    _LOADED.pop(spec.name, None)
+    for key in [k for k in _LOADED if k == spec.name or isinstance(k, tuple) and k[0] == spec.name]:
+        _LOADED.pop(key, None)
     return spec
 
 
@@ -172,7 +183,7 @@ def unavailable_metrics() -> dict[str, str]:
 
     Examples:
         >>> unavailable_metrics()["musiq"]             # doctest: +SKIP
-        'weights not on disk: .../pyiqa/musiq_koniq_ckpt-e95806b9.pth (...)'
+        "weights not available (never downloaded here): model card 'pyiqa-musiq': weights not found (...); run `restora zoo fetch pyiqa-musiq` ..."
     """
     out: dict[str, str] = {}
     for n, s in _REGISTRY.items():
@@ -182,15 +193,39 @@ def unavailable_metrics() -> dict[str, str]:
     return out
 
 
-def load_metric(name: str) -> ScoreFn:
-    """The scoring function of ``name``, created on first use and cached for the process.
+def metric_device(name: str, device: str | None = None) -> str:
+    """Where metric ``name`` runs when asked for ``device``: the CPU for the classical metrics
+    (always) and for ``device=None``; else :func:`restora.model_zoo.loaded.resolve_device`.
+
+    Examples:
+        >>> metric_device("niqe", "cuda"), metric_device("musiq")
+        ('cpu', 'cpu')
+    """
+    spec = _REGISTRY.get(name)
+    if device is None or spec is None or not spec.on_device:
+        return "cpu"
+    from restora.model_zoo.loaded import resolve_device
+
+    return resolve_device(device)
+
+
+def _cache_key(name: str, device: str) -> CacheKey:
+    return name if device == "cpu" else (name, device)
+
+
+def load_metric(name: str, device: str | None = None) -> ScoreFn:
+    """The scoring function of ``name`` on ``device`` (see :func:`metric_device`; default: the
+    CPU), created on first use and cached for the process.
 
     Examples:
         >>> fn = load_metric("piqe")
         >>> fn(image)                                  # doctest: +SKIP
         23.5
+        >>> load_metric("musiq", device="cuda")        # doctest: +SKIP
     """
-    fn = _LOADED.get(name)
+    where = metric_device(name, device)
+    key = _cache_key(name, where)
+    fn = _LOADED.get(key)
     if fn is not None:
         return fn
     spec = get_metric(name)
@@ -198,10 +233,10 @@ def load_metric(name: str) -> ScoreFn:
     if reason is not None:
         raise MetricUnavailableError(f"metric {name!r} is not available here: {reason}")
     with _LOAD_LOCK:
-        fn = _LOADED.get(name)
+        fn = _LOADED.get(key)
         if fn is None:
-            fn = spec.build()
-            _LOADED[name] = fn
+            fn = spec.build(where) if spec.on_device else spec.build()
+            _LOADED[key] = fn
     return fn
 
 
@@ -227,20 +262,26 @@ def _to_tensor(image: np.ndarray):
     return torch.from_numpy(chw)[None]
 
 
-def _pyiqa_metric(name: str, **options: Any) -> ScoreFn:
-    """A pyiqa metric on the CPU; ``options`` must name local weights so nothing is fetched."""
+def _create_pyiqa(name: str, device: str, options: dict[str, Any]) -> Any:
+    metric = _pyiqa().create_metric(name, device=device, **options)
+    metric.eval()
+    return metric
+
+
+def _score_with(metric: Any, image: np.ndarray) -> float:
     import torch
 
-    metric = _pyiqa().create_metric(name, device="cpu", **options)
-    metric.eval()
+    with torch.inference_mode(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # e.g. cov() on degenerate patch sets
+        out = metric(_to_tensor(image))
+    return float(torch.as_tensor(out).reshape(-1)[0])
 
-    def score(image: np.ndarray) -> float:
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # e.g. cov() on degenerate patch sets
-            out = metric(_to_tensor(image))
-        return float(torch.as_tensor(out).reshape(-1)[0])
 
-    return score
+def _pyiqa_metric(name: str, device: str = "cpu", **options: Any) -> ScoreFn:
+    """A pyiqa metric on ``device`` (the classical ones: the CPU), kept by this function;
+    ``options`` must name local weights so nothing is fetched."""
+    metric = _create_pyiqa(name, device, options)
+    return lambda image: _score_with(metric, image)
 
 
 def _package_dir(package: str) -> Path | None:
@@ -338,59 +379,41 @@ def _build_piqe() -> ScoreFn:
     return _pyiqa_metric("piqe")
 
 
-# Learned metrics: weights they need, where pyiqa / CLIP / the HF hub keep them once fetched.
+# Learned metrics: their weights are model cards; pyiqa loads them from the checked paths.
 @dataclass(frozen=True)
-class _LearnedWeights:
+class _Learned:
+    card: str  # the model card of its weights (restora.model_zoo)
     pyiqa_name: str
-    pyiqa_files: tuple[str, ...] = ()  # in <torch hub dir>/pyiqa/
-    clip_files: tuple[str, ...] = ()  # in <torch hub dir>/clip/
-    hf_repos: tuple[str, ...] = ()  # snapshots in the Hugging Face hub cache
+    path_option: str | None = None  # the create_metric option that takes the checked file's path
     options: tuple[tuple[str, Any], ...] = ()  # create_metric options that avoid fetching
 
 
-_LEARNED: dict[str, _LearnedWeights] = {
-    "musiq": _LearnedWeights("musiq", pyiqa_files=("musiq_koniq_ckpt-e95806b9.pth",)),
-    "clipiqa": _LearnedWeights("clipiqa", clip_files=("RN50.pt",)),
+_LEARNED: dict[str, _Learned] = {
+    "musiq": _Learned("pyiqa-musiq", "musiq", path_option="pretrained_model_path"),
+    # pyiqa's CLIP loader takes a file path where a backbone name would make it download
+    "clipiqa": _Learned("pyiqa-clipiqa", "clipiqa", path_option="backbone"),
     # the CFANet checkpoint holds the whole network: skip timm's separate backbone download
-    "topiq_nr": _LearnedWeights(
-        "topiq_nr",
-        pyiqa_files=("cfanet_nr_koniq_res50-9a73138b.pth",),
-        options=(("backbone_pretrain", False),),
+    "topiq_nr": _Learned(
+        "pyiqa-topiq-nr", "topiq_nr", path_option="pretrained_model_path", options=(("backbone_pretrain", False),)
     ),
-    "qalign": _LearnedWeights("qalign", hf_repos=("q-future/one-align",)),
-    "deqa": _LearnedWeights("deqa", hf_repos=("zhiyuanyou/DeQA-Score-Mix3",)),
+    # pyiqa (transformers) reads these repositories from the Hugging Face cache, hub access off
+    "qalign": _Learned("pyiqa-qalign", "qalign"),
+    "deqa": _Learned("pyiqa-deqa", "deqa"),
 }
-
-
-def _torch_hub_dir() -> Path:
-    """torch.hub.get_dir() without importing torch when it is not imported yet (same rule)."""
-    torch = sys.modules.get("torch")
-    if torch is not None:
-        return Path(torch.hub.get_dir())
-    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
-    home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
-    return Path(os.path.expanduser(home)) / "hub"
-
-
-def _hf_cached(repo: str) -> bool:
-    _offline()
-    from huggingface_hub import try_to_load_from_cache
-
-    hit = try_to_load_from_cache(repo_id=repo, filename="config.json")
-    return isinstance(hit, str) and os.path.isfile(hit)
+LEARNED_CARDS: dict[str, str] = {name: w.card for name, w in _LEARNED.items()}
+"""The model card of each learned metric's weights (see ``restora zoo list``)."""
 
 
 def _learned_availability(name: str) -> Callable[[], str | None]:
     w = _LEARNED[name]
 
     def check() -> str | None:
-        missing: list[str] = []
-        hub = _torch_hub_dir()
-        missing += [str(hub / "pyiqa" / f) for f in w.pyiqa_files if not (hub / "pyiqa" / f).is_file()]
-        missing += [str(hub / "clip" / f) for f in w.clip_files if not (hub / "clip" / f).is_file()]
-        missing += [f"Hugging Face cache: {r}" for r in w.hf_repos if not _hf_cached(r)]
-        if missing:
-            return f"weights not on disk (never downloaded here): {', '.join(missing)}"
+        _offline()  # before the zoo's Hugging Face cache lookup imports huggingface_hub
+        from restora.model_zoo import availability
+
+        reason = availability(w.card)  # cheap: finds the files, hashes nothing, never downloads
+        if reason is not None:
+            return f"weights not available (never downloaded here): {reason}"
         if w.pyiqa_name not in _pyiqa().list_models():
             return f"the installed pyiqa has no metric {w.pyiqa_name!r}"
         return None
@@ -398,20 +421,31 @@ def _learned_availability(name: str) -> Callable[[], str | None]:
     return check
 
 
-def _learned_builder(name: str) -> Callable[[], ScoreFn]:
+def _learned_builder(name: str) -> Callable[[str], ScoreFn]:
     w = _LEARNED[name]
 
-    def build() -> ScoreFn:
+    def build(device: str) -> ScoreFn:
+        _offline()
+        from restora.model_zoo import resolve_card
+        from restora.model_zoo.loaded import loaded_models
+
+        resolved = resolve_card(w.card, download=False)  # checks every file; never downloads
         options = dict(w.options)
-        if w.pyiqa_files:  # load exactly the file the availability check found, never a URL
-            options["pretrained_model_path"] = str(_torch_hub_dir() / "pyiqa" / w.pyiqa_files[0])
-        return _pyiqa_metric(w.pyiqa_name, **options)
+        if w.path_option:  # load exactly the checked file, never a URL
+            options[w.path_option] = str(next(iter(resolved.files.values())))
+        key = f"metric:{name}:{device}"
+
+        def metric() -> Any:  # held by the shared cache, under the one memory budget
+            return loaded_models().get(key, resolved.card.memory_mb, lambda: _create_pyiqa(w.pyiqa_name, device, options))
+
+        metric()  # load now: a bad checkpoint fails in load_metric, not in the first score
+        return lambda image: _score_with(metric(), image)
 
     return build
 
 
 def _learned_spec(name: str, summary: str, typical_range: tuple[float, float]) -> MetricSpec:
-    """A learned pyiqa metric (higher is better): usable only when its weights are on disk."""
+    """A learned pyiqa metric (higher is better): usable only when its card's weights are here."""
     return MetricSpec(
         name,
         summary,
@@ -420,6 +454,8 @@ def _learned_spec(name: str, summary: str, typical_range: tuple[float, float]) -
         build=_learned_builder(name),
         learned=True,
         availability=_learned_availability(name),
+        on_device=True,
+        card=_LEARNED[name].card,
     )
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from restora.model_zoo.loaded import resolve_device
 from restora.quality.metrics import (
     DEFAULT_METRICS,
     MetricUnavailableError,
@@ -161,9 +162,13 @@ class QualityScorer:
         torch_threads: torch intra-op threads while scoring (restored after; None leaves torch
             alone). The metrics are many small ops: on a busy 2-core machine one thread scored
             NIQE at 256 px in ~0.04 s where two took ~3.7 s (thread contention).
+        device: where the learned metrics run: None (the default) the CPU; ``"auto"``, ``"cuda"``,
+            ... as :func:`restora.model_zoo.loaded.resolve_device`. The classical metrics (niqe,
+            brisque, piqe) always run on the CPU, so their values do not depend on it.
 
     Examples:
         >>> scorer = QualityScorer(["brisque", "piqe"])
+        >>> QualityScorer(["musiq"], device="auto")       # doctest: +SKIP
         >>> s = scorer.score(image, report=report)      # doctest: +SKIP
         >>> s.overall, s.nr, s.degradation              # doctest: +SKIP
         (0.71, 0.62, 0.8)
@@ -174,6 +179,7 @@ class QualityScorer:
         metrics: Iterable[str] | None = None,
         max_side: int = DEFAULT_MAX_SIDE,
         torch_threads: int | None = 1,
+        device: str | None = None,
     ) -> None:
         names = list(DEFAULT_METRICS if metrics is None else metrics)
         if not names:
@@ -188,14 +194,19 @@ class QualityScorer:
             raise ValueError(f"max_side must be at least 32, got {max_side}")
         if torch_threads is not None and int(torch_threads) < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
+        self.device = None if device is None else resolve_device(device)
         self.metrics = names
         self.max_side = int(max_side)
         self.torch_threads = None if torch_threads is None else int(torch_threads)
 
     def load(self) -> None:
-        """Create every metric now (otherwise the first :meth:`score` does)."""
+        """Create every metric now (otherwise the first :meth:`score` does).
+
+        Examples:
+            >>> QualityScorer(["piqe"]).load()
+        """
         for name in self.metrics:
-            load_metric(name)
+            load_metric(name, device=self.device)
 
     def score(
         self, image: np.ndarray, report: DegradationReport | Mapping[str, float] | None = None
@@ -223,7 +234,7 @@ class QualityScorer:
             if side < spec.min_side:
                 notes.append(f"{name} skipped: image side {side} px < {spec.min_side} px it needs")
                 continue
-            fn = load_metric(name)
+            fn = load_metric(name, device=self.device)
             t0 = time.perf_counter()
             try:
                 with _torch_threads(self.torch_threads):

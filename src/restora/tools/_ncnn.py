@@ -435,7 +435,15 @@ class NcnnTool(Tool):
 
     Subclasses set ``card`` and get: availability from the card's files, the files resolved
     (and checked) on first use, and one network per key (scale, level, ...) built on demand by
-    :meth:`net` and closed on unload.
+    :meth:`net`. The networks live in the process-wide
+    :func:`restora.model_zoo.loaded.loaded_models` cache (``memory_mb`` each), under the same
+    budget as every other loaded model: one dropped to make room is freed, and built again when
+    next asked for.
+
+    Examples:
+        >>> from restora.tools import create_tool
+        >>> tool = create_tool("denoise_srmd")
+        >>> out = tool(image, {"sigma": 15})          # doctest: +SKIP
     """
 
     card: ClassVar[str]
@@ -449,16 +457,12 @@ class NcnnTool(Tool):
         from restora.model_zoo import resolve
 
         self._files = resolve(self.card)
-        self._nets: dict[Hashable, Any] = {}
-
-    def _unload(self) -> None:
-        for net in getattr(self, "_nets", {}).values():
-            net.close()
-        self._nets = {}
 
     def net(self, key: Hashable, build: Callable[[dict[str, Path]], Any]) -> Any:
-        """The network for ``key``, built once as ``build(files)``."""
-        net = self._nets.get(key)
-        if net is None:
-            net = self._nets[key] = build(self._files)
-        return net
+        """The network for ``key``, built as ``build(files)`` when the shared cache lacks it.
+
+        Examples:
+            >>> net = self.net(2, lambda files: SrmdNet(files, 2))      # doctest: +SKIP
+        """
+        files = self._files
+        return self.shared_model(f"ncnn:{self.card}:{self.name or type(self).__name__}:{key}", lambda: build(files))

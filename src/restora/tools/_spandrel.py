@@ -4,10 +4,11 @@ spandrel recognises an architecture (NAFNet, SCUNet, DRUNet, FBCNN, SwinIR, Rest
 ``spandrel-extra-arches``, ...) and its hyper-parameters from a state dict's keys and shapes, so a
 card only needs its safetensors file, its task and its tool name. The state dict is read with
 ``safetensors`` (never a pickle) and handed to ``ModelLoader.load_from_state_dict``; the model
-is placed by :func:`restora.model_zoo.loaded.placement` (GPU in bfloat16/float16 when the
-architecture supports it, else float32) and shared through the process-wide
-:func:`restora.model_zoo.loaded.loaded_models` cache. Large images run in overlapping tiles of
-the card's ``tile`` size (default 512) with context and feathered blending
+is placed by :func:`restora.model_zoo.loaded.tool_placement` (GPU in bfloat16/float16 when the
+architecture supports it, else float32) and held by the process-wide
+:func:`restora.model_zoo.loaded.loaded_models` cache (the tool asks it on each call). Large
+images run in overlapping tiles of the card's ``defaults.tile`` (default 512) with context and
+feathered blending
 (:func:`restora.tools._tiling.run_tiled`); spandrel pads each tile to the architecture's size
 requirements itself.
 
@@ -32,7 +33,7 @@ from pydantic import Field
 from restora.tools._tiling import run_tiled
 from restora.tools.base import Tool, ToolParams
 
-DEFAULT_TILE = 512
+DEFAULT_TILE = 512  # = CardDefaults().tile
 DEFAULT_COST = 20.0  # seconds per megapixel on one CPU core: unknown for an arbitrary card, so cautious
 _classes: dict[str, type[Tool]] = {}
 
@@ -65,22 +66,17 @@ class SpandrelTool(Tool):
         return [SpandrelParams(blend=1.0), SpandrelParams(blend=0.6)]
 
     def _load(self) -> None:
-        from restora.model_zoo.loaded import loaded_models, tool_placement
+        from restora.model_zoo.loaded import tool_placement
 
-        self._device, dtype = tool_placement(self.device)
-        self._key = f"spandrel:{self.card}:{self._device}:{dtype}"
-        self._descriptor = loaded_models().get(self._key, self.memory_mb, lambda: _load_descriptor(self.card, self._device, dtype))
-
-    def _unload(self) -> None:
-        from restora.model_zoo.loaded import loaded_models
-
-        if getattr(self, "_key", None):
-            loaded_models().evict(self._key)
-        self._descriptor = None
+        device, dtype = tool_placement(self.device)
+        self._device = device
+        self._key = f"spandrel:{self.card}:{device}:{dtype}"
+        self._loader = lambda: _load_descriptor(self.card, device, dtype)
+        self.shared_model(self._key, self._loader)  # load now: a bad checkpoint fails here
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         assert isinstance(params, SpandrelParams)
-        desc = self._descriptor
+        desc = self.shared_model(self._key, self._loader)
         tile = int(self.tile)
         overlap, context = min(32, tile // 8), min(16, tile // 16)
         out = run_tiled(lambda t: _forward(desc, t), image, scale=self.scale, tile=tile, overlap=overlap, context=context)
@@ -151,7 +147,13 @@ def _forward(desc: Any, tile: np.ndarray) -> np.ndarray:
 
 
 def spandrel_tool(card: Any) -> type[Tool]:
-    """The tool class of a spandrel ``card`` (one class per distinct card)."""
+    """The tool class of a spandrel ``card`` (one class per distinct card).
+
+    Examples:
+        >>> from restora.model_zoo import get_card
+        >>> spandrel_tool(get_card("fbcnn-color")).name
+        'dejpeg_fbcnn'
+    """
     from restora.tools.base import Task
 
     key = card.model_dump_json()
@@ -162,17 +164,17 @@ def spandrel_tool(card: Any) -> type[Tool]:
     attrs: dict[str, Any] = {
         "task": tasks[0],
         "summary": (card.description or f"{card.source or card.id}") + f" (spandrel, card {card.id})",
-        "cost": float(card.defaults.get("cost", DEFAULT_COST)),
+        "cost": float(card.defaults.cost if card.defaults.cost is not None else DEFAULT_COST),
         "memory_mb": int(card.memory_mb),
         "changes_size": card.scale > 1,
         "card": card.id,
         "scale": int(card.scale),
-        "tile": int(card.defaults.get("tile", DEFAULT_TILE)),
+        "tile": int(card.defaults.tile),
         "__module__": __name__,
         "__doc__": f"{card.description} (model card {card.id!r}, licence {card.licence}).",
     }
-    if "prior" in card.defaults:
-        attrs["prior"] = float(card.defaults["prior"])
+    if card.defaults.prior is not None:
+        attrs["prior"] = float(card.defaults.prior)
     cls = type(f"Spandrel_{card.tool}", (SpandrelTool,), attrs)
     cls.name = card.tool
     _classes[key] = cls

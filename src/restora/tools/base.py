@@ -6,7 +6,11 @@ DiT restorer lists them all in ``tasks`` and takes the task as a ``task`` param)
 pydantic ``Params`` model that rejects unknown fields, a relative cost, whether it needs an
 accelerator and how much memory its model takes, and implements ``run(image, params) -> image``.
 Model tools load their weights lazily in ``_load`` (called once, on first use) so that listing
-the catalogue never imports a model.
+the catalogue never imports a model. A loaded model belongs to the process-wide cache
+:func:`restora.model_zoo.loaded.loaded_models` (one memory budget for every model): a tool asks
+for it with :meth:`Tool.shared_model` on each use and keeps no reference of its own, so the
+cache can drop it when room is needed (the next use loads it again). Where a tool runs is
+:func:`restora.model_zoo.loaded.tool_device` of its ``device``.
 
 Images are float32 arrays (H, W, 3), RGB in [0, 1]. ``Tool.__call__`` checks that on the way in
 and out, so a tool's ``run`` may assume it and must return the same form.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import numpy as np
@@ -40,7 +44,13 @@ class ToolParams(BaseModel):
 
 
 class Tool(ABC):
-    """One restoration operator. Subclasses set the class attributes and implement :meth:`run`."""
+    """One restoration operator. Subclasses set the class attributes and implement :meth:`run`.
+
+    Examples:
+        >>> from restora.tools import get_tool
+        >>> tool = get_tool("denoise_nlm")(device="cpu")
+        >>> out = tool(image, {"strength": 0.6})              # doctest: +SKIP
+    """
 
     name: ClassVar[str] = ""  # set by the registry: the module name
     task: ClassVar[Task]
@@ -74,10 +84,14 @@ class Tool(ABC):
         return 1.0 if cls.learned else 0.6
 
     def __init__(self, device: str = "cpu") -> None:
-        if self.needs_device and device == "cpu":
-            raise ToolError(f"tool {self.name!r} needs an accelerator; device is 'cpu'")
+        if self.needs_device:
+            from restora.model_zoo.loaded import tool_device
+
+            if tool_device(device) == "cpu":
+                raise ToolError(f"tool {self.name!r} needs an accelerator; device is 'cpu' (set --device or RESTORA_DEVICE)")
         self.device = device
         self._loaded = False
+        self._model_keys: set[str] = set()
         self.last_info: dict[str, Any] = {}  # what the last call decided (recorded in the trace)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -92,9 +106,37 @@ class Tool(ABC):
             self._loaded = True
 
     def unload(self) -> None:
-        """Release the model; the next call loads it again."""
+        """Release the model (drop this tool's models from the shared cache); the next call
+        loads it again.
+
+        Examples:
+            >>> tool.unload(); tool.loaded                     # doctest: +SKIP
+            False
+        """
+        from restora.model_zoo.loaded import loaded_models
+
         self._unload()
+        for key in sorted(getattr(self, "_model_keys", ())):
+            loaded_models().evict(key)
+        self._model_keys = set()
         self._loaded = False
+
+    def shared_model(self, key: str, load: Callable[[], Any], memory_mb: int | None = None) -> Any:
+        """The model under ``key`` in the process-wide cache, loaded with ``load()`` when absent
+        (never loaded, or dropped since to make room). ``memory_mb`` defaults to the tool's.
+
+        Ask for it on every use and keep no reference after the call: the cache, not the tool,
+        decides what stays in memory.
+
+        Examples:
+            >>> net = self.shared_model(f"ncnn:srmd:{scale}", lambda: build(scale))   # doctest: +SKIP
+        """
+        from restora.model_zoo.loaded import loaded_models
+
+        if not hasattr(self, "_model_keys"):
+            self._model_keys = set()
+        self._model_keys.add(key)
+        return loaded_models().get(key, self.memory_mb if memory_mb is None else int(memory_mb), load)
 
     def _load(self) -> None:  # model tools override
         return None

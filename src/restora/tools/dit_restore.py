@@ -22,7 +22,9 @@ Step1X-Edit/RealRestorer pipeline as soon as its class can be imported, named by
   image, so it encodes every call);
 * **steps, guidance and seed** as params (``None``: the card's defaults), run with a seeded CPU
   generator so a step is reproducible;
-* **placement**: :func:`restora.model_zoo.loaded.placement` picks device and dtype;
+* **placement**: :func:`restora.model_zoo.loaded.tool_placement` picks device and dtype, and the
+  pipeline (with its encoded prompts) lives in the process-wide
+  :func:`restora.model_zoo.loaded.loaded_models` cache, asked on each call;
   ``RESTORA_DIT_OFFLOAD`` = ``none`` | ``model`` | ``sequential`` chooses diffusers' CPU offload
   (default: ``model`` when the card's memory does not fit in the GPU, else ``none``).
 
@@ -55,6 +57,10 @@ from restora.tools.base import Tool, ToolParams
 DIT_ENV = "RESTORA_DIT"
 TILE_ABOVE = 2.0
 """Images with more than this many times the native pixel count are restored in tiles."""
+DEFAULT_COST = 60.0
+"""The tool's cost when the card's ``defaults.cost`` is None."""
+NEEDS_DEVICE_ABOVE_MB = 16_000
+"""A card larger than this needs an accelerator, unless its ``defaults.needs_device`` says."""
 
 PROMPTS: dict[Task, str] = {
     Task.DENOISE: "Remove the noise and grain artefacts from this photo. Keep every detail, texture, colour and the composition unchanged.",
@@ -79,7 +85,12 @@ class DiTParams(ToolParams):
 
 
 def select_card() -> Any:
-    """The diffusers model card this process uses, or None; see the module docstring."""
+    """The diffusers model card this process uses, or None; see the module docstring.
+
+    Examples:
+        >>> select_card().kind                        # doctest: +SKIP
+        'diffusers'
+    """
     from restora.model_zoo import availability, get_card, list_cards
 
     from restora.config import env
@@ -91,7 +102,7 @@ def select_card() -> Any:
             raise ToolError(f"{DIT_ENV}={wanted}: card {wanted!r} is a {card.kind} card, not a diffusers pipeline")
         return card
     cards = [c for c in list_cards() if c.kind == "diffusers"]
-    cards.sort(key=lambda c: (-float(c.defaults.get("preference", 0)), c.id))
+    cards.sort(key=lambda c: (-float(c.defaults.preference), c.id))
     for card in cards:
         if availability(card) is None and _pipeline_class(card, import_=False) is not None:
             return card
@@ -103,7 +114,7 @@ def _pipeline_class(card: Any, import_: bool = True) -> Any:
     import importlib
     import importlib.util
 
-    module = card.defaults.get("module", "diffusers")
+    module = card.defaults.module
     if not import_:
         if module == "diffusers":
             return "diffusers" if importlib.util.find_spec("diffusers") is not None else None
@@ -140,17 +151,17 @@ class DiTRestore(Tool):
         if reason is not None:
             return reason
         if _pipeline_class(card, import_=False) is None:
-            return f"model card {card.id!r}: pipeline {card.pipeline_class} cannot be imported (module {card.defaults.get('module', 'diffusers')})"
+            return f"model card {card.id!r}: pipeline {card.pipeline_class} cannot be imported (module {card.defaults.module})"
         return None
 
     @classmethod
     def _adopt(cls, card: Any) -> None:
         """Take cost, memory and whether a GPU is needed from the selected card."""
+        d = card.defaults
         cls.memory_mb = int(card.memory_mb)
-        cls.cost = float(card.defaults.get("cost", 60.0))
-        cls.needs_device = bool(card.defaults.get("needs_device", card.memory_mb > 16_000))
-        prior = card.defaults.get("prior")
-        cls.prior = None if prior is None else float(prior)
+        cls.cost = float(d.cost if d.cost is not None else DEFAULT_COST)
+        cls.needs_device = bool(d.needs_device if d.needs_device is not None else card.memory_mb > NEEDS_DEVICE_ABOVE_MB)
+        cls.prior = None if d.prior is None else float(d.prior)
 
     def __init__(self, device: str = "cpu") -> None:
         card = select_card()
@@ -160,35 +171,39 @@ class DiTRestore(Tool):
 
     # -- loading ---------------------------------------------------------------------------
     def _load(self) -> None:
-        from restora.model_zoo.loaded import loaded_models, tool_placement
+        from restora.model_zoo.loaded import tool_placement
 
         card = select_card()
         if card is None:
             raise ToolError("dit_restore: no diffusers model card is known")
         self._card = card
-        self._device, self._dtype = tool_placement(self.device)
-        self._offload = _offload_mode(card, self._device)
-        self._key = f"dit:{card.id}:{self._device}:{self._dtype}:{self._offload}"
-        self._prompt_cache: dict[str, tuple[Any, Any]] = {}
-        self._pipe, self._adapters = loaded_models().get(
-            self._key, card.memory_mb, lambda: _load_pipeline(card, self._device, self._dtype, self._offload)
-        )
+        device, dtype = tool_placement(self.device)
+        offload = _offload_mode(card, device)
+        self._device, self._dtype, self._offload = device, dtype, offload
+        self._key = f"dit:{card.id}:{device}:{dtype}:{offload}"
+        # the cache holds (pipeline, adapters, its encoded prompts): they go and come back together
+        self._loader = lambda: (*_load_pipeline(card, device, dtype, offload), {})
+        self._pipe = self._adapters = self._prompt_cache = None
+        self.shared_model(self._key, self._loader, card.memory_mb)  # load now: errors surface here
 
     def _unload(self) -> None:
-        from restora.model_zoo.loaded import loaded_models
-
-        if getattr(self, "_key", None):
-            loaded_models().evict(self._key)
-        self._pipe = None
+        self._pipe = self._adapters = self._prompt_cache = None
 
     # -- running ---------------------------------------------------------------------------
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         assert isinstance(params, DiTParams)
+        self._pipe, self._adapters, self._prompt_cache = self.shared_model(self._key, self._loader, self._card.memory_mb)
+        try:
+            return self._run(image, params)
+        finally:  # no reference kept between calls: the shared cache decides what stays loaded
+            self._pipe = self._adapters = self._prompt_cache = None
+
+    def _run(self, image: np.ndarray, params: DiTParams) -> np.ndarray:
         card = self._card
-        native = int(card.defaults.get("native_pixels", 1024 * 1024))
-        multiple = int(card.defaults.get("multiple", 16))
-        steps = int(params.steps or card.defaults.get("steps", 28))
-        guidance = float(params.guidance if params.guidance is not None else card.defaults.get("guidance", 2.5))
+        d = card.defaults
+        native, multiple = int(d.native_pixels), int(d.multiple)
+        steps = int(params.steps or d.steps)
+        guidance = float(params.guidance if params.guidance is not None else d.guidance)
         prompt = PROMPTS[params.task]
         adapter = self._activate_adapter(params.task)
         h, w = image.shape[:2]

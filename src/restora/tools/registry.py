@@ -19,7 +19,7 @@ import difflib
 import importlib
 import inspect
 import pkgutil
-from collections import OrderedDict
+import warnings
 from functools import cache
 
 from restora.errors import ToolError, UnknownToolError
@@ -49,12 +49,22 @@ def _card_tools() -> dict[str, object]:
 
 
 def tool_names() -> list[str]:
-    """Every registered tool name: modules, then spandrel cards."""
+    """Every registered tool name: modules, then spandrel cards.
+
+    Examples:
+        >>> "denoise_nlm" in tool_names()
+        True
+    """
     return sorted({*_module_names(), *_card_tools()})
 
 
 def get_tool(name: str) -> type[Tool]:
-    """The tool class registered under ``name`` (its module name, or a spandrel card's tool)."""
+    """The tool class registered under ``name`` (its module name, or a spandrel card's tool).
+
+    Examples:
+        >>> get_tool("denoise_nlm").task
+        <Task.DENOISE: 'denoise'>
+    """
     if name in _module_names():
         return _module_tool(name)
     card = _card_tools().get(name)
@@ -87,7 +97,12 @@ def _module_tool(name: str) -> type[Tool]:
 
 
 def list_tools(task: Task | str | None = None) -> dict[str, type[Tool]]:
-    """All registered tools (optionally only those for ``task``), by name."""
+    """All registered tools (optionally only those for ``task``), by name.
+
+    Examples:
+        >>> "dehaze_dcp" in list_tools("dehaze")
+        True
+    """
     tools = {n: get_tool(n) for n in tool_names()}
     if task is not None:
         task = Task(task)
@@ -96,80 +111,129 @@ def list_tools(task: Task | str | None = None) -> dict[str, type[Tool]]:
 
 
 def create_tool(name: str, device: str = "cpu") -> Tool:
-    """A new instance of the tool registered under ``name``."""
+    """A new instance of the tool registered under ``name``.
+
+    Examples:
+        >>> create_tool("denoise_nlm").device
+        'cpu'
+    """
     return get_tool(name)(device=device)
 
 
-class ToolBox:
-    """Tool instances for one process, with a memory budget for loaded models.
+_COMPAT_BUDGET_MB = 8192
 
-    Model tools are loaded lazily on first use; when loading one would put the total of the
-    loaded tools' ``memory_mb`` over ``memory_budget_mb``, the least recently used are unloaded
-    first.
+
+class ToolBox:
+    """The tools one process may run, on one device.
+
+    Tool instances are made on first use and kept; their models are loaded lazily into the
+    process-wide cache :func:`restora.model_zoo.loaded.loaded_models`, whose one memory budget
+    (``RESTORA_MODEL_MEMORY_MB``, else 90% of the GPU / half the RAM) governs every loaded model:
+    the least recently used are dropped when room is needed, and come back on their next use.
+    ``device``: ``"auto"``/None resolves with :func:`restora.model_zoo.loaded.resolve_device`;
+    the default ``"cpu"`` follows ``RESTORA_DEVICE`` when set (:func:`~restora.model_zoo.loaded.tool_device`).
+    ``memory_budget_mb`` is accepted for compatibility only: it no longer sets a budget of its own.
 
     Examples:
-        >>> box = ToolBox(device="cpu", memory_budget_mb=4096)
+        >>> box = ToolBox(device="cpu", allow=["denoise_nlm", "denoise_srmd"])
+        >>> sorted(box.catalogue())
+        ['denoise_nlm', 'denoise_srmd']
         >>> out = box.run("denoise_srmd", image, {"sigma": 15})   # doctest: +SKIP
     """
 
     def __init__(
         self,
         device: str = "cpu",
-        memory_budget_mb: int = 8192,
+        memory_budget_mb: int = _COMPAT_BUDGET_MB,
         allow: list[str] | None = None,
     ) -> None:
-        self.device = device
+        from restora.model_zoo.loaded import resolve_device
+
+        self.device = resolve_device(device)
+        if memory_budget_mb != _COMPAT_BUDGET_MB:
+            warnings.warn(
+                "ToolBox(memory_budget_mb=...) is ignored: one budget governs every loaded model; "
+                "set RESTORA_MODEL_MEMORY_MB or loaded_models().set_budget(mb)",
+                DeprecationWarning,
+                stacklevel=2,
+            )
         self.memory_budget_mb = memory_budget_mb
-        self._instances: OrderedDict[str, Tool] = OrderedDict()
+        self._instances: dict[str, Tool] = {}
         if allow is not None:
             for name in allow:
                 get_tool(name)  # unknown names fail here, with suggestions
         self.allow = None if allow is None else list(allow)
 
     def catalogue(self) -> dict[str, type[Tool]]:
-        """The tools this box may run: allowed, and runnable on this device with their weights."""
+        """The tools this box may run: allowed, and runnable on this device with their weights.
+
+        Examples:
+            >>> "denoise_nlm" in ToolBox().catalogue()
+            True
+        """
+        from restora.model_zoo.loaded import tool_device
+
         tools = list_tools()
         if self.allow is not None:
             tools = {n: t for n, t in tools.items() if n in self.allow}
-        return {
-            n: t
-            for n, t in tools.items()
-            if t.availability() is None and not (t.needs_device and self.device == "cpu")
-        }
+        on_cpu = tool_device(self.device) == "cpu"
+        return {n: t for n, t in tools.items() if t.availability() is None and not (t.needs_device and on_cpu)}
 
     def get_class(self, name: str) -> type[Tool]:
-        """The class of an allowed tool (no instance, no loading)."""
-        if self.allow is not None and name not in self.allow:
-            raise ToolError(f"tool {name!r} is not allowed here (allowed: {', '.join(self.allow)})")
+        """The class of an allowed tool (no instance, no loading).
+
+        Examples:
+            >>> ToolBox().get_class("denoise_nlm").learned
+            False
+        """
+        self._check_allowed(name)
         return get_tool(name)
 
     def get(self, name: str) -> Tool:
-        if self.allow is not None and name not in self.allow:
-            raise ToolError(f"tool {name!r} is not allowed here (allowed: {', '.join(self.allow)})")
+        """The instance of an allowed tool, loaded (its models go to the shared cache).
+
+        Examples:
+            >>> ToolBox().get("denoise_nlm").loaded
+            True
+        """
+        self._check_allowed(name)
         tool = self._instances.get(name)
         if tool is None:
-            tool = create_tool(name, device=self.device)
-            self._instances[name] = tool
-        self._instances.move_to_end(name)
+            tool = self._instances[name] = create_tool(name, device=self.device)
         if not tool.loaded:
-            self._make_room(tool)
             tool.load()
         return tool
 
     def run(self, name: str, image, params=None):
+        """Run tool ``name`` on ``image`` with ``params`` (a dict or its Params; None: defaults).
+
+        Examples:
+            >>> out = ToolBox().run("denoise_nlm", image, {"strength": 0.6})   # doctest: +SKIP
+        """
         return self.get(name)(image, params)
 
     def last_info(self, name: str) -> dict:
-        """What the last call of tool ``name`` decided (its ``last_info``), or {}."""
+        """What the last call of tool ``name`` decided (its ``last_info``), or {}.
+
+        Examples:
+            >>> ToolBox().last_info("denoise_nlm")
+            {}
+        """
         tool = self._instances.get(name)
         return dict(tool.last_info) if tool is not None else {}
 
     def loaded_mb(self) -> int:
-        return sum(t.memory_mb for t in self._instances.values() if t.loaded)
+        """Memory of the models loaded in this process now, MB (a report: the shared cache of
+        :func:`~restora.model_zoo.loaded.loaded_models` holds them, for every box and metric).
 
-    def _make_room(self, incoming: Tool) -> None:
-        for other_name, other in list(self._instances.items()):
-            if self.loaded_mb() + incoming.memory_mb <= self.memory_budget_mb:
-                break
-            if other is not incoming and other.loaded:
-                other.unload()
+        Examples:
+            >>> ToolBox().loaded_mb() >= 0
+            True
+        """
+        from restora.model_zoo.loaded import loaded_models
+
+        return loaded_models().used_mb()
+
+    def _check_allowed(self, name: str) -> None:
+        if self.allow is not None and name not in self.allow:
+            raise ToolError(f"tool {name!r} is not allowed here (allowed: {', '.join(self.allow)})")
