@@ -80,6 +80,23 @@ def test_batch_goes_on_past_bad_inputs_and_exits_nonzero(tmp_path: Path, clean_p
     assert {p.name: _sha(p) for p in inputs.iterdir()} == hashes
 
 
+def test_outputs_mirror_the_input_tree_and_clashing_names_are_refused(tmp_path: Path, clean_photo: np.ndarray):
+    tree = tmp_path / "in"
+    for rel in ("a.png", "2019/a.png"):
+        (tree / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((clean_photo[:64, :64] * 255).astype(np.uint8)).save(tree / rel)
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["run", str(tree), "-o", str(out), "--max-steps", "1", "--allow", "denoise_nlm", "-q"])
+    assert res.exit_code == 0, res.output
+    for stem in ("a", "2019/a"):  # same file name in two folders: two outputs, named by their path
+        assert {(out / f"{stem}{s}").is_file() for s in (".png", ".trace.jsonl", ".html")} == {True}, stem
+    clash = runner.invoke(app, ["run", str(tree / "a.png"), str(tree / "2019" / "a.png"), "-o", str(tmp_path / "o2"), "-q"])
+    assert clash.exit_code == 2 and "would both be written as 'a'" in clash.output
+    assert not (tmp_path / "o2").exists()
+    bad = runner.invoke(app, ["run", str(tree), "-o", str(tmp_path / "o3"), "--device", "gpu", "-q"])
+    assert bad.exit_code == 2 and "device 'gpu'" in bad.output
+
+
 def test_refuses_to_overwrite_its_input(tmp_path: Path):
     src = tmp_path / "damaged.png"
     shutil.copy(EXAMPLE, src)

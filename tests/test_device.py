@@ -48,11 +48,18 @@ def test_resolve_device_auto_env_and_errors(no_device_env, monkeypatch: pytest.M
 
 def test_placement_and_device_config_go_through_resolve_device(no_device_env):
     from restora.config import DeviceConfig
+    from restora.model_zoo.loaded import apply, loaded_models
 
     assert placement("cpu") == ("cpu", "float32")
     assert placement("auto")[0] == resolve_device("auto")
-    assert DeviceConfig(device="cpu").placement() == ("cpu", "float32")
-    assert DeviceConfig().placement()[0] == resolve_device("auto")
+    assert apply(DeviceConfig(device="cpu")) == ("cpu", "float32")
+    assert apply(DeviceConfig())[0] == resolve_device("auto")
+    before = loaded_models().budget_mb
+    try:
+        apply(DeviceConfig(device="cpu", memory_mb=1234))
+        assert loaded_models().budget_mb == 1234  # the config's budget is the process's
+    finally:
+        loaded_models().set_budget(before)
 
 
 class _NeedsGPU(Tool):

@@ -16,8 +16,8 @@ Examples:
     Traceback (most recent call last):
     ...
     ValueError: max_steps must be >= 0 (tool calls allowed per image), got -1
-    >>> DeviceConfig(device="cpu").placement()
-    ('cpu', 'float32')
+    >>> DeviceConfig(device="cpu").device
+    'cpu'
 """
 
 from __future__ import annotations
@@ -182,8 +182,12 @@ class DeviceConfig:
     ``RESTORA_MODEL_MEMORY_MB``), then to the default: the GPU in bfloat16 (float16 where bf16 is
     unsupported) when torch sees one, else the CPU in float32. ``"auto"`` is the same as None.
 
+    The config only holds and checks the values; :func:`restora.model_zoo.loaded.apply` puts them
+    to use (that module alone picks devices and keeps the memory budget).
+
     Examples:
-        >>> DeviceConfig(device="cpu", dtype="float32").placement()
+        >>> from restora.model_zoo.loaded import apply
+        >>> apply(DeviceConfig(device="cpu", dtype="float32"))
         ('cpu', 'float32')
     """
 
@@ -200,9 +204,3 @@ class DeviceConfig:
             raise ValueError(f"dtype {self.dtype!r}: use float32, bfloat16 or float16")
         if self.memory_mb is not None and int(self.memory_mb) < 1:
             raise ValueError(f"memory_mb must be a positive number of MB, got {self.memory_mb}")
-
-    def placement(self) -> tuple[str, str]:
-        """``(device, dtype name)``: this config, else the environment, else the default."""
-        from restora.model_zoo.loaded import placement
-
-        return placement(self.device, self.dtype)

@@ -40,10 +40,10 @@ def run(
     """
     from restora.agent import restore
     from restora.batch import Input, expand_inputs, run_jobs
-    from restora.config import RunConfig, env
+    from restora.config import DeviceConfig, RunConfig, env
     from restora.errors import RestoraError
     from restora.imageio import load_image, save_image, write_text_atomic
-    from restora.model_zoo.loaded import resolve_device
+    from restora.model_zoo.loaded import apply as apply_device
     from restora.quality import QualityScorer
     from restora.report import render_report
     from restora.tools import ToolBox
@@ -52,7 +52,8 @@ def run(
         key = planner_key or env().planner_key or "EMPTY"
         make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout)
         config = RunConfig(max_steps=max_steps, max_seconds=max_seconds)
-        toolbox = ToolBox(device=resolve_device(device), allow=split_csv(allow))
+        placed, _ = apply_device(DeviceConfig(device=device))
+        toolbox = ToolBox(device=placed, allow=split_csv(allow))
         items = expand_inputs(inputs)
     if not items:
         raise fail(f"no input images found in {', '.join(str(p) for p in inputs)}")

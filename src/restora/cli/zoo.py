@@ -48,7 +48,10 @@ def zoo_list(as_json: Annotated[bool, typer.Option("--json", help="machine-reada
     for col in ("card", "kind", "tasks / tool", "source", "licence", "memory", "here"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        tasks = r["tool"] or ("all tasks" if len(r["tasks"]) > 2 else ", ".join(r["tasks"] or [r["task"]]))
+        if r["kind"] == "pyiqa":
+            tasks = "IQA metric " + r["id"].removeprefix("pyiqa-")
+        else:
+            tasks = r["tool"] or ("all tasks" if len(r["tasks"]) > 2 else ", ".join(r["tasks"] or [r["task"]]))
         source = r["package"] or r["repo"] or ("/".join(r["url"].split("/")[3:5]) if r["url"] else "local")
         here = r["found_in"] if r["available"] else "no"
         licence = rich_escape(r["licence"].split(" (")[0])

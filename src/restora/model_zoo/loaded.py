@@ -36,6 +36,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
+from restora.config import DeviceConfig
+
 _DEVICE = re.compile(r"^(cpu|(cuda|xpu)(:\d+)?|mps)$")
 
 
@@ -43,6 +45,19 @@ def _check_device(device: str, source: str = "device") -> str:
     if not _DEVICE.match(device):
         raise ValueError(f"{source} {device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
     return device
+
+
+def apply(config: DeviceConfig) -> tuple[str, str]:
+    """Put a :class:`restora.config.DeviceConfig` to use: its memory budget (when set) becomes this
+    process's, and its ``(device, dtype)`` placement is returned (see :func:`placement`).
+
+    Examples:
+        >>> apply(DeviceConfig(device="cpu"))
+        ('cpu', 'float32')
+    """
+    if config.memory_mb is not None:
+        loaded_models().set_budget(int(config.memory_mb))
+    return placement(config.device, config.dtype)
 
 
 def resolve_device(device: str | None = None) -> str:
