@@ -349,3 +349,128 @@ def test_compose_passes_options_per_degradation(photo):
     assert "splashes" not in plain_labels["rain"] and plain_labels["noise"]["model"] == "gaussian"
     with pytest.raises(ValueError, match="options given for degradations not in the combination"):
         degrade.compose(photo, "noise", options={"rain": {"splashes": True}})
+
+
+# -- camera-pipeline noise (model="camera") -----------------------------------------------------
+# sha256 of the other noise models' outputs on _synthetic(), taken from the module before the
+# camera model went in (git HEAD then): adding a model must not move a byte of the others.
+NOISE_MODEL_SHA256 = {
+    ("gaussian", 3, 0.6): "b5829cb4dcb11b22d8430a2124d9c62d0969d28536cac2a576e53184233b5e8a",
+    ("gaussian", 7, 0.2): "97f58dcd720e70e1710fcaf5ce2b3fd3e6f050dbf6b695fd05337855d783a083",
+    ("poisson_gaussian", 3, 0.6): "3ba0595cd4e67bfc92180de641bf749bde0a2a405bfd978ede40da1776d7c1a6",
+    ("granular", 3, 0.6): "66982784b021758fabc4064d448b078832bff610ed3d6385fe192d92544b2b05",
+}
+
+
+@pytest.mark.parametrize(("model", "seed", "severity"), sorted(NOISE_MODEL_SHA256))
+def test_other_noise_models_are_byte_identical_to_before_camera(model, seed, severity):
+    out = degrade.apply(_synthetic(), "noise", severity, seed=seed, model=model)
+    assert hashlib.sha256(out.tobytes()).hexdigest() == NOISE_MODEL_SHA256[(model, seed, severity)]
+
+
+def test_granular_compose_is_byte_identical_to_before_camera():
+    out, _ = degrade.compose(_synthetic(), "noise+jpeg", seed=2, options={"noise": {"model": "granular"}})
+    assert hashlib.sha256(out.tobytes()).hexdigest() == "956817823da78dc22c688cdf723d8ba9cb930955d48807fc7c1d0b391a36ff08"
+
+
+CAMERA_DRAWS = ("ccm", "wb_gains", "rgb_gain", "chroma_nr", "jpeg_quality")
+
+
+def test_camera_noise_same_seed_same_bytes_other_seed_differs(photo):
+    a, p = degrade.apply_labeled(photo, "noise", 0.6, seed=3, model="camera")
+    b, q = degrade.apply_labeled(photo, "noise", 0.6, seed=3, model="camera")
+    assert a.tobytes() == b.tobytes() and p == q
+    assert not np.array_equal(a, degrade.apply(photo, "noise", 0.6, seed=4, model="camera"))
+    assert not np.array_equal(a, degrade.apply(photo, "noise", 0.6, seed=3))
+
+
+@pytest.mark.parametrize("shape", [(128, 128), (97, 143), (7, 5), (2, 3)])
+@pytest.mark.parametrize("jpeg", [None, True, False])
+def test_camera_noise_same_size_float32_in_range(clean_photo, shape, jpeg):
+    img = clean_photo[: shape[0], : shape[1]]
+    out, p = degrade.apply_labeled(img, "noise", 0.5, seed=1, model="camera", jpeg=jpeg)
+    assert out.shape == img.shape and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0 and np.isfinite(out).all()
+    assert not np.array_equal(out, img)
+    assert p["model"] == "camera" and p["pattern"] == "RGGB"
+    if jpeg is not None:
+        assert (p["jpeg_quality"] is not None) == jpeg
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 5, 6])
+def test_camera_noise_is_severity_monotone_with_fixed_draws(photo, seed):
+    sevs = (0.0, 0.25, 0.5, 0.75, 1.0)
+    runs = [degrade.apply_labeled(photo, "noise", s, seed=seed, model="camera") for s in sevs]
+    stds = [float(np.std(o - photo)) for o, _ in runs]
+    assert (np.diff(stds) > 0).all(), stds
+    for key in ("sigma", "sigma_image", "shot", "read"):
+        values = [p[key] for _, p in runs]
+        assert (np.diff(values) > 0).all(), (key, values)
+    for key in CAMERA_DRAWS:  # draws that do not depend on the severity stay put
+        assert len({repr(p[key]) for _, p in runs}) == 1, key
+
+
+def test_camera_noise_sigma_range_and_label_matches_mid_grey():
+    grey = np.full((128, 128, 3), 0.5, np.float32)
+    lo = [degrade.apply_labeled(grey, "noise", 0.0, seed=s, model="camera")[1]["sigma"] for s in range(12)]
+    hi = [degrade.apply_labeled(grey, "noise", 1.0, seed=s, model="camera")[1]["sigma"] for s in range(12)]
+    assert 1.0 < min(lo) and max(lo) < 4.0  # barely visible
+    assert 20.0 < min(hi) and max(hi) < 50.0  # very heavy
+    for seed in range(4):
+        out, p = degrade.apply_labeled(grey, "noise", 0.5, seed=seed, model="camera", jpeg=False)
+        assert np.std(out - grey) * 255 == pytest.approx(p["sigma"], rel=0.12)
+        assert p["sigma_image"] == pytest.approx(np.std(out - grey) * 255, abs=1e-3)
+
+
+def test_camera_noise_is_signal_dependent_in_linear_light():
+    ramp = np.repeat(np.repeat(np.linspace(0.05, 0.9, 256, dtype=np.float32)[None, :, None], 96, 0), 3, 2)
+    for seed in range(3):
+        out = degrade.apply(ramp, "noise", 0.5, seed=seed, model="camera", jpeg=False)
+        res = degrade.srgb_to_linear(out) - degrade.srgb_to_linear(ramp)  # before the gamma
+        dark, bright = res[:, 8:80].std(), res[:, 176:248].std()
+        assert bright > 2.0 * dark, (dark, bright)
+
+
+def test_camera_noise_is_spatially_correlated_and_chromatic():
+    flat = np.full((128, 128, 3), 0.5, np.float32)
+    gauss = degrade.apply(flat, "noise", 0.5, seed=0) - flat
+    for seed in range(3):
+        res = degrade.apply(flat, "noise", 0.5, seed=seed, model="camera") - flat
+        for c in range(3):
+            assert _lag1(res[..., c]) > 0.3  # demosaic and chroma NR: neighbours move together
+            assert abs(_lag1(gauss[..., c])) < 0.05
+        # colour noise, not a grey grain: the channels' residuals differ
+        assert np.corrcoef(res[..., 0].ravel(), res[..., 2].ravel())[0, 1] < 0.9
+
+
+def test_camera_noise_jpeg_option():
+    img = _synthetic()
+    drawn = [degrade.apply_labeled(img, "noise", 0.4, seed=s, model="camera")[1]["jpeg_quality"] for s in range(16)]
+    assert any(q is None for q in drawn) and any(q is not None for q in drawn)  # about half the time
+    assert all(75 <= q <= 95 for q in drawn if q is not None)
+    with_jpeg, p = degrade.apply_labeled(img, "noise", 0.4, seed=0, model="camera", jpeg=True)
+    without, q = degrade.apply_labeled(img, "noise", 0.4, seed=0, model="camera", jpeg=False)
+    assert 75 <= p["jpeg_quality"] <= 95 and q["jpeg_quality"] is None
+    assert not np.array_equal(with_jpeg, without)
+    assert {k: v for k, v in p.items() if k not in ("jpeg_quality", "sigma_image")} == {
+        k: v for k, v in q.items() if k not in ("jpeg_quality", "sigma_image")
+    }
+    with pytest.raises(ValueError, match="model='camera' only"):
+        degrade.apply(img, "noise", 0.4, jpeg=True)
+
+
+def test_camera_noise_through_compose(photo):
+    out, labels = degrade.compose(photo, "noise+jpeg", seed=4, options={"noise": {"model": "camera"}})
+    assert labels["noise"]["model"] == "camera" and "sigma" in labels["noise"]
+    manual = degrade.apply(photo, "noise", labels["noise"]["severity"], seed=4, model="camera")
+    manual = degrade.apply(manual, "jpeg", labels["jpeg"]["severity"], seed=4)
+    assert manual.tobytes() == out.tobytes()
+
+
+def test_bayer_demosaic_helpers():
+    m = degrade.bayer_masks(4, 6)
+    assert (m.sum(2) == 1).all() and m[..., 1].mean() == 0.5 and m[0, 0, 0] == 1 and m[1, 1, 2] == 1
+    flat = (m * np.array([0.2, 0.5, 0.8], np.float32)).sum(2)
+    assert np.allclose(degrade.demosaic_bilinear(flat), [0.2, 0.5, 0.8], atol=1e-6)
+    x = np.linspace(0, 1, 11, dtype=np.float32)
+    assert np.allclose(degrade.srgb_to_linear(degrade.linear_to_srgb(x)), x, atol=1e-5)

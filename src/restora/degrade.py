@@ -16,6 +16,16 @@ noise        Gaussian, sigma 5 .. 50 (0-255 units), i.i.d. per channel. ``model=
              noise low-passed by a Gaussian of FWHM ``grain`` 1.5 .. 3 px) plus per-channel colour
              grain twice as coarse, ``chroma`` 0.2 .. 0.4 of the luminance grain's std; per-channel
              std sigma 3.5 .. 35 (0.7 x the Gaussian's: grain reads stronger than i.i.d. noise).
+             ``model="camera"``: camera-pipeline noise (Brooks et al. 2019's unprocessing, CBDNet):
+             sRGB to linear, inverse of a mild random CCM (diagonal 1.2 .. 1.6) and white balance
+             (red 1.5 .. 2.2, blue 1.3 .. 1.9, gain 1 .. 1.25), RGGB mosaic, shot + read noise of
+             variance a x + b (sqrt(a) linear in severity, a = 4e-4 .. 4e-2 x exp(+-0.4); log b =
+             2.18 log a + 1.2 + N(0, 0.26) as in the paper), bilinear demosaic of the noise (the
+             signal stays exact), white balance, CCM and gamma again, the camera's chroma noise
+             reduction (colour residual blurred by 1.2 .. 2.4 px: blotches), and half the time its
+             JPEG at quality 75 .. 95 (``jpeg=True/False`` forces it). Signal-dependent, spatially
+             correlated, chroma-blotchy, strongest in the shadows. ``sigma`` (std at mid-grey, JPEG
+             aside) ~1.7 .. 3 at severity 0, ~24 .. 40 at 1; ``sigma_image``: std over this image.
 motion_blur  linear motion kernel, length 5 .. 25 px, random angle (uniform over 0..180 degrees).
 defocus      anti-aliased disc kernel, radius 1.5 .. 6 px.
 haze         atmospheric scattering I = J t + A (1 - t), t = exp(-beta d), beta 0.5 .. 3.0; the
@@ -126,8 +136,8 @@ def apply(
 ) -> np.ndarray:
     """Degrade ``image`` with one degradation at ``severity`` in [0, 1]; same size, float32 [0, 1].
 
-    Extra keyword arguments go to the degradation (e.g. ``model="poisson_gaussian"`` for noise,
-    ``angle=30.0`` for motion_blur).
+    Extra keyword arguments go to the degradation (e.g. ``model="poisson_gaussian"`` or
+    ``model="camera"`` for noise, ``angle=30.0`` for motion_blur).
 
     Examples:
         >>> import numpy as np
@@ -302,7 +312,13 @@ def _filter(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
 
 # -- the eight degradations ---------------------------------------------------------------------
 @register("noise", "additive Gaussian (or Poisson-Gaussian) sensor noise")
-def _noise(image: np.ndarray, severity: float, rng: np.random.Generator, model: str = "gaussian") -> tuple[np.ndarray, Params]:
+def _noise(
+    image: np.ndarray, severity: float, rng: np.random.Generator, model: str = "gaussian", jpeg: bool | None = None
+) -> tuple[np.ndarray, Params]:
+    if jpeg is not None and model != "camera":
+        raise ValueError(f"noise option jpeg= is for model='camera' only, not {model!r}")
+    if model == "camera":
+        return _camera_noise(image, severity, rng, jpeg)
     sigma = 5.0 + 45.0 * severity
     s = sigma / 255.0
     if model == "gaussian":
@@ -340,7 +356,169 @@ def _noise(image: np.ndarray, severity: float, rng: np.random.Generator, model: 
             "grain": round(grain, 4),
             "chroma": round(chroma, 4),
         }
-    raise ValueError(f"unknown noise model {model!r}; use 'gaussian', 'poisson_gaussian' or 'granular'")
+    raise ValueError(f"unknown noise model {model!r}; use 'gaussian', 'poisson_gaussian', 'granular' or 'camera'")
+
+
+CAMERA_SHOT: tuple[float, float] = (4.0e-4, 4.0e-2)
+"""Camera noise: shot-noise gain ``a`` (raw variance per unit signal, ``var = a x + b``) at severity
+0 and 1 (before the jitter). The severity moves ``sqrt(a)`` linearly, as it moves the Gaussian's
+sigma, so a severity means about as much noise in every model; the paper's log-uniform spread comes
+as a seeded, severity-independent jitter of ``log a`` uniform in +- :data:`CAMERA_JITTER`."""
+CAMERA_JITTER: float = 0.4
+
+
+def srgb_to_linear(x: np.ndarray) -> np.ndarray:
+    """Inverse sRGB transfer curve (display values in [0, 1] to linear light), float32.
+
+    Examples:
+        >>> import numpy as np
+        >>> [round(float(v), 4) for v in srgb_to_linear(np.array([0.0, 0.5, 1.0]))]
+        [0.0, 0.214, 1.0]
+    """
+    x = np.clip(np.asarray(x, np.float32), 0.0, 1.0)
+    return np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4).astype(np.float32)
+
+
+def linear_to_srgb(x: np.ndarray) -> np.ndarray:
+    """sRGB transfer curve (linear light to display values), float32; negatives clip to black.
+
+    Examples:
+        >>> import numpy as np
+        >>> x = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
+        >>> bool(np.allclose(srgb_to_linear(linear_to_srgb(x)), x, atol=1e-6))
+        True
+    """
+    x = np.maximum(np.asarray(x, np.float32), 0.0)
+    return np.where(x <= 0.0031308, 12.92 * x, 1.055 * np.power(x, 1.0 / 2.4) - 0.055).astype(np.float32)
+
+
+def bayer_masks(h: int, w: int) -> np.ndarray:
+    """(H, W, 3) float32 0/1 masks of an RGGB Bayer pattern (R at even row and column).
+
+    Examples:
+        >>> bayer_masks(2, 2)[..., 1].tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    yy, xx = np.mgrid[0:h, 0:w]
+    ey, ex = yy % 2 == 0, xx % 2 == 0
+    return np.stack([ey & ex, ey != ex, ~ey & ~ex], axis=2).astype(np.float32)
+
+
+def demosaic_bilinear(mosaic: np.ndarray) -> np.ndarray:
+    """Bilinear demosaic of an (H, W) RGGB mosaic to (H, W, 3) float32 (a linear operator).
+
+    Examples:
+        >>> import numpy as np
+        >>> flat = (bayer_masks(6, 6) * np.array([0.2, 0.5, 0.8], np.float32)).sum(2)
+        >>> bool(np.allclose(demosaic_bilinear(flat), [0.2, 0.5, 0.8]))
+        True
+    """
+    mosaic = np.asarray(mosaic, np.float32)
+    planes = mosaic[..., None] * bayer_masks(*mosaic.shape[:2])
+    k_rb = np.array([[1, 2, 1], [2, 4, 2], [1, 2, 1]], np.float32) / 4.0
+    k_g = np.array([[0, 1, 0], [1, 4, 1], [0, 1, 0]], np.float32) / 4.0
+    # reflect-101 keeps the Bayer phase at the border (index -1 mirrors to 1, same parity)
+    return np.stack(
+        [cv2.filter2D(np.ascontiguousarray(planes[..., c]), -1, k, borderType=cv2.BORDER_REFLECT_101) for c, k in enumerate((k_rb, k_g, k_rb))],
+        axis=2,
+    )
+
+
+def _random_ccm(rng: np.random.Generator) -> np.ndarray:
+    """A mild camera-to-sRGB colour correction matrix: rows sum to 1 (grey stays grey), diagonal
+    1.2 .. 1.6, the rest split unevenly between the two negative off-diagonal terms."""
+    diag = rng.uniform(1.2, 1.6, 3)
+    split = rng.uniform(0.2, 0.8, 3)
+    m = np.zeros((3, 3), np.float64)
+    for i in range(3):
+        j, k = (i + 1) % 3, (i + 2) % 3
+        m[i, i] = diag[i]
+        m[i, j] = -(diag[i] - 1.0) * split[i]
+        m[i, k] = -(diag[i] - 1.0) * (1.0 - split[i])
+    return m
+
+
+def _camera_residual(image: np.ndarray, z: np.ndarray, p: Params) -> np.ndarray:
+    """sRGB residual that camera noise adds to ``image`` for the unit normal mosaic field ``z``."""
+    cam2rgb = np.asarray(p["ccm"], np.float64)
+    rgb2cam = np.linalg.inv(cam2rgb).astype(np.float32)
+    gains = np.array([p["rgb_gain"] * p["wb_gains"][0], p["rgb_gain"], p["rgb_gain"] * p["wb_gains"][1]], np.float32)
+    # unprocess: sRGB -> linear -> camera RGB (inverse CCM) -> raw (inverse white balance and gain)
+    raw = np.clip((srgb_to_linear(image) @ rgb2cam.T) / gains, 0.0, 1.0)
+    h, w = image.shape[:2]
+    mosaic = (raw * bayer_masks(h, w)).sum(axis=2)
+    # heteroscedastic shot + read noise on the Bayer sites, spread by the demosaic; the signal itself
+    # is kept exact (a good demosaic recovers it; bilinear zippers would be an artefact of their own)
+    noise = demosaic_bilinear(z * np.sqrt(p["shot"] * mosaic + p["read"]).astype(np.float32))
+    ccm = cam2rgb.T.astype(np.float32)
+    noisy = linear_to_srgb(((raw + noise) * gains) @ ccm)
+    clean = linear_to_srgb((raw * gains) @ ccm)
+    res = noisy - clean
+    if p["chroma_nr"] > 0:  # in-camera chroma noise reduction: colour noise turns into soft blotches
+        y = res @ LUMA
+        chroma = cv2.GaussianBlur(np.ascontiguousarray(res - y[..., None]), (0, 0), p["chroma_nr"], borderType=cv2.BORDER_REFLECT_101)
+        res = y[..., None] + chroma
+    return res
+
+
+def _camera_noise(
+    image: np.ndarray, severity: float, rng: np.random.Generator, jpeg: bool | None
+) -> tuple[np.ndarray, Params]:
+    # Brooks et al. 2019 (unprocessing) / CBDNet: invert gamma, CCM and white balance, mosaic
+    # (RGGB), heteroscedastic shot + read noise, demosaic, redo white balance, CCM and gamma, the
+    # camera's chroma noise reduction, and half the time its JPEG. Every draw comes first and none
+    # depends on the severity, which only moves the shot gain (and the read noise tied to it).
+    jitter = float(rng.uniform(-1.0, 1.0))
+    read_dev = float(np.clip(rng.normal(0.0, 0.26), -0.52, 0.52))
+    ccm = _random_ccm(rng)
+    wb = (float(rng.uniform(1.5, 2.2)), float(rng.uniform(1.3, 1.9)))  # red, blue gains
+    rgb_gain = float(rng.uniform(1.0, 1.25))
+    chroma_nr = float(rng.uniform(1.2, 2.4))
+    drawn_jpeg = bool(rng.random() < 0.5)
+    drawn_quality = int(rng.integers(75, 96))
+    z = rng.standard_normal(image.shape[:2], dtype=np.float32)
+    lo, hi = np.sqrt(CAMERA_SHOT)
+    log_shot = float(2.0 * np.log(lo + (hi - lo) * severity) + CAMERA_JITTER * jitter)
+    p: Params = {
+        "model": "camera",
+        "shot": float(np.exp(log_shot)),
+        "read": float(np.exp(2.18 * log_shot + 1.2 + read_dev)),  # the paper's read-vs-shot line
+        "ccm": ccm.tolist(),
+        "wb_gains": list(wb),
+        "rgb_gain": rgb_gain,
+        "chroma_nr": chroma_nr,
+    }
+    out = image + _camera_residual(image, z, p)
+    use_jpeg = drawn_jpeg if jpeg is None else bool(jpeg)
+    if use_jpeg:
+        out = jpeg_roundtrip(out, drawn_quality)
+    out = np.clip(out, 0.0, 1.0)
+    grey = np.full((64, 64, 3), 0.5, np.float32)
+    sigma = float(np.std(_camera_residual(grey, _camera_grey_field(), p))) * 255.0
+    return out, {
+        "model": "camera",
+        "sigma": round(sigma, 4),
+        "sigma_image": round(float(np.std(out - image)) * 255.0, 4),
+        "shot": round(p["shot"], 8),
+        "read": round(p["read"], 10),
+        "read_sigma": round(float(np.sqrt(p["read"])) * 255.0, 4),
+        "ccm": [[round(float(v), 4) for v in row] for row in ccm],
+        "wb_gains": [round(v, 4) for v in wb],
+        "rgb_gain": round(rgb_gain, 4),
+        "chroma_nr": round(chroma_nr, 4),
+        "pattern": "RGGB",
+        "jpeg_quality": drawn_quality if use_jpeg else None,
+    }
+
+
+_GREY_FIELD: list[np.ndarray] = []
+
+
+def _camera_grey_field() -> np.ndarray:
+    """The fixed unit-normal 64 x 64 mosaic field camera noise's ``sigma`` is measured with."""
+    if not _GREY_FIELD:
+        _GREY_FIELD.append(np.random.default_rng(_code("camera-sigma")).standard_normal((64, 64), dtype=np.float32))
+    return _GREY_FIELD[0]
 
 
 def _grain_field(rng: np.random.Generator, shape: tuple[int, ...], fwhm: float) -> np.ndarray:

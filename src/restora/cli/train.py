@@ -1,0 +1,69 @@
+"""``restora train``: the trainers (``restora train perception`` first).
+
+Examples:
+    restora train perception --out runs/perception --steps 4000
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from restora.cli.common import advance, app, out, progress_bar, user_errors
+
+train_app = typer.Typer(help="Trainers: models restora learns from what it synthesizes.", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("perception")
+def train_perception(
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="run folder (resumable: a rerun with the same settings continues)")],
+    clean: Annotated[list[Path] | None, typer.Option("--clean", help="folders of clean photos (default: the shared data's clean/cbsd68 and clean/live1)")] = None,
+    steps: Annotated[int, typer.Option(min=1, help="optimizer steps in all")] = 4000,
+    batch_size: Annotated[int, typer.Option(min=1, help="samples per step")] = 32,
+    crop: Annotated[int, typer.Option(min=32, help="crop side, px (native resolution)")] = 128,
+    arch: Annotated[str, typer.Option(help="torchvision architecture, random init")] = "mobilenet_v3_small",
+    lr: Annotated[float, typer.Option(help="peak learning rate")] = 2e-3,
+    val_samples: Annotated[int, typer.Option(min=8, help="synthesized validation samples")] = 512,
+    eval_every: Annotated[int, typer.Option(min=1, help="steps between validations")] = 250,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="steps between checkpoints")] = 250,
+    workers: Annotated[int, typer.Option(min=0, help="data-synthesis processes")] = 1,
+    seed: Annotated[int, typer.Option(help="seed of the split, samples and initial weights")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Train the perception network on degradations synthesized from clean photos; writes the model,
+    metrics.json and a report (report.md, curves.png, validation.png) into OUT."""
+    from restora.trainer.perception import PerceptionTrainConfig
+    from restora.trainer.perception import train_perception as run
+
+    with user_errors():
+        kwargs = {} if not clean else {"clean": clean}
+        cfg = PerceptionTrainConfig(
+            out=outdir, steps=steps, batch_size=batch_size, crop=crop, arch=arch, lr=lr, val_samples=val_samples,
+            eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers, seed=seed, **kwargs,
+        )
+    progress = progress_bar(quiet)
+    with progress:
+        task = progress.add_task("steps", total=steps, last="")
+        state = {"auc": "-"}
+
+        def on_step(step: int, row: dict) -> None:
+            line = f"step {step} loss {row['loss']:.4f} lr {row['lr']:.2e} val AUC {state['auc']}"
+            if step % 50 == 0 or step == steps:  # without a terminal: a log line every 50 steps
+                advance(progress, task, line, quiet, step=step - int(progress.tasks[task].completed))
+            else:
+                progress.update(task, completed=step, last=line)
+
+        def on_eval(step: int, metrics: dict) -> None:
+            state["auc"] = f"{metrics['mean_auc']}"
+
+        with user_errors():
+            result = run(cfg, on_step=on_step, on_eval=on_eval)
+    val = result["val"]
+    out.print(
+        f"{outdir}: mean AUC {val['mean_auc']}, mean F1 {val['mean_f1']}, clean read clean {val['clean_read_clean']} "
+        f"({result['seconds_this_run']:.0f} s); see {outdir / 'report.md'}",
+        highlight=False,
+    )

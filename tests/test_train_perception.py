@@ -1,0 +1,110 @@
+"""restora train perception: samples are a pure function of (seed, index), the split is by photo,
+a tiny run trains and writes its model, metrics and report, and a resumed run continues exactly
+where the checkpoint left it (the same weights as an uninterrupted run)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file
+from typer.testing import CliRunner
+
+from restora.cli import app
+from restora.trainer.perception import (
+    DEGRADATIONS,
+    MEASURES,
+    PerceptionTrainConfig,
+    SynthDataset,
+    roc_auc,
+    split_photos,
+    train_perception,
+)
+
+
+@pytest.fixture(scope="module")
+def pool(data_dir: Path) -> list[Path]:
+    return [data_dir / "clean" / "cbsd68", data_dir / "clean" / "live1"]
+
+
+def tiny(out: Path, pool: list[Path], steps: int, **kw) -> PerceptionTrainConfig:
+    return PerceptionTrainConfig(
+        out=out, clean=pool, steps=steps, batch_size=4, crop=64, val_samples=16, eval_every=2, checkpoint_every=2, workers=0, warmup=2, **kw
+    )
+
+
+def test_config_is_checked():
+    with pytest.raises(ValueError, match="crop must be at least 32"):
+        PerceptionTrainConfig(out=Path("x"), crop=16)
+    with pytest.raises(ValueError, match="max_degradations"):
+        PerceptionTrainConfig(out=Path("x"), max_degradations=0)
+
+
+def test_samples_are_seeded_and_the_split_is_by_photo(pool: list[Path], tmp_path: Path):
+    from restora.cases import clean_images
+
+    cfg = tiny(tmp_path, pool, 1)
+    photos = clean_images(pool)
+    train, val = split_photos(photos, cfg.seed, cfg.val_fraction)
+    assert not {p.name for p in train} & {p.name for p in val} and len(val) >= 1
+    assert len(train) + len(val) == len(photos)
+    ds = SynthDataset(train, cfg, "train")
+    a, la = ds.image_and_labels(7)
+    b, lb = SynthDataset(train, cfg, "train").image_and_labels(7)
+    assert a.shape == (64, 64, 3) and np.array_equal(a, b) and json.dumps(la, sort_keys=True, default=str) == json.dumps(lb, sort_keys=True, default=str)
+    kinds = [tuple(sorted(ds.image_and_labels(i)[1])) for i in range(60)]
+    assert () in kinds  # clean samples are there
+    assert {d for k in kinds for d in k} == set(DEGRADATIONS)  # and every degradation
+    from restora.trainer.perception import sample_spec
+
+    hard = [sample_spec(cfg.seed, "train", i, len(train), cfg)["hard"] for i in range(200)]
+    assert 10 <= sum(h is not None for h in hard) <= 60  # hard negatives, about hard_share of them
+    x, presence, severity, measures, mask = ds[7]
+    assert tuple(x.shape) == (3, 64, 64) and presence.shape[0] == len(DEGRADATIONS) and mask.shape[0] == len(MEASURES)
+    assert set(presence.nonzero().flatten().tolist()) == {DEGRADATIONS.index(d) for d in la}
+
+
+def test_roc_auc():
+    assert roc_auc(np.array([0.9, 0.8, 0.1, 0.2]), np.array([1, 1, 0, 0])) == 1.0
+    assert roc_auc(np.array([0.5, 0.5]), np.array([1, 0])) == 0.5
+    assert roc_auc(np.array([0.5, 0.5]), np.array([1, 1])) is None
+
+
+def test_a_tiny_run_trains_and_a_resumed_run_continues_exactly(pool: list[Path], tmp_path: Path):
+    straight = train_perception(tiny(tmp_path / "a", pool, 4))
+    assert straight["resumed_from"] == 0
+    for name in ("model.safetensors", "model.json", "metrics.json", "history.jsonl", "report.md", "curves.png", "validation.png"):
+        assert (tmp_path / "a" / name).is_file(), name
+    assert set(straight["val"]["degradations"]) == set(DEGRADATIONS)
+    assert [e["step"] for e in straight["evals"]] == [2, 4]
+    card = json.loads((tmp_path / "a" / "model.json").read_text())
+    assert set(card["thresholds"]) == set(DEGRADATIONS) and card["arch"] == "mobilenet_v3_small"
+
+    train_perception(tiny(tmp_path / "b", pool, 2))  # stopped after 2 steps ...
+    resumed = train_perception(tiny(tmp_path / "b", pool, 4))  # ... and continued to 4
+    assert resumed["resumed_from"] == 2
+    assert [e["step"] for e in resumed["evals"]] == [2, 4]
+    rows = [json.loads(line) for line in (tmp_path / "b" / "history.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    a, b = load_file(str(tmp_path / "a" / "model.safetensors")), load_file(str(tmp_path / "b" / "model.safetensors"))
+    assert a.keys() == b.keys()
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
+
+    with pytest.raises(ValueError, match="other settings \\(crop\\)"):
+        train_perception(PerceptionTrainConfig(**{**tiny(tmp_path / "b", pool, 6).to_json(), "crop": 96}))
+
+
+def test_cli_train_perception(pool: list[Path], tmp_path: Path):
+    res = CliRunner().invoke(
+        app,
+        ["train", "perception", "--out", str(tmp_path / "run"), "--clean", str(pool[0]), "--clean", str(pool[1]), "--steps", "2",
+         "--batch-size", "2", "--crop", "48", "--val-samples", "8", "--eval-every", "2", "--workers", "0", "-q"],
+    )
+    assert res.exit_code == 0, res.output
+    assert "mean AUC" in res.output and (tmp_path / "run" / "model.safetensors").is_file()
+    bad = CliRunner().invoke(app, ["train", "perception", "--out", str(tmp_path / "x"), "--arch", "resnet_nope", "--steps", "1", "-q",
+                                   "--clean", str(pool[0])])
+    assert bad.exit_code == 2 and "unknown architecture" in bad.output
