@@ -108,3 +108,31 @@ def test_cli_train_perception(pool: list[Path], tmp_path: Path):
     bad = CliRunner().invoke(app, ["train", "perception", "--out", str(tmp_path / "x"), "--arch", "resnet_nope", "--steps", "1", "-q",
                                    "--clean", str(pool[0])])
     assert bad.exit_code == 2 and "unknown architecture" in bad.output
+
+
+def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Path, clean_photo: np.ndarray):
+    from restora.errors import RestoraError
+    from restora.imageio import save_image
+    from restora.perception.learned import LearnedPerception, crop_boxes
+
+    train_perception(tiny(tmp_path / "run", pool, 2))
+    perceive = LearnedPerception.load(tmp_path / "run")
+    big = np.tile(clean_photo, (2, 3, 1))  # 320 x 480: read in several native 64-px crops
+    pred = perceive.predict(big)
+    assert len(pred["crops"]) == 8 and all(h == 64 and w == 64 for _, _, h, w in pred["crops"])
+    report = perceive(big)
+    assert set(report.findings) == set(DEGRADATIONS) and (report.width, report.height) == (480, 320)
+    noise = report.findings["noise"].evidence
+    assert 0.0 <= noise["probability"] <= 1.0 and "learned_noise_sigma" in noise and "noise_sigma_coarse" in noise  # classical evidence kept
+    for f in report.findings.values():
+        assert f.present == (f.evidence["probability"] >= perceive.card["thresholds"][f.degradation.value])
+    assert crop_boxes(90, 80, 64) == [(0, 0, 90, 80)]  # small enough: read whole
+
+    with pytest.raises(RestoraError, match="not a perception model"):
+        LearnedPerception.load(tmp_path)
+    save_image(tmp_path / "img.png", clean_photo)
+    res = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "learned", "--model", str(tmp_path / "run"), "--json"])
+    assert res.exit_code == 0, res.output
+    assert set(json.loads(res.output)["findings"]) == set(DEGRADATIONS)
+    bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "learned"])
+    assert bad.exit_code == 2 and "needs --model" in bad.output

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from restora.cli.common import app, err, out
+from restora.cli.common import app, err, out, user_errors
 from restora.errors import RestoraError
 from restora.imageio import load_image
 
@@ -23,9 +23,12 @@ from restora.imageio import load_image
 def perceive(
     images: Annotated[list[Path], typer.Argument(help="image files")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+    backend: Annotated[str, typer.Option(help="classical (the calibrated estimators) or learned (a network from `restora train perception`)")] = "classical",
+    model: Annotated[Path | None, typer.Option(help="learned: the run folder of `restora train perception`")] = None,
 ) -> None:
     """Say what is wrong with each image: presence and severity per degradation, with evidence."""
-    from restora.perception import perceive as _perceive
+    with user_errors():
+        _perceive = _backend(backend, model)
 
     results = {}
     failed = False
@@ -50,3 +53,20 @@ def perceive(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     if failed:
         raise typer.Exit(1)
+
+
+def _backend(backend: str, model: Path | None):
+    """The perceive callable a ``--backend`` names."""
+    if backend == "classical":
+        if model is not None:
+            raise ValueError("--model is for --backend learned")
+        from restora.perception import perceive
+
+        return perceive
+    if backend == "learned":
+        if model is None:
+            raise ValueError("--backend learned needs --model RUN (a folder written by `restora train perception`)")
+        from restora.perception.learned import LearnedPerception
+
+        return LearnedPerception.load(model)
+    raise ValueError(f"unknown backend {backend!r} (classical or learned)")

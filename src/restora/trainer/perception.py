@@ -51,20 +51,13 @@ import numpy as np
 
 from restora.cases import CleanImage, clean_images
 from restora.imageio import quantize, write_text_atomic
-from restora.taxonomy import Degradation
-
-DEGRADATIONS: tuple[str, ...] = tuple(d.value for d in Degradation)
-"""The presence/severity outputs, in order."""
-
-MEASURES: dict[str, tuple[str, str, float, float]] = {
-    # name: (degradation, label key, low, high) -- regressed as (value - low) / (high - low)
-    "noise_sigma": ("noise", "sigma", 0.0, 60.0),
-    "jpeg_quality": ("jpeg", "quality", 0.0, 100.0),
-    "blur_length": ("motion_blur", "length", 0.0, 30.0),
-    "defocus_radius": ("defocus", "radius", 0.0, 8.0),
-    "lowres_factor": ("low_res", "factor", 1.0, 4.0),
-}
-"""What tools need, learned where the degradation is present (native units after decoding)."""
+from restora.perception.learned import (
+    DEGRADATIONS,
+    MEASURES,
+    build_model,
+    normalize_input,
+    split_outputs,
+)
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
 JPEG_MODELS: tuple[tuple[str, float], ...] = (("plain", 0.65), ("web", 0.35))
@@ -266,33 +259,6 @@ def targets(labels: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray,
             measures[i] = np.clip((float(labels[deg][key]) - lo) / (hi - lo), 0.0, 1.0)
             mask[i] = 1.0
     return presence, severity, measures, mask
-
-
-# -- the network ---------------------------------------------------------------------------------
-N_OUT = 2 * len(DEGRADATIONS) + len(MEASURES)
-
-
-def build_model(arch: str):
-    """A torchvision architecture with random weights and :data:`N_OUT` outputs."""
-    import torchvision
-
-    try:
-        return torchvision.models.get_model(arch, weights=None, num_classes=N_OUT)
-    except ValueError as e:
-        raise ValueError(f"unknown architecture {arch!r}: {e} (e.g. mobilenet_v3_small, resnet18)") from None
-
-
-def split_outputs(out):
-    """Network output -> (presence logits, severity in [0, 1], measures in [0, 1])."""
-    import torch
-
-    k = len(DEGRADATIONS)
-    return out[:, :k], torch.sigmoid(out[:, k : 2 * k]), torch.sigmoid(out[:, 2 * k :])
-
-
-def normalize_input(x):
-    """The network's input: RGB in [0, 1] centred on 0."""
-    return x - 0.5
 
 
 def loss_fn(out, presence, severity, measures, mask) -> tuple[Any, dict[str, float]]:

@@ -1,0 +1,176 @@
+"""Learned perception: a compact network trained by ``restora train perception`` on degradations
+restora synthesizes, read as a :class:`~restora.perception.DegradationReport`.
+
+The network (a torchvision architecture) gives, per degradation, a presence logit and a severity,
+plus the measures tools need (noise sigma, JPEG quality, motion-blur length, defocus radius,
+low-res factor). It looks at crops at native resolution, never a downscale (which hides noise
+and blocking): a large image is read in up to ``max_crops`` crops spread over it, and their
+outputs are averaged (presence logits and severities; the median for measures). A finding is
+present when its probability reaches the threshold calibrated on the validation split of the
+training run (in ``model.json``).
+
+The classical estimators still run: their measurements stay the evidence tools read (the
+learned measures are added as ``learned_*`` and fill in what the classical ones lack), and the
+report page shows both.
+
+Examples:
+    >>> from restora.perception.learned import LearnedPerception
+    >>> perceive = LearnedPerception.load("out/perception")          # doctest: +SKIP
+    >>> report = perceive(image)                                      # doctest: +SKIP
+    >>> report.findings["noise"].evidence["probability"]             # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from restora.errors import RestoraError
+from restora.perception.report import DegradationReport, Finding
+from restora.taxonomy import Degradation
+
+DEGRADATIONS: tuple[str, ...] = tuple(d.value for d in Degradation)
+"""The presence/severity outputs, in order."""
+
+MEASURES: dict[str, tuple[str, str, float, float]] = {
+    # name: (degradation, label key, low, high) -- regressed as (value - low) / (high - low)
+    "noise_sigma": ("noise", "sigma", 0.0, 60.0),
+    "jpeg_quality": ("jpeg", "quality", 0.0, 100.0),
+    "blur_length": ("motion_blur", "length", 0.0, 30.0),
+    "defocus_radius": ("defocus", "radius", 0.0, 8.0),
+    "lowres_factor": ("low_res", "factor", 1.0, 4.0),
+}
+"""What tools need, learned where the degradation is present (native units after decoding)."""
+
+
+N_OUT = 2 * len(DEGRADATIONS) + len(MEASURES)
+
+
+def build_model(arch: str):
+    """A torchvision architecture with random weights and :data:`N_OUT` outputs."""
+    import torchvision
+
+    try:
+        return torchvision.models.get_model(arch, weights=None, num_classes=N_OUT)
+    except ValueError as e:
+        raise ValueError(f"unknown architecture {arch!r}: {e} (e.g. mobilenet_v3_small, resnet18)") from None
+
+
+def split_outputs(out):
+    """Network output -> (presence logits, severity in [0, 1], measures in [0, 1])."""
+    import torch
+
+    k = len(DEGRADATIONS)
+    return out[:, :k], torch.sigmoid(out[:, k : 2 * k]), torch.sigmoid(out[:, 2 * k :])
+
+
+def normalize_input(x):
+    """The network's input: RGB in [0, 1] centred on 0."""
+    return x - 0.5
+
+
+def crop_boxes(height: int, width: int, size: int, max_crops: int = 8) -> list[tuple[int, int, int, int]]:
+    """Up to ``max_crops`` (y, x, h, w) boxes of ``size`` px spread evenly over the image (a grid,
+    corners included); the whole image when it is not larger than ``1.5 * size``.
+
+    Examples:
+        >>> crop_boxes(100, 150, 128)
+        [(0, 0, 100, 150)]
+        >>> len(crop_boxes(1000, 1500, 128, max_crops=6))
+        6
+    """
+    if height <= 1.5 * size and width <= 1.5 * size:
+        return [(0, 0, height, width)]
+    h, w = min(size, height), min(size, width)
+    rows = max(1, round((max_crops * height / width) ** 0.5))
+    cols = max(1, max_crops // rows)
+    ys = np.linspace(0, height - h, rows).round().astype(int) if rows > 1 else [max(0, (height - h) // 2)]
+    xs = np.linspace(0, width - w, cols).round().astype(int) if cols > 1 else [max(0, (width - w) // 2)]
+    return [(int(y), int(x), h, w) for y in ys for x in xs][:max_crops]
+
+
+class LearnedPerception:
+    """A trained perception network as a ``perceive`` callable (image -> DegradationReport).
+
+    Use :meth:`load` on a run folder of ``restora train perception`` (``model.safetensors`` and
+    ``model.json``).
+    """
+
+    def __init__(self, model: Any, card: dict[str, Any], *, max_crops: int = 8, classical: bool = True) -> None:
+        self.model = model
+        self.card = card
+        self.thresholds = np.array([float(card["thresholds"][d]) for d in DEGRADATIONS], np.float32)
+        self.crop = int(card["crop"])
+        self.max_crops = int(max_crops)
+        self.classical = classical
+        self.name = f"learned:{card.get('arch', '?')}"
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike, **kwargs: Any) -> LearnedPerception:
+        """The network of a run folder; a clear error when its files are missing or do not fit."""
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        weights, card_path = folder / "model.safetensors", folder / "model.json"
+        if not weights.is_file() or not card_path.is_file():
+            raise RestoraError(f"{folder}: not a perception model (needs model.safetensors and model.json from `restora train perception`)")
+        card = json.loads(card_path.read_text())
+        if card.get("kind") != "restora-perception":
+            raise RestoraError(f"{card_path}: kind {card.get('kind')!r} is not a restora perception model")
+        if card["outputs"]["presence_logits"] != list(DEGRADATIONS):
+            raise RestoraError(f"{card_path}: made for degradations {card['outputs']['presence_logits']}, this restora has {list(DEGRADATIONS)}")
+        model = build_model(card["arch"])
+        try:
+            model.load_state_dict(load_file(str(weights)))
+        except RuntimeError as e:
+            raise RestoraError(f"{weights}: does not fit {card['arch']}: {str(e).splitlines()[0]}") from None
+        model.eval()
+        return cls(model, card, **kwargs)
+
+    def predict(self, image: np.ndarray) -> dict[str, Any]:
+        """Probabilities, severities and measures (native units), averaged over the crops read."""
+        import torch
+
+        boxes = crop_boxes(image.shape[0], image.shape[1], self.crop, self.max_crops)
+        batch = np.stack([image[y : y + h, x : x + w] for y, x, h, w in boxes]) if len({(h, w) for _, _, h, w in boxes}) == 1 else None
+        with torch.inference_mode():
+            if batch is not None:
+                out = self.model(normalize_input(torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))))
+            else:  # pragma: no cover - boxes always share a size
+                out = torch.cat([self.model(normalize_input(torch.from_numpy(np.ascontiguousarray(image[y : y + h, x : x + w].transpose(2, 0, 1)))[None])) for y, x, h, w in boxes])
+            logits, sev, meas = split_outputs(out)
+            prob = torch.sigmoid(logits.mean(0)).numpy()
+            sev = sev.mean(0).numpy()
+            meas = meas.median(0).values.numpy()
+        measures = {name: float(lo + m * (hi - lo)) for m, (name, (_, _, lo, hi)) in zip(meas, MEASURES.items(), strict=True)}
+        return {"probability": prob, "severity": sev, "measures": measures, "crops": boxes}
+
+    def __call__(self, image: np.ndarray) -> DegradationReport:
+        t0 = time.perf_counter()
+        pred = self.predict(image)
+        classical = None
+        if self.classical:
+            from restora.perception import perceive
+
+            classical = perceive(image)
+        findings = {}
+        for j, d in enumerate(DEGRADATIONS):
+            p = float(pred["probability"][j])
+            evidence = dict(classical.findings[d].evidence) if classical is not None else {}
+            for name, (deg, _, _, _) in MEASURES.items():
+                if deg == d:
+                    evidence[f"learned_{name}"] = round(pred["measures"][name], 4)
+                    evidence.setdefault(name, round(pred["measures"][name], 4))
+            evidence["probability"] = round(p, 4)
+            present = p >= float(self.thresholds[j])
+            findings[d] = Finding(
+                degradation=Degradation(d), present=present, severity=round(float(np.clip(pred["severity"][j], 0.0, 1.0)), 4), evidence=evidence
+            )
+        h, w = image.shape[:2]
+        return DegradationReport(findings=findings, width=w, height=h, seconds=round(time.perf_counter() - t0, 4))
