@@ -127,6 +127,36 @@ def clean_images(dirs: list[Path], limit: int | None = None) -> list[CleanImage]
     ]
 
 
+def split_by_photo(names: list[str], seed: int, fraction: float, salt: str = "split") -> set[str]:
+    """The validation photos: a seeded ``fraction`` of ``names`` (at least one when there are two or
+    more, none with fewer), so that no photo is in both splits. ``salt`` keeps the splits of
+    different datasets independent.
+
+    Examples:
+        >>> len(split_by_photo([f"p{i}.png" for i in range(20)], 0, 0.15))
+        3
+        >>> split_by_photo(["only.png"], 0, 0.15)
+        set()
+    """
+    order = sorted(names, key=lambda n: zlib.crc32(f"{salt}|{seed}|{n}".encode()))
+    n_val = 0 if len(names) < 2 else max(1, round(fraction * len(names)))
+    return set(order[:n_val])
+
+
+def crop_at(image: np.ndarray, size: int, where: list[float] | tuple[float, float]) -> np.ndarray:
+    """The ``size`` x ``size`` crop whose top-left corner is at fractions ``where`` = (y, x) of the
+    free range (a side shorter than ``size`` is kept whole).
+
+    Examples:
+        >>> crop_at(np.zeros((300, 200, 3), np.float32), 128, (1.0, 0.0)).shape
+        (128, 128, 3)
+    """
+    h, w = image.shape[:2]
+    ch, cw = min(size, h), min(size, w)
+    y, x = int(where[0] * (h - ch)), int(where[1] * (w - cw))
+    return np.ascontiguousarray(image[y : y + ch, x : x + cw])
+
+
 def center_crop(image: np.ndarray, size: int) -> np.ndarray:
     """The central ``size`` x ``size`` crop (a side shorter than ``size`` is kept whole).
 

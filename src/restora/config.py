@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,8 +36,28 @@ class ConfigError(RestoraError, ValueError):
     """A configuration value (an argument or an environment variable) is invalid; says which."""
 
 
-def _help(text: str, **kw: Any) -> Any:
+def help_field(text: str, **kw: Any) -> Any:
+    """A dataclass field with ``metadata["help"] = text`` (the configs' help text)."""
     return field(metadata={"help": text}, **kw)
+
+
+_DEVICE = re.compile(r"^(cpu|(cuda|xpu)(:\d+)?|mps)$")
+
+
+def check_device(device: str, source: str = "device") -> str:
+    """``device`` when it names one torch can place models on (cpu, cuda, cuda:N, mps, xpu[:N]).
+
+    Examples:
+        >>> check_device("cuda:1")
+        'cuda:1'
+        >>> check_device("gpu")
+        Traceback (most recent call last):
+        ...
+        ValueError: device 'gpu': use auto, cpu, cuda, cuda:N (or mps, xpu)
+    """
+    if not _DEVICE.match(device):
+        raise ValueError(f"{source} {device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
+    return device
 
 
 # -- environment ---------------------------------------------------------------------------------
@@ -61,16 +82,16 @@ DIT_OFFLOAD_MODES = ("none", "model", "sequential")
 class Env:
     """The ``RESTORA_*`` environment, read and checked by :func:`env` (None: not set)."""
 
-    data: Path | None = _help("RESTORA_DATA", default=None)
-    zoo: Path | None = _help("RESTORA_ZOO", default=None)
-    zoo_download: bool = _help("RESTORA_ZOO_DOWNLOAD", default=False)
-    device: str | None = _help("RESTORA_DEVICE", default=None)
-    dtype: str | None = _help("RESTORA_DTYPE", default=None)
-    model_memory_mb: int | None = _help("RESTORA_MODEL_MEMORY_MB", default=None)
-    dit: str | None = _help("RESTORA_DIT", default=None)
-    dit_offload: str | None = _help("RESTORA_DIT_OFFLOAD", default=None)
-    ncnn_threads: int | None = _help("RESTORA_NCNN_THREADS", default=None)
-    planner_key: str | None = _help("RESTORA_PLANNER_KEY", default=None)
+    data: Path | None = help_field("RESTORA_DATA", default=None)
+    zoo: Path | None = help_field("RESTORA_ZOO", default=None)
+    zoo_download: bool = help_field("RESTORA_ZOO_DOWNLOAD", default=False)
+    device: str | None = help_field("RESTORA_DEVICE", default=None)
+    dtype: str | None = help_field("RESTORA_DTYPE", default=None)
+    model_memory_mb: int | None = help_field("RESTORA_MODEL_MEMORY_MB", default=None)
+    dit: str | None = help_field("RESTORA_DIT", default=None)
+    dit_offload: str | None = help_field("RESTORA_DIT_OFFLOAD", default=None)
+    ncnn_threads: int | None = help_field("RESTORA_NCNN_THREADS", default=None)
+    planner_key: str | None = help_field("RESTORA_PLANNER_KEY", default=None)
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -137,15 +158,15 @@ class RunConfig:
         6
     """
 
-    max_steps: int = _help("tool calls allowed per image (rolled-back and failed ones count)", default=8)
-    max_seconds: float = _help("wall-clock budget per image, seconds; the planner is not asked after it", default=600.0)
-    min_gain: float = _help("a step is kept only if overall quality rises by more than this", default=0.002)
-    min_consistency: float = _help(
+    max_steps: int = help_field("tool calls allowed per image (rolled-back and failed ones count)", default=8)
+    max_seconds: float = help_field("wall-clock budget per image, seconds; the planner is not asked after it", default=600.0)
+    min_gain: float = help_field("a step is kept only if overall quality rises by more than this", default=0.002)
+    min_consistency: float = help_field(
         "... and only if its output keeps at least this much of its input's coarse structure "
         "(restora.quality.structure_consistency; 0.25 calibrated on benchmark cases, see there)",
         default=0.25,
     )
-    request: str | None = _help("a person's words to the planner (chat sessions), or None", default=None)
+    request: str | None = help_field("a person's words to the planner (chat sessions), or None", default=None)
 
     def __post_init__(self) -> None:
         if int(self.max_steps) != self.max_steps or self.max_steps < 0:
@@ -191,15 +212,15 @@ class DeviceConfig:
         ('cpu', 'float32')
     """
 
-    device: str | None = _help("auto, cpu, cuda, cuda:1, ... (None/auto: RESTORA_DEVICE, else the GPU when there is one)", default=None)
-    dtype: str | None = _help("float32, bfloat16 or float16 (None: RESTORA_DTYPE, else by device)", default=None)
-    memory_mb: int | None = _help("memory budget of loaded models, MB (None: RESTORA_MODEL_MEMORY_MB, else 90% of the GPU / half the RAM)", default=None)
+    device: str | None = help_field("auto, cpu, cuda, cuda:1, ... (None/auto: RESTORA_DEVICE, else the GPU when there is one)", default=None)
+    dtype: str | None = help_field("float32, bfloat16 or float16 (None: RESTORA_DTYPE, else by device)", default=None)
+    memory_mb: int | None = help_field("memory budget of loaded models, MB (None: RESTORA_MODEL_MEMORY_MB, else 90% of the GPU / half the RAM)", default=None)
 
     def __post_init__(self) -> None:
         if self.device == "auto":
             self.device = None
-        if self.device is not None and not (self.device == "cpu" or self.device.startswith(("cuda", "mps", "xpu"))):
-            raise ValueError(f"device {self.device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
+        if self.device is not None:
+            check_device(self.device)
         if self.dtype is not None and self.dtype not in ("float32", "bfloat16", "float16"):
             raise ValueError(f"dtype {self.dtype!r}: use float32, bfloat16 or float16")
         if self.memory_mb is not None and int(self.memory_mb) < 1:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from restora.cli.common import app, err, out, user_errors
+from restora.cli.common import app, out, report_failure, user_errors
 from restora.errors import RestoraError
 from restora.imageio import load_image
 
@@ -36,7 +36,7 @@ def perceive(
         try:
             report = _perceive(load_image(path).pixels)
         except RestoraError as e:
-            err.print(f"FAILED {path}: {str(e).removeprefix(f'{path}: ')}", highlight=False, soft_wrap=True)
+            report_failure(path, str(e))
             failed = True
             continue
         results[str(path)] = report.model_dump(mode="json")

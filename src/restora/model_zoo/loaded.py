@@ -29,23 +29,13 @@ from __future__ import annotations
 
 import gc
 import os
-import re
 import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from restora.config import DeviceConfig
-
-_DEVICE = re.compile(r"^(cpu|(cuda|xpu)(:\d+)?|mps)$")
-
-
-def _check_device(device: str, source: str = "device") -> str:
-    if not _DEVICE.match(device):
-        raise ValueError(f"{source} {device!r}: use auto, cpu, cuda, cuda:N (or mps, xpu)")
-    return device
-
+from restora.config import DeviceConfig, check_device
 
 def apply(config: DeviceConfig) -> tuple[str, str]:
     """Put a :class:`restora.config.DeviceConfig` to use: its memory budget (when set) becomes this
@@ -76,12 +66,12 @@ def resolve_device(device: str | None = None) -> str:
     """
     device = (device or "").strip()
     if device and device != "auto":
-        return _check_device(device)
+        return check_device(device)
     from restora.config import env
 
     from_env = env().device
     if from_env:
-        return _check_device(from_env, "RESTORA_DEVICE")
+        return check_device(from_env, "RESTORA_DEVICE")
     try:
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency

@@ -138,12 +138,9 @@ class LearnedPerception:
         import torch
 
         boxes = crop_boxes(image.shape[0], image.shape[1], self.crop, self.max_crops)
-        batch = np.stack([image[y : y + h, x : x + w] for y, x, h, w in boxes]) if len({(h, w) for _, _, h, w in boxes}) == 1 else None
+        batch = np.stack([image[y : y + h, x : x + w] for y, x, h, w in boxes])  # crop_boxes: all one size
         with torch.inference_mode():
-            if batch is not None:
-                out = self.model(normalize_input(torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))))
-            else:  # pragma: no cover - boxes always share a size
-                out = torch.cat([self.model(normalize_input(torch.from_numpy(np.ascontiguousarray(image[y : y + h, x : x + w].transpose(2, 0, 1)))[None])) for y, x, h, w in boxes])
+            out = self.model(normalize_input(torch.from_numpy(np.ascontiguousarray(batch.transpose(0, 3, 1, 2)))))
             logits, sev, meas = split_outputs(out)
             prob = torch.sigmoid(logits.mean(0)).numpy()
             sev = sev.mean(0).numpy()

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import time
-import zlib
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from restora.cases import COMBOS, CleanImage, clean_images, load_clean, tasks_for
+from restora.cases import COMBOS, CleanImage, clean_images, crop_at, load_clean, split_by_photo, tasks_for
 from restora.batch import Done, JobPool
 from restora.batch.workers import process_tools
 from restora.errors import RestoraError
@@ -66,9 +65,7 @@ def split_photos(photos: list[CleanImage], seed: int) -> dict[str, str]:
         >>> sorted(Counter(s.values()).items())
         [('train', 17), ('val', 3)]
     """
-    order = sorted(photos, key=lambda p: zlib.crc32(f"split|{seed}|{p.name}".encode()))
-    n_val = 0 if len(photos) < 2 else max(1, round(VAL_FRACTION * len(photos)))
-    val = {p.name for p in order[:n_val]}
+    val = split_by_photo([p.name for p in photos], seed, VAL_FRACTION)
     return {p.name: ("val" if p.name in val else "train") for p in photos}
 
 
@@ -107,7 +104,7 @@ def _informative_crop(photo: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarr
     where = list(spec["crop"])
     best = None
     for _ in range(8):
-        crop = _crop(photo, spec["size"], where)
+        crop = crop_at(photo, spec["size"], where)
         std = float((crop @ np.array([0.299, 0.587, 0.114], np.float32)).std())
         if best is None or std > best[0]:
             best = (std, crop, where)
@@ -116,13 +113,6 @@ def _informative_crop(photo: np.ndarray, spec: dict[str, Any]) -> tuple[np.ndarr
         where = [float(rng.random()), float(rng.random())]
     assert best is not None
     return best[1], {**spec, "crop": best[2]}
-
-
-def _crop(image: np.ndarray, size: int, where: list[float]) -> np.ndarray:
-    h, w = image.shape[:2]
-    ch, cw = min(size, h), min(size, w)
-    y, x = int(where[0] * (h - ch)), int(where[1] * (w - cw))
-    return np.ascontiguousarray(image[y : y + ch, x : x + cw])
 
 
 # -- one sample (runs in a worker) ----------------------------------------------------------------

@@ -43,13 +43,14 @@ import math
 import time
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from restora.cases import CleanImage, clean_images
+from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
+from restora.config import help_field
 from restora.imageio import quantize, write_text_atomic
 from restora.perception.learned import (
     DEGRADATIONS,
@@ -61,10 +62,6 @@ from restora.perception.learned import (
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
 JPEG_MODELS: tuple[tuple[str, float], ...] = (("plain", 0.65), ("web", 0.35))
-
-
-def _help(text: str, **kw: Any) -> Any:
-    return field(metadata={"help": text}, **kw)
 
 
 def _default_clean() -> list[Path]:
@@ -87,33 +84,33 @@ class PerceptionTrainConfig:
         ValueError: clean_share is a fraction of samples in [0, 1), got 1.5
     """
 
-    out: Path = _help("run folder: checkpoints, the final model, metrics and report")
-    clean: list[Path] = _help(
+    out: Path = help_field("run folder: checkpoints, the final model, metrics and report")
+    clean: list[Path] = help_field(
         "folders of clean photos (the training pool; default the shared data's clean/cbsd68 and clean/live1, "
         "never the benchmark's kodak24 / set5_hr)",
         default_factory=_default_clean,
     )
-    arch: str = _help("a torchvision classification architecture, random init (e.g. mobilenet_v3_small, resnet18)", default="mobilenet_v3_small")
-    crop: int = _help("training crop side, px (native resolution: crops are never resized)", default=128)
-    batch_size: int = _help("samples per step", default=32)
-    steps: int = _help("optimizer steps in all (a resumed run continues to this number)", default=4000)
-    lr: float = _help("peak learning rate (AdamW), reached after warmup, then cosine decay to 5% of it", default=2e-3)
-    weight_decay: float = _help("AdamW weight decay", default=1e-4)
-    warmup: int = _help("linear warmup steps", default=100)
-    clean_share: float = _help("share of samples left clean (the negatives)", default=0.3)
-    hard_share: float = _help(
+    arch: str = help_field("a torchvision classification architecture, random init (e.g. mobilenet_v3_small, resnet18)", default="mobilenet_v3_small")
+    crop: int = help_field("training crop side, px (native resolution: crops are never resized)", default=128)
+    batch_size: int = help_field("samples per step", default=32)
+    steps: int = help_field("optimizer steps in all (a resumed run continues to this number)", default=4000)
+    lr: float = help_field("peak learning rate (AdamW), reached after warmup, then cosine decay to 5% of it", default=2e-3)
+    weight_decay: float = help_field("AdamW weight decay", default=1e-4)
+    warmup: int = help_field("linear warmup steps", default=100)
+    clean_share: float = help_field("share of samples left clean (the negatives)", default=0.3)
+    hard_share: float = help_field(
         "share of samples whose picture is a hard negative (text, barcodes, fences, stripes, film grain, bokeh, night "
         "lights, skies, tiles: restora.synth.negatives), clean or degraded like any other",
         default=0.15,
     )
-    max_degradations: int = _help("most degradations combined in one sample", default=3)
-    val_fraction: float = _help("share of photos held out for validation (split by photo, seeded)", default=0.15)
-    val_samples: int = _help("synthesized validation samples (fixed by the seed)", default=512)
-    eval_every: int = _help("steps between validations (and the final one)", default=250)
-    checkpoint_every: int = _help("steps between checkpoints", default=250)
-    workers: int = _help("data-synthesis processes beside the training process (0: in the training process)", default=1)
-    threads: int | None = _help("torch threads for training (None: torch's default)", default=None)
-    seed: int = _help("seed of the split, the samples and the initial weights", default=0)
+    max_degradations: int = help_field("most degradations combined in one sample", default=3)
+    val_fraction: float = help_field("share of photos held out for validation (split by photo, seeded)", default=0.15)
+    val_samples: int = help_field("synthesized validation samples (fixed by the seed)", default=512)
+    eval_every: int = help_field("steps between validations (and the final one)", default=250)
+    checkpoint_every: int = help_field("steps between checkpoints", default=250)
+    workers: int = help_field("data-synthesis processes beside the training process (0: in the training process)", default=1)
+    threads: int | None = help_field("torch threads for training (None: torch's default)", default=None)
+    seed: int = help_field("seed of the split, the samples and the initial weights", default=0)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -151,10 +148,10 @@ class PerceptionTrainConfig:
 
 # -- the samples ------------------------------------------------------------------------------
 def split_photos(photos: list[CleanImage], seed: int, val_fraction: float) -> tuple[list[CleanImage], list[CleanImage]]:
-    """(train, val) photos: a seeded ``val_fraction`` of them (at least one) held out."""
-    order = sorted(photos, key=lambda p: zlib.crc32(f"perception-split|{seed}|{p.name}".encode()))
-    n_val = max(1, round(val_fraction * len(photos)))
-    val = {p.name for p in order[:n_val]}
+    """(train, val) photos: a seeded ``val_fraction`` of them held out (:func:`restora.cases.split_by_photo`)."""
+    if len(photos) < 2:
+        raise ValueError(f"perception training needs at least 2 photos (one held out for validation), got {len(photos)}")
+    val = split_by_photo([p.name for p in photos], seed, val_fraction, salt="perception-split")
     return [p for p in photos if p.name not in val], [p for p in photos if p.name in val]
 
 
@@ -238,14 +235,13 @@ class SynthDataset:
 
 
 def _crop(image: np.ndarray, size: int, where: list[float]) -> np.ndarray:
+    """:func:`restora.cases.crop_at`, a photo smaller than ``size`` padded by reflection first (rare)."""
     h, w = image.shape[:2]
-    if h < size or w < size:  # a small photo: pad by reflection (rare; the pools are larger)
+    if h < size or w < size:
         import cv2
 
         image = cv2.copyMakeBorder(image, 0, max(0, size - h), 0, max(0, size - w), cv2.BORDER_REFLECT)
-        h, w = image.shape[:2]
-    y, x = int(where[0] * (h - size)), int(where[1] * (w - size))
-    return np.ascontiguousarray(image[y : y + size, x : x + size])
+    return crop_at(image, size, where)
 
 
 def targets(labels: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -516,11 +512,9 @@ class _Indexed:
 
 
 def _worker_init(_: int) -> None:
-    import cv2
-    import torch
+    from restora.batch.workers import worker_init
 
-    torch.set_num_threads(1)
-    cv2.setNumThreads(1)
+    worker_init()  # one thread per library, as every restora worker process
 
 
 def _checkpoint(ckpt: Path, model, opt, sched, step: int, cfg: PerceptionTrainConfig, save_file) -> None:
