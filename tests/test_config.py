@@ -49,7 +49,14 @@ def test_a_bad_variable_is_a_clear_error_where_it_is_used(monkeypatch):
 
 
 def test_run_config_is_checked_on_creation_and_replace():
-    assert RunConfig().to_dict() == {"max_steps": 8, "max_seconds": 600.0, "min_gain": 0.002, "min_consistency": 0.25, "request": None}
+    assert RunConfig().to_dict() == {
+        "max_steps": 8, "max_seconds": 600.0, "min_gain": 0.002, "min_consistency": 0.25, "request": None,
+        "plan_megapixels": 2.0, "plan_crop": 256, "guard": True,
+    }
+    with pytest.raises(ValueError, match="plan_crop"):
+        RunConfig(plan_crop=10)
+    with pytest.raises(ValueError, match="plan_megapixels"):
+        RunConfig(plan_megapixels=0)
     with pytest.raises(ValueError, match="max_steps must be >= 0"):
         RunConfig(max_steps=-1)
     with pytest.raises(ValueError, match="max_seconds must be > 0"):

@@ -167,6 +167,17 @@ class RunConfig:
         default=0.25,
     )
     request: str | None = help_field("a person's words to the planner (chat sessions), or None", default=None)
+    plan_megapixels: float = help_field(
+        "larger images are planned on a mosaic of native-resolution crops (perception, tool trials, scoring and the "
+        "guard never see a downscale) and the kept steps are then rendered once on the whole image",
+        default=2.0,
+    )
+    plan_crop: int = help_field("side of each planning crop, px (four crops, tiled 2 x 2)", default=256)
+    guard: bool = help_field(
+        "... and only if the no-harm guard finds that what it removed looks like the degradation it targets "
+        "(restora.quality.guard; fitted by `restora train guard` on synthesized steps)",
+        default=True,
+    )
 
     def __post_init__(self) -> None:
         if int(self.max_steps) != self.max_steps or self.max_steps < 0:
@@ -181,6 +192,13 @@ class RunConfig:
         if not -1.0 <= self.min_consistency <= 1.0:
             raise ValueError(f"min_consistency is a correlation in [-1, 1]; got {self.min_consistency}")
         self.min_consistency = float(self.min_consistency)
+        self.guard = bool(self.guard)
+        if not self.plan_megapixels > 0:
+            raise ValueError(f"plan_megapixels must be > 0, got {self.plan_megapixels}")
+        self.plan_megapixels = float(self.plan_megapixels)
+        if int(self.plan_crop) != self.plan_crop or self.plan_crop < 64:
+            raise ValueError(f"plan_crop must be an integer >= 64 px, got {self.plan_crop}")
+        self.plan_crop = int(self.plan_crop)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -26,6 +26,8 @@ class AgentContext:
         run_id: the trace's run id (every record carries it).
         config: this turn's budgets, acceptance thresholds and request
             (``max_steps`` and ``max_seconds`` count per turn).
+        guard: a :class:`restora.quality.guard.NoHarmGuard`, or None (no guard; so is
+            ``config.guard=False``).
         on_event: progress callback ``(kind, data)``: perceived, plan, decide, rollback, stop, ...
         started: ``time.perf_counter()`` when this turn began (its time budget counts from here).
 
@@ -44,6 +46,7 @@ class AgentContext:
     run_id: str
     config: RunConfig = field(default_factory=RunConfig)
     on_event: Callable[[str, dict[str, Any]], None] | None = None
+    guard: Any = None
     started: float = field(default_factory=time.perf_counter)
 
     @property

@@ -138,14 +138,18 @@ def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     if candidate["ref"] is not None:
         after = ctx.store.get(candidate["ref"])
         candidate["report"], candidate["scores"] = _assess(ctx, after)
-        candidate["consistency"] = structure_consistency(ctx.store.get(state["current_ref"]), after)
+        before = ctx.store.get(state["current_ref"])
+        candidate["consistency"] = structure_consistency(before, after)
+        if ctx.guard is not None and ctx.config.guard:
+            task = (state.get("pending") or {}).get("task")
+            candidate["guard"] = ctx.guard.check(before, after, task).to_json()
     candidate["score_seconds"] = time.perf_counter() - t0
     return {"candidate": candidate}
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Accept the step if quality rose by more than ``min_gain`` and the output kept the input's
-    coarse structure (``min_consistency``); else roll back and ban it."""
+    """Accept the step if quality rose by more than ``min_gain``, the output kept the input's
+    coarse structure (``min_consistency``) and the no-harm guard passed it; else roll back and ban it."""
     ctx = runtime.context
     action = Action(**state["pending"])
     cand = state["candidate"]
@@ -155,7 +159,8 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
         consistent = float(cand.get("consistency", 1.0)) >= ctx.config.min_consistency
-        decision = "accept" if gain > ctx.config.min_gain and consistent else "rollback"
+        guarded = bool((cand.get("guard") or {}).get("ok", True))
+        decision = "accept" if gain > ctx.config.min_gain and consistent and guarded else "rollback"
     banned = list(state["banned"])
     newly_banned = []
     if decision != "accept":
@@ -176,6 +181,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         score_seconds=cand.get("score_seconds", 0.0),
         tool_info=cand.get("info") or {},
         consistency=cand.get("consistency"),
+        guard=cand.get("guard"),
     )
     item = HistoryItem(
         step=state["step"],
@@ -338,6 +344,7 @@ def step_record(
     score_seconds: float = 0.0,
     tool_info: dict[str, Any] | None = None,
     consistency: float | None = None,
+    guard: dict[str, Any] | None = None,
     by: str | None = None,
 ) -> dict[str, Any]:
     """The :class:`restora.traces.StepRecord` of one decision on ``state``, as JSON (returned, not written).
@@ -369,4 +376,5 @@ def step_record(
         timings={"plan": plan_seconds, "act": act_seconds, "score": score_seconds},
         tool_info=tool_info or {},
         consistency=consistency,
+        guard=guard,
     ).model_dump(mode="json")

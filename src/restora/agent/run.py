@@ -92,9 +92,18 @@ class Run:
         'end'
     """
 
-    def __init__(self, ctx: AgentContext, tracer: TraceWriter, state: dict[str, Any], started: float) -> None:
+    def __init__(
+        self,
+        ctx: AgentContext,
+        tracer: TraceWriter,
+        state: dict[str, Any],
+        started: float,
+        full: np.ndarray | None = None,
+    ) -> None:
         # use Run.open
         self.config = ctx.config
+        self._full = full  # the whole image when the run plans on a proxy of native crops
+        self._rendered: tuple[tuple[Any, ...], np.ndarray] | None = None
         self._ctx = ctx
         self._tracer = tracer
         self._state = state
@@ -117,11 +126,13 @@ class Run:
         notes: list[str] | None = None,
         labels: dict[str, Any] | None = None,
         on_event: Callable[[str, dict[str, Any]], None] | None = None,
+        guard: Any = None,
     ) -> Run:
         """Check ``image``, start its trace (the start record) and perceive and score it once.
 
         Defaults: :class:`restora.planners.HeuristicPlanner`, every available tool, the
-        :class:`restora.quality.QualityScorer` and :func:`restora.perception.perceive`.
+        :class:`restora.quality.QualityScorer`, :func:`restora.perception.perceive` and the
+        shipped :class:`restora.quality.guard.NoHarmGuard` (none when ``config.guard`` is False).
         ``trace_path`` None keeps the trace in memory only (:attr:`records`).
 
         Examples:
@@ -131,6 +142,19 @@ class Run:
         """
         check_image(image, "input image")
         config = config or RunConfig()
+        full, plan_crops = None, None
+        height, width = image.shape[:2]
+        if height * width > config.plan_megapixels * 1e6:
+            from restora.agent.proxy import ROLES, mosaic, planning_crops
+
+            boxes = planning_crops(image, config.plan_crop)
+            plan_crops = [{"role": r, "y": b[0], "x": b[1], "h": b[2], "w": b[3]} for r, b in zip(ROLES, boxes, strict=True)]
+            full, image = image, mosaic(image, boxes)
+            notes = [
+                *(notes or []),
+                f"planned on {len(boxes)} native-resolution {boxes[0][2]} px crops ({', '.join(ROLES)}) of the "
+                f"{width}x{height} image; the kept steps were then rendered once on the whole image",
+            ]
         if planner is None:
             from restora.planners.heuristic import HeuristicPlanner
 
@@ -143,9 +167,16 @@ class Run:
             from restora.perception import perceive as _perceive
 
             perceive = _perceive
+        if full is not None:
+            perceive = _WholeSize(perceive, width, height)
+        if guard is None and config.guard:
+            from restora.quality.guard import NoHarmGuard
+
+            guard = NoHarmGuard.default()
         toolbox = toolbox or ToolBox()
         store = ImageStore()
         input_ref = store.put(image)
+        source_ref = input_ref if full is None else store.put(full)  # the trace's input is the whole image
         ctx = AgentContext(
             store=store,
             toolbox=toolbox,
@@ -155,6 +186,7 @@ class Run:
             run_id=uuid.uuid4().hex[:12],
             config=config,
             on_event=on_event,
+            guard=guard if config.guard else None,
         )
         tracer = TraceWriter(trace_path)
         started = time.perf_counter()
@@ -163,9 +195,9 @@ class Run:
                 StartRecord(
                     run_id=ctx.run_id,
                     source=source,
-                    width=image.shape[1],
-                    height=image.shape[0],
-                    image=input_ref,
+                    width=width,
+                    height=height,
+                    image=source_ref,
                     notes=list(notes or []),
                     config={
                         "planner": ctx.planner_name,
@@ -173,6 +205,8 @@ class Run:
                         "max_seconds": config.max_seconds,
                         "min_gain": config.min_gain,
                         "min_consistency": config.min_consistency,
+                        "guard": config.guard,
+                        "plan_crops": plan_crops,
                         "tools": sorted(toolbox.catalogue()),
                         "metrics": list(getattr(scorer, "metrics", [])),
                         "request": config.request,
@@ -185,7 +219,7 @@ class Run:
         except BaseException:
             tracer.close(commit=False)
             raise
-        return cls(ctx, tracer, state, started)
+        return cls(ctx, tracer, state, started, full=full)
 
     # -- turns -------------------------------------------------------------------------------------
     def turn(
@@ -256,8 +290,22 @@ class Run:
     # -- what it has -------------------------------------------------------------------------------
     @property
     def image(self) -> np.ndarray:
-        """The current image (a copy)."""
-        return np.array(self._ctx.store.get(self._state["current_ref"]))
+        """The current image (a copy). A run planned on native crops renders its kept steps on
+        the whole image here (once per set of kept steps)."""
+        if self._full is None:
+            return np.array(self._ctx.store.get(self._state["current_ref"]))
+        kept = tuple((u["tool"], repr(sorted(u["params"].items()))) for u in self._state.get("undo", []))
+        if self._rendered is None or self._rendered[0] != kept:
+            out = self._full
+            for u in self._state.get("undo", []):
+                out = self._ctx.toolbox.run(u["tool"], out, u["params"])
+            self._rendered = (kept, out)
+        return np.array(self._rendered[1])
+
+    @property
+    def planned_on_crops(self) -> bool:
+        """Whether this run plans on a mosaic of native-resolution crops of a large image."""
+        return self._full is not None
 
     @property
     def state(self) -> dict[str, Any]:
@@ -313,10 +361,11 @@ class Run:
         try:
             if commit:
                 s = self._state
+                final_ref = s["current_ref"] if self._full is None else self._ctx.store.put(self.image)
                 self._tracer.write(
                     EndRecord(
                         run_id=self._ctx.run_id,
-                        image=s["current_ref"],
+                        image=final_ref,
                         stop_reason=s.get("stop_reason") or "",
                         tool_calls=s["tool_calls"],
                         accepted=s["accepted"],
@@ -344,6 +393,18 @@ class Run:
     def _write(self, emitted: list[dict[str, Any]] | None) -> None:
         for record in emitted or []:
             self._tracer.write(StepRecord.model_validate(record))
+
+
+class _WholeSize:
+    """A perceive callable whose reports carry the whole image's size (the planner budgets tool
+    time by it) while it looks at the planning proxy."""
+
+    def __init__(self, perceive: Callable, width: int, height: int) -> None:
+        self._perceive, self.width, self.height = perceive, width, height
+
+    def __call__(self, image: np.ndarray) -> Any:
+        report = self._perceive(image)
+        return report.model_copy(update={"width": self.width, "height": self.height})
 
 
 def restore(
@@ -374,7 +435,7 @@ def restore(
         >>> restore(image, max_step=4)                                                # doctest: +SKIP
         Traceback (most recent call last):
         ...
-        TypeError: unknown RunConfig fields ['max_step'] (known: max_seconds, max_steps, min_consistency, min_gain, request)
+        TypeError: unknown RunConfig fields ['max_step'] (known: guard, max_seconds, max_steps, min_consistency, min_gain, plan_crop, plan_megapixels, request)
     """
     config = (config or RunConfig()).replace(**overrides)
     with Run.open(

@@ -21,6 +21,7 @@ class Candidate(TypedDict, total=False):
     score_seconds: float
     info: dict[str, Any]  # the tool's last_info (recorded in the trace)
     consistency: float  # restora.quality.structure_consistency(input of the step, output)
+    guard: dict[str, Any] | None  # restora.quality.guard.GuardVerdict.to_json() of the step
 
 
 class AgentState(TypedDict, total=False):

@@ -35,7 +35,7 @@ from restora.cases import (
 from restora.quality.fidelity import psnr, rank_pct, ssim
 from restora.batch import Done, run_jobs
 from restora.batch.workers import process_tools
-from restora.bench.strategies import STRATEGIES, CaseRunner
+from restora.bench.strategies import EXTRA_STRATEGIES, STRATEGIES, CaseRunner
 
 VERSION = 1
 METRICS = ("psnr", "ssim", "tool_calls", "seconds", "rank_pct")
@@ -172,10 +172,11 @@ def run_mio(
     from restora.imageio import write_text_atomic
 
     strategies = list(strategies or STRATEGIES)
-    unknown = [s for s in strategies if s not in STRATEGIES]
+    known = (*STRATEGIES, *EXTRA_STRATEGIES)
+    unknown = [s for s in strategies if s not in known]
     if unknown:
-        raise ValueError(f"unknown strategies {unknown} (known: {', '.join(STRATEGIES)})")
-    strategies = [s for s in STRATEGIES if s in strategies]  # canonical order
+        raise ValueError(f"unknown strategies {unknown} (known: {', '.join(known)})")
+    strategies = [s for s in known if s in strategies]  # canonical order
     combos = list(combos or COMBOS)
     if size < 32:
         raise ValueError(f"--size must be at least 32 (perception needs it), got {size}")

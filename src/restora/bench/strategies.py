@@ -38,6 +38,9 @@ from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
 from restora.tools.registry import ToolBox
 
 STRATEGIES: tuple[str, ...] = ("none", "random", "fixed", "greedy", "explore", "agent", "oracle")
+EXTRA_STRATEGIES: tuple[str, ...] = ("agent_unguarded",)
+"""Run only when asked (``--strategies``): ``agent_unguarded`` is the agent without the no-harm
+guard, to measure what the guard changes in the same run."""
 NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
 
 
@@ -109,8 +112,8 @@ class CaseRunner:
 
     def run(self, strategy: str) -> Outcome:
         fn = getattr(self, f"_{strategy}", None)
-        if strategy not in STRATEGIES or fn is None:
-            raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
+        if strategy not in (*STRATEGIES, *EXTRA_STRATEGIES) or fn is None:
+            raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join((*STRATEGIES, *EXTRA_STRATEGIES))})")
         return fn()
 
     def _walk(self, strategy: str, tools: list[str]) -> Outcome:
@@ -205,7 +208,12 @@ class CaseRunner:
                 break
         return Outcome("explore", node.image, plan, calls, seconds)
 
-    def _agent(self) -> Outcome:
+    def _agent_unguarded(self) -> Outcome:
+        outcome = self._agent(guard=False)
+        outcome.strategy = "agent_unguarded"
+        return outcome
+
+    def _agent(self, guard: bool = True) -> Outcome:
         from restora.agent import restore
         from restora.planners.heuristic import HeuristicPlanner
 
@@ -216,6 +224,7 @@ class CaseRunner:
             scorer=self.scorer,
             max_steps=self.max_steps,
             source=f"{self.case.image}:{self.case.combo}",
+            guard=guard,
         )
         return Outcome(
             "agent",

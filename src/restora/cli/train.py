@@ -67,3 +67,50 @@ def train_perception(
         f"({result['seconds_this_run']:.0f} s); see {outdir / 'report.md'}",
         highlight=False,
     )
+
+
+@train_app.command("guard")
+def train_guard(
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="run folder (guard.json, rows.jsonl, metrics.json, report.md, rejected.png)")],
+    clean: Annotated[list[Path] | None, typer.Option("--clean", help="folders of clean photos (default: the shared data's clean/cbsd68 and clean/live1)")] = None,
+    samples: Annotated[int, typer.Option(min=8, help="synthesized pictures per family (each runs every tool of the family)")] = 240,
+    crop: Annotated[int, typer.Option(min=64, help="crop side, px (native resolution)")] = 192,
+    max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject")] = 0.05,
+    workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
+    seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Fit the no-harm guard on steps synthesized from clean photos: every tool of a family runs on
+    degraded crops, clean crops and hard negatives, labelled by the PSNR change against the clean
+    picture. Copy OUT/guard.json over src/restora/quality/guard.json to ship it."""
+    import shlex
+    import sys
+
+    from restora.trainer.guard import GuardTrainConfig
+    from restora.trainer.guard import train_guard as run
+
+    with user_errors():
+        kwargs = {} if not clean else {"clean": clean}
+        cfg = GuardTrainConfig(
+            out=outdir, samples=samples, crop=crop, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
+        )
+    progress = progress_bar(quiet)
+    command = "restora " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    with progress:
+        task = progress.add_task("samples", total=samples * len(cfg.families), last="")
+
+        def on_sample(n: int, total: int) -> None:
+            if n % 40 == 0 or n == total:
+                advance(progress, task, f"{n}/{total} pictures", quiet, step=n - int(progress.tasks[task].completed))
+            else:
+                progress.update(task, completed=n, last=f"{n}/{total} pictures")
+
+        with user_errors():
+            result = run(cfg, on_sample=on_sample, command=command)
+    for family, m in result["families"].items():
+        out.print(
+            f"{family}: val AUC {m['val_auc']}, harm rejected {m['val_harm_rejected']}, help rejected {m['val_help_rejected']} "
+            f"({m['val_steps']} validation steps)",
+            highlight=False,
+        )
+    out.print(f"{outdir}: {result['steps']} steps in {result['seconds']:.0f} s; see {outdir / 'report.md'}", highlight=False)

@@ -76,6 +76,11 @@ class StepRecord(_Record):
     consistency: float | None = Field(
         None, description="coarse structure kept from the step's input (1 same, ~0 unrelated); < min_consistency is rolled back"
     )
+    guard: dict[str, Any] | None = Field(
+        None,
+        description="the no-harm guard's verdict (restora.quality.guard.GuardVerdict): checked, ok, p_harm, threshold, "
+        "reason, measures; not ok is rolled back",
+    )
     tool_info: dict[str, Any] = Field(
         default_factory=dict, description="what the tool decided (e.g. the DiT's resolution policy, tiles, LoRA)"
     )

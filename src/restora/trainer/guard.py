@@ -1,0 +1,388 @@
+"""``restora train guard``: fit the no-harm guard (:mod:`restora.quality.guard`) on steps restora
+synthesizes and runs itself.
+
+Each sample is a pure function of ``(seed, split, family, index)``: a native-resolution crop of a
+clean photo from the split (split by source photo, seeded), sometimes turned into a hard negative
+(:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), then either
+degraded with the family's own degradation at a uniform severity (noise: Gaussian,
+Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: motion or defocus; rain) or left
+clean, as perception's false alarms leave it. Classical perception reads it; every available tool
+of the family runs with the parameters the heuristic planner would give it; the row keeps the
+guard's measures and the PSNR change against the known clean picture. A step that lowered PSNR
+by more than ``margin`` dB is harm; one that raised it by more than ``margin`` is help; the rest
+is neither and is left out.
+
+Per family a logistic model (standardised measures, L2, weighted by how much the step changed
+PSNR, capped) is fitted on the training photos' rows. The threshold is set on the validation
+photos' rows: the highest harm probability that still keeps ``1 - max_false_reject`` of the
+helpful steps. Never fitted or set on benchmark photos.
+
+Writes, in ``out``: ``rows.jsonl`` (every step), ``guard.json`` (the models, the command, the
+figures; what ships as ``restora/quality/guard.json``), ``metrics.json``, ``report.md`` and
+``rejected.png`` (validation steps the guard would reject, before and after).
+
+Examples:
+    >>> from restora.trainer.guard import GuardTrainConfig, train_guard
+    >>> result = train_guard(GuardTrainConfig(out=Path("out/guard")))     # doctest: +SKIP
+    >>> result["families"]["derain"]["val_auc"]                            # doctest: +SKIP
+    0.97
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
+from restora.config import help_field
+from restora.imageio import write_text_atomic
+from restora.quality.guard import FEATURES, residual_features
+
+FAMILIES: dict[str, dict[str, Any]] = {
+    "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})]},
+    "derain": {"tasks": ["derain"], "degradations": [("rain", {})]},
+    "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
+    "deblur": {"tasks": ["motion_deblur", "defocus_deblur"], "degradations": [("motion_blur", {}), ("defocus", {})]},
+}
+"""Guard family -> its tasks and the degradations its tools are meant to undo."""
+
+
+def _default_clean() -> list[Path]:
+    from restora.data import data_dir
+
+    root = data_dir() / "clean"
+    return [root / "cbsd68", root / "live1"]
+
+
+@dataclass
+class GuardTrainConfig:
+    """Everything that decides a guard fit (``restora train guard`` flags).
+
+    Examples:
+        >>> GuardTrainConfig(out=Path("g"), samples=40).samples
+        40
+        >>> GuardTrainConfig(out=Path("g"), families=["dehaze"])
+        Traceback (most recent call last):
+        ...
+        ValueError: unknown guard families ['dehaze'] (known: deblur, dejpeg, denoise, derain)
+    """
+
+    out: Path = help_field("run folder: rows.jsonl, guard.json, metrics.json, report.md, rejected.png")
+    clean: list[Path] = help_field(
+        "folders of clean photos (default the shared data's clean/cbsd68 and clean/live1, never the benchmark's photos)",
+        default_factory=_default_clean,
+    )
+    families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
+    samples: int = help_field("synthesized pictures per family (each runs every tool of the family)", default=240)
+    crop: int = help_field("crop side, px (native resolution)", default=192)
+    degraded_share: float = help_field("share of pictures given the family's degradation (the rest: perception's false alarms)", default=0.6)
+    hard_share: float = help_field("share of pictures that are hard negatives (text, barcodes, fences, tiles, ...)", default=0.35)
+    val_fraction: float = help_field("share of photos held out to set the thresholds (split by photo, seeded)", default=0.25)
+    margin: float = help_field("dB: a PSNR change beyond +-margin is help or harm; within, neither (left out)", default=0.1)
+    max_false_reject: float = help_field("share of helpful validation steps the threshold may reject", default=0.05)
+    l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
+    workers: int = help_field("processes synthesizing and running tools", default=2)
+    seed: int = help_field("seed of the split and the samples", default=0)
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+        self.clean = [Path(p) for p in self.clean]
+        unknown = sorted(set(self.families) - set(FAMILIES))
+        if unknown:
+            raise ValueError(f"unknown guard families {unknown} (known: {', '.join(sorted(FAMILIES))})")
+        checks = [
+            (self.samples >= 8, f"samples must be >= 8, got {self.samples}"),
+            (self.crop >= 64, f"crop must be at least 64 px, got {self.crop}"),
+            (0.0 <= self.degraded_share <= 1.0, f"degraded_share must be in [0, 1], got {self.degraded_share}"),
+            (0.0 <= self.hard_share <= 1.0, f"hard_share must be in [0, 1], got {self.hard_share}"),
+            (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
+            (self.margin >= 0.0, f"margin must be >= 0, got {self.margin}"),
+            (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
+            (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def to_json(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["out"] = str(self.out)
+        d["clean"] = [str(p) for p in self.clean]
+        return d
+
+
+# -- synthesizing steps ------------------------------------------------------------------------
+PSNR_CAP = 50.0
+"""dB: PSNR is capped here, so a step on a clean picture (infinite PSNR before) counts the damage
+it did down from 50 dB (changes above it are invisible)."""
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return PSNR_CAP if mse <= 10 ** (-PSNR_CAP / 10) else 10.0 * math.log10(1.0 / mse)
+
+
+def sample_steps(
+    photo_path: str, photo_name: str, split: str, family: str, index: int, cfg: dict[str, Any]
+) -> dict[str, Any]:
+    """One synthesized picture of ``family`` and every tool of the family run on it (a worker job).
+
+    Returns ``{"rows": [...], "example": (before, after) of the worst step}``; pure function of its
+    arguments.
+    """
+    from restora import degrade
+    from restora.batch.workers import process_tools
+    from restora.imageio import load_image
+    from restora.perception import perceive
+    from restora.synth import negatives
+    from restora.taxonomy import DEGRADATION_FOR, Task
+
+    box, _ = process_tools()
+    code = zlib.crc32(f"{photo_name}|{split}|{family}".encode())
+    rng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index])
+    photo = load_image(photo_path).pixels
+    clean = crop_at(photo, int(cfg["crop"]), rng.random(2).tolist())
+    scene = "photo"
+    if rng.random() < cfg["hard_share"]:
+        scene, clean = negatives.render_random(clean.shape[0], seed=int(rng.integers(2**31)), photo=clean)
+    spec = FAMILIES[family]
+    degraded = rng.random() < cfg["degraded_share"]
+    if degraded:
+        name, kwargs = spec["degradations"][int(rng.integers(len(spec["degradations"])))]
+        severity = float(rng.uniform(0.05, 1.0))
+        before = degrade.apply(clean, name, severity, seed=int(rng.integers(2**31)), **kwargs)
+        condition = f"{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
+    else:
+        name, before, condition = None, clean, "clean"
+    report = perceive(before)
+    tasks = spec["tasks"]
+    if name is not None:
+        tasks = [t for t in tasks if DEGRADATION_FOR[Task(t)].value == name]
+    rows, worst = [], None
+    base = _psnr(before, clean)
+    for task in tasks:
+        finding = report.findings.get(DEGRADATION_FOR[Task(task)].value)
+        sev = float(finding.severity) if finding is not None and finding.present else 0.5
+        evidence = dict(finding.evidence) if finding is not None else {}
+        for tool_name, cls in sorted(box.catalogue().items()):
+            if cls.multi_task() or str(cls.task) != task:
+                continue
+            params = cls.suggest_params_for(task, sev, evidence)[0].model_dump(mode="json")
+            try:
+                after = box.run(tool_name, before, params)
+            except Exception as e:  # a crashing tool is the agent's business, not the guard's
+                rows.append({"tool": tool_name, "error": f"{type(e).__name__}: {e}"})
+                continue
+            if after.shape != before.shape:
+                continue
+            dpsnr = _psnr(after, clean) - base
+            feats = residual_features(before, after)
+            rows.append({
+                "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
+                "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
+                "features": {k: round(v, 6) for k, v in feats.items()},
+            })
+            if worst is None or dpsnr < worst[0]:
+                caption = [f"{family} {index}: {scene}, {condition}", f"{tool_name}: {dpsnr:+.2f} dB"]
+                worst = (dpsnr, np.concatenate([before, after], axis=1), caption)
+    return {"rows": rows, "example": None if worst is None else (worst[1], worst[2])}
+
+
+# -- fitting -----------------------------------------------------------------------------------
+def fit_logistic(x: np.ndarray, y: np.ndarray, w: np.ndarray, l2: float, iters: int = 50) -> tuple[np.ndarray, float]:
+    """Weighted L2-regularised logistic regression by Newton's method (bias unpenalised).
+
+    Examples:
+        >>> x = np.array([[-2.0], [-1.0], [1.0], [2.0]]); y = np.array([0, 0, 1, 1.0])
+        >>> coef, bias = fit_logistic(x, y, np.ones(4), l2=0.1)
+        >>> bool(coef[0] > 0)
+        True
+    """
+    n, d = x.shape
+    xb = np.concatenate([x, np.ones((n, 1))], axis=1)
+    theta = np.zeros(d + 1)
+    pen = np.full(d + 1, float(l2))
+    pen[-1] = 0.0
+    for _ in range(iters):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ theta, -60, 60)))
+        grad = xb.T @ (w * (p - y)) + pen * theta
+        hess = (xb * (w * p * (1 - p))[:, None]).T @ xb + np.diag(pen + 1e-9)
+        step = np.linalg.solve(hess, grad)
+        theta -= step
+        if float(np.abs(step).max()) < 1e-8:
+            break
+    return theta[:-1], float(theta[-1])
+
+
+def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float | None:
+    """Area under the ROC curve (ties count half); None without both classes.
+
+    Examples:
+        >>> roc_auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([0, 0, 1, 1]))
+        0.75
+    """
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if len(pos) == 0 or len(neg) == 0:
+        return None
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return round(float(greater) / (len(pos) * len(neg)), 4)
+
+
+def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, Any]:
+    """Fit one family's model on its training rows and set its threshold on the validation rows."""
+    def arrays(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
+        use = [r for r in rows if r["split"] == split and abs(r["dpsnr"]) > cfg.margin]
+        x = np.array([[r["features"][k] for k in FEATURES] for r in use], np.float64).reshape(-1, len(FEATURES))
+        d = np.array([r["dpsnr"] for r in use], np.float64)
+        return x, (d < 0).astype(np.float64), d, use
+
+    xt, yt, dt, _ = arrays("train")
+    xv, yv, dv, val_rows = arrays("val")
+    if len(xt) < 10 or yt.min() == yt.max():
+        raise ValueError(f"too few usable training steps to fit ({len(xt)}, harm share {yt.mean() if len(yt) else 0:.2f}); raise --samples")
+    mean = xt.mean(axis=0)
+    scale = xt.std(axis=0)
+    scale[scale < 1e-6] = 1.0
+    weight = np.minimum(np.abs(dt), 3.0) + 0.25
+    weight = weight * np.where(yt == 1, 0.5 / max(yt.mean(), 1e-6), 0.5 / max(1 - yt.mean(), 1e-6))
+    coef, bias = fit_logistic((xt - mean) / scale, yt, weight, cfg.l2)
+
+    def probs(x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-np.clip(bias + ((x - mean) / scale) @ coef, -60, 60)))
+
+    pv = probs(xv)
+    helpful = pv[yv == 0]
+    if len(helpful):
+        threshold = float(np.quantile(helpful, 1.0 - cfg.max_false_reject, method="higher"))
+    else:
+        threshold = 0.5
+    threshold = round(min(max(threshold, 0.05), 0.99), 4)
+    reject = pv > threshold
+    harm = yv == 1
+    return {
+        "model": {"mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(), "bias": round(bias, 6), "threshold": threshold},
+        "train_steps": int(len(xt)),
+        "train_harm_share": round(float(yt.mean()), 4),
+        "val_steps": int(len(xv)),
+        "val_harm_share": round(float(yv.mean()), 4) if len(yv) else None,
+        "val_auc": roc_auc(pv, yv.astype(int)),
+        "train_auc": roc_auc(probs(xt), yt.astype(int)),
+        "val_harm_rejected": round(float(reject[harm].mean()), 4) if harm.any() else None,
+        "val_help_rejected": round(float(reject[~harm].mean()), 4) if (~harm).any() else None,
+        "val_harm_db_rejected": round(float(-dv[harm & reject].sum()), 2),
+        "val_harm_db_total": round(float(-dv[harm].sum()), 2),
+        "val_mean_db_kept_before": round(float(dv.mean()), 4) if len(dv) else None,
+        "val_mean_db_kept_after": round(float(np.where(reject, 0.0, dv).mean()), 4) if len(dv) else None,
+        "_val_rejected": [r for r, rej in zip(val_rows, reject, strict=True) if rej],
+    }
+
+
+# -- the run -----------------------------------------------------------------------------------
+def train_guard(
+    cfg: GuardTrainConfig, on_sample: Callable[[int, int], None] | None = None, command: str | None = None
+) -> dict[str, Any]:
+    """Synthesize the steps, fit every family, write the run folder; returns the metrics."""
+    from restora.batch.pool import run_jobs
+
+    t0 = time.perf_counter()
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    photos: list[CleanImage] = clean_images(cfg.clean)
+    val = split_by_photo([p.name for p in photos], cfg.seed, cfg.val_fraction, salt="guard")
+    jobs = []
+    for family in cfg.families:
+        for i in range(cfg.samples):
+            split = "val" if i % round(1 / cfg.val_fraction) == 0 else "train"
+            pool = [p for p in photos if (p.name in val) == (split == "val")]
+            rng = np.random.default_rng([cfg.seed, zlib.crc32(family.encode()), i])
+            photo = pool[int(rng.integers(len(pool)))]
+            jobs.append((str(photo.path), photo.name, split, family, i, cfg.to_json()))
+    counter = {"n": 0}
+
+    def done(_: Any) -> None:
+        counter["n"] += 1
+        if on_sample is not None:
+            on_sample(counter["n"], len(jobs))
+
+    results = run_jobs(sample_steps, jobs, workers=cfg.workers, on_done=done)
+    failed = [r.error for r in results if not r.ok]
+    if len(failed) > len(results) // 10:
+        raise RuntimeError(f"{len(failed)} of {len(results)} samples failed, first: {failed[0]}")
+    rows = [row for r in results if r.ok for row in r.value["rows"]]
+    examples = {(r.job[3], r.job[4]): r.value["example"] for r in results if r.ok and r.value["example"] is not None}
+    write_text_atomic(cfg.out / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+
+    families: dict[str, Any] = {}
+    rejected: list[tuple[np.ndarray, list[str]]] = []
+    for family in cfg.families:
+        fam_rows = [r for r in rows if r.get("family") == family and "features" in r]
+        fitted = fit_family(fam_rows, cfg)
+        for r in fitted.pop("_val_rejected")[:6]:
+            ex = examples.get((family, r["index"]))
+            if ex is not None:
+                rejected.append((ex[0], [*ex[1], f"rejected {r['tool']} ({r['dpsnr']:+.2f} dB)"]))
+        families[family] = fitted
+    command = command or "restora train guard " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_json().items() if k not in ("out", "clean", "families")
+    )
+    guard = {
+        "about": "restora's no-harm guard: logistic models of residual measures, per task family (restora.quality.guard)",
+        "command": command,
+        "data": [str(p) for p in cfg.clean],
+        "data_terms": "the shared data's clean training pool (CBSD68, LIVE1: research use, see ../shared/data/README)",
+        "seed": cfg.seed,
+        "features": list(FEATURES),
+        "families": {f: m["model"] for f, m in families.items()},
+        "validation": {f: {k: v for k, v in m.items() if k != "model"} for f, m in families.items()},
+    }
+    write_text_atomic(cfg.out / "guard.json", json.dumps(guard, indent=1) + "\n")
+    result = {
+        "config": cfg.to_json(),
+        "steps": len(rows),
+        "failed_samples": len(failed),
+        "families": guard["validation"],
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+    write_text_atomic(cfg.out / "metrics.json", json.dumps(result, indent=1) + "\n")
+    _report(cfg.out, result, rows, rejected)
+    return result
+
+
+def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejected: list[tuple[np.ndarray, list[str]]]) -> None:
+    from restora.imageio import save_image
+    from restora.trainer.report import labelled_grid
+
+    if rejected:
+        save_image(out / "rejected.png", labelled_grid(rejected, columns=3))
+    lines = [
+        "# restora no-harm guard fit",
+        "",
+        f"{result['steps']} synthesized steps ({result['failed_samples']} failed samples), {result['seconds']:.0f} s. "
+        "Harm = PSNR against the clean picture fell by more than the margin; help = rose by more than it.",
+        "",
+        "| family | train steps | val steps | val harm share | val AUC | harm rejected | help rejected | harm dB rejected / total | mean dB per step before -> after |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for f, m in result["families"].items():
+        lines.append(
+            f"| {f} | {m['train_steps']} | {m['val_steps']} | {m['val_harm_share']} | {m['val_auc']} | {m['val_harm_rejected']} | "
+            f"{m['val_help_rejected']} | {m['val_harm_db_rejected']} / {m['val_harm_db_total']} | {m['val_mean_db_kept_before']} -> {m['val_mean_db_kept_after']} |"
+        )
+    by_scene: dict[str, list[float]] = {}
+    for r in rows:
+        if "dpsnr" in r:
+            by_scene.setdefault(f"{r['family']} / {r['scene']}", []).append(r["dpsnr"])
+    lines += ["", "Mean PSNR change of the tools (all splits) by family and picture:", "", "| family / picture | steps | mean dB | harmful share |", "|---|---|---|---|"]
+    for k in sorted(by_scene):
+        v = np.array(by_scene[k])
+        lines.append(f"| {k} | {len(v)} | {v.mean():+.2f} | {(v < -result['config']['margin']).mean():.2f} |")
+    lines += ["", "![validation steps the guard rejects (before | after)](rejected.png)", ""]
+    write_text_atomic(out / "report.md", "\n".join(lines))

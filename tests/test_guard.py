@@ -1,0 +1,159 @@
+"""The no-harm guard (restora.quality.guard), its fit (restora.trainer.guard) and its place in the
+agent's accept rule. The pictures are synthesized here (restora.synth.negatives, restora.degrade on
+scikit-image's sample photos), so these run without ../shared/data."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from skimage import data
+
+from restora import degrade
+from restora.quality.guard import FEATURES, GUARD_FILE, GuardError, NoHarmGuard, guard_crops, residual_features
+from restora.synth import negatives
+from restora.tools import create_tool
+
+
+def _photo(name: str) -> np.ndarray:
+    return getattr(data, name)().astype(np.float32) / 255.0
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return 10 * math.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-10))
+
+
+@pytest.fixture(scope="module")
+def guard() -> NoHarmGuard:
+    return NoHarmGuard.default()
+
+
+@pytest.fixture(scope="module")
+def derain():
+    return create_tool("derain_guided")
+
+
+def test_shipped_guard_file_says_how_it_was_made(guard: NoHarmGuard) -> None:
+    raw = json.loads(GUARD_FILE.read_text())
+    assert raw["features"] == list(FEATURES)
+    assert raw["command"].startswith("restora train guard")
+    assert isinstance(raw["seed"], int)
+    assert set(guard.families) == {"denoise", "derain", "dejpeg", "deblur"}
+    for family, model in guard.families.items():
+        assert 0.0 < model.threshold < 1.0, family
+        assert len(model.weights) == len(FEATURES)
+        val = raw["validation"][family]
+        assert val["val_auc"] is not None and val["val_auc"] > 0.8, (family, val)
+        assert val["val_help_rejected"] <= 0.1, (family, val)
+
+
+def test_features_are_finite_and_do_not_depend_on_size() -> None:
+    photo = _photo("astronaut")
+    noisy = degrade.apply(photo, "noise", 0.5, seed=3)
+    nlm = create_tool("denoise_nlm")
+    small = residual_features(noisy[:256, :256], nlm(noisy[:256, :256]))
+    large = residual_features(noisy, nlm(noisy))
+    assert set(small) == set(FEATURES)
+    assert all(math.isfinite(v) for v in [*small.values(), *large.values()])
+    for k in ("removed_over_noise", "big_share", "residual_correlation", "residual_sign"):
+        assert abs(small[k] - large[k]) < 0.35, (k, small[k], large[k])
+    same = residual_features(photo, photo)
+    assert same["big_share"] == 0.0 and same["pieces"] == 0.0
+
+
+@pytest.mark.parametrize("kind", ["barcode", "text"])
+def test_guard_rejects_derain_that_erases_barcodes_and_text(guard: NoHarmGuard, derain, kind: str) -> None:
+    damaged = 0
+    for seed in range(6):
+        img = negatives.render(kind, 256, seed=seed)
+        out = derain(img)
+        if _psnr(out, img) > 30:  # the derainer left this one nearly alone: nothing to guard
+            continue
+        damaged += 1
+        verdict = guard.check(img, out, "derain")
+        assert verdict.checked and not verdict.ok, (kind, seed, verdict.p_harm, verdict.reason)
+        assert verdict.reason.startswith("likely harm")
+    assert damaged >= 2, f"the derainer damaged only {damaged} of 6 {kind} pictures; the test needs harmful steps"
+
+
+@pytest.mark.parametrize("name", ["astronaut", "coffee", "chelsea"])
+def test_guard_keeps_derain_on_rain_and_denoise_on_noise(guard: NoHarmGuard, derain, name: str) -> None:
+    photo = _photo(name)
+    nlm = create_tool("denoise_nlm")
+    for severity in (0.3, 0.7):
+        rainy = degrade.apply(photo, "rain", severity, seed=1)
+        dry = derain(rainy)
+        assert _psnr(dry, photo) > _psnr(rainy, photo)  # a helpful step
+        assert guard.check(rainy, dry, "derain").ok, (name, severity)
+        noisy = degrade.apply(photo, "noise", severity, seed=1)
+        assert guard.check(noisy, nlm(noisy), "denoise").ok, (name, severity)
+
+
+def test_guard_rejects_ringing_deblur_on_a_sharp_photo(guard: NoHarmGuard) -> None:
+    photo = _photo("astronaut")[:256, :256]
+    tool = create_tool("deblur_motion")
+    out = tool(photo, {"length": 15, "angle": 30})
+    assert _psnr(out, photo) < 30
+    assert not guard.check(photo, out, "motion_deblur").ok
+
+
+def test_unguarded_steps_pass_and_large_images_use_native_crops(guard: NoHarmGuard) -> None:
+    img = _photo("astronaut")
+    v = guard.check(img, np.clip(img * 1.3, 0, 1), "low_light")
+    assert not v.checked and v.ok
+    assert not guard.check(img, img[::2, ::2], "denoise").checked  # a size change is not judged
+    boxes = guard_crops((3000, 4000))
+    assert len(boxes) == 4 and all(h == w == 512 for _, _, h, w in boxes)
+    assert len({(y, x) for y, x, _, _ in boxes}) == 4
+
+
+def test_a_bad_guard_file_is_a_clear_error(tmp_path) -> None:
+    bad = tmp_path / "guard.json"
+    bad.write_text(json.dumps({"features": ["x"], "families": {}}))
+    with pytest.raises(GuardError, match="features"):
+        NoHarmGuard.load(bad)
+    bad.write_text("{not json")
+    with pytest.raises(GuardError, match="cannot read"):
+        NoHarmGuard.load(bad)
+
+
+def test_agent_rolls_back_a_step_the_guard_rejects_and_says_why() -> None:
+    from restora.agent import restore
+    from restora.planners.scripted import ScriptedPlanner
+    from restora.tools import ToolBox
+
+    img = negatives.render("text", 256, seed=1)
+    box = ToolBox(allow=["derain_guided"])
+    # min_gain=-1: only the guard (and the structure check) can roll this step back
+    result = restore(img, planner=ScriptedPlanner([("derain_guided", {})]), toolbox=box, max_steps=2, min_gain=-1.0)
+    steps = [r for r in result.records if r.event == "step" and r.action.tool == "derain_guided"]
+    assert steps and steps[0].decision == "rollback"
+    assert steps[0].guard is not None and steps[0].guard["ok"] is False
+    assert "likely harm" in steps[0].guard["reason"]
+    assert np.array_equal(result.image, img)
+    # the same step without the guard is kept: the guard is what stopped it
+    kept = restore(img, planner=ScriptedPlanner([("derain_guided", {})]), toolbox=box, max_steps=2, min_gain=-1.0, guard=False)
+    assert [r.decision for r in kept.records if r.event == "step" and r.action.tool == "derain_guided"] == ["accept"]
+
+
+def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
+    from restora.imageio import save_image
+    from restora.trainer.guard import GuardTrainConfig, train_guard
+
+    pool = tmp_path / "pool"
+    for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
+        save_image(pool / f"{name}.png", _photo(name))
+    cfg = GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05)
+    result = train_guard(cfg)
+    fitted = NoHarmGuard.load(tmp_path / "run" / "guard.json")
+    assert set(fitted.families) == {"derain"}
+    assert result["families"]["derain"]["train_steps"] > 0
+    rows = [json.loads(line) for line in (tmp_path / "run" / "rows.jsonl").read_text().splitlines()]
+    assert {r["split"] for r in rows} == {"train", "val"}
+    assert len({r["photo"] for r in rows if r["split"] == "val"} & {r["photo"] for r in rows if r["split"] == "train"}) == 0
+    assert (tmp_path / "run" / "report.md").read_text().startswith("# restora no-harm guard fit")
+    # same seed, same rows
+    again = train_guard(GuardTrainConfig(out=tmp_path / "again", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05))
+    assert again["families"] == result["families"]
