@@ -133,6 +133,9 @@ def test_agent_rolls_back_a_step_the_guard_rejects_and_says_why() -> None:
     assert steps[0].guard is not None and steps[0].guard["ok"] is False
     assert "likely harm" in steps[0].guard["reason"]
     assert np.array_equal(result.image, img)
+    from restora.report import render_report
+
+    assert "guard: likely harm" in render_report(result, "text.png")
     # the same step without the guard is kept: the guard is what stopped it
     kept = restore(img, planner=ScriptedPlanner([("derain_guided", {})]), toolbox=box, max_steps=2, min_gain=-1.0, guard=False)
     assert [r.decision for r in kept.records if r.event == "step" and r.action.tool == "derain_guided"] == ["accept"]

@@ -75,6 +75,13 @@ def test_large_noisy_image_is_planned_on_native_crops_and_rendered_whole() -> No
     # rendering is the kept steps on the whole image, once: the same call gives the same pixels
     direct = box.run("denoise_nlm", noisy, steps[0].action.params)
     assert np.array_equal(result.image, direct)
+    # the trace's input and output are the whole image; the page says which crops were used
+    assert result.store.get(start.image).shape == noisy.shape
+    assert np.array_equal(result.store.get(result.records[-1].image), result.image)
+    from restora.report import render_report
+
+    page = render_report(result, "large.png")
+    assert "Planned at native resolution on 4 crops" in page and "textured at x=" in page
 
 
 def test_proxy_sees_noise_that_a_downscale_hides() -> None:

@@ -50,6 +50,19 @@ def thumbnail_data_url(image: np.ndarray, size: int = THUMB) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buf.tobytes()).decode("ascii")
 
 
+def _outline_crops(image: np.ndarray, crops: list[dict[str, Any]]) -> np.ndarray:
+    """A downscaled copy of ``image`` with the planning crops outlined (yellow)."""
+    h, w = image.shape[:2]
+    scale = min(1.0, 960 / max(h, w))
+    small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+    small = np.ascontiguousarray(small, dtype=np.float32)
+    for c in crops:
+        p0 = (int(c["x"] * scale), int(c["y"] * scale))
+        p1 = (int((c["x"] + c["w"]) * scale), int((c["y"] + c["h"]) * scale))
+        cv2.rectangle(small, p0, p1, (1.0, 0.85, 0.0), max(1, round(2 * max(small.shape[:2]) / 480)))
+    return small
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3f}"
@@ -107,9 +120,18 @@ def render_report(result, title: str, notes: list[str] | None = None) -> str:
         parts.append("<ul class='notes'>" + "".join(f"<li>{html.escape(n)}</li>" for n in dict.fromkeys(all_notes)) + "</ul>")
     in_overall = (end.scores_input or {}).get("overall") if end else None
     out_overall = (end.scores_final or {}).get("overall") if end else None
+    crops = start.config.get("plan_crops") or []
+    shown_before = before
+    if crops:
+        shown_before = _outline_crops(before, crops)
+        listed = "; ".join(f"{c['role']} at x={c['x']}, y={c['y']} ({c['w']}x{c['h']})" for c in crops)
+        parts.append(
+            f"<p class='meta'>Planned at native resolution on {len(crops)} crops (outlined in the input): "
+            f"{html.escape(listed)}. Step images below are those crops side by side.</p>"
+        )
     parts.append("<h2>Before / after</h2><div class='pair'>")
     parts.append(
-        f"<figure><img src='{thumbnail_data_url(before, 480)}'><figcaption>input"
+        f"<figure><img src='{thumbnail_data_url(shown_before, 480)}'><figcaption>input"
         f"{'' if in_overall is None else f' &middot; overall {in_overall:.3f}'}</figcaption></figure>"
     )
     kept = " &rarr; ".join(html.escape(t) for t in result.accepted) or "no step kept"
@@ -142,6 +164,8 @@ def render_report(result, title: str, notes: list[str] | None = None) -> str:
             decision += f"<br>gain {r.gain:+.3f}"
         if r.error:
             decision += f"<br><span class='meta'>{html.escape(r.error)}</span>"
+        if r.guard and r.guard.get("checked"):
+            decision += f"<br><span class='meta'>guard: {html.escape(str(r.guard.get('reason', '')))}</span>"
         timing = ", ".join(f"{k} {v:.2f}s" for k, v in r.timings.items() if v)
         if timing:
             decision += f"<br><span class='meta'>{timing}</span>"

@@ -28,6 +28,9 @@ class AgentContext:
             (``max_steps`` and ``max_seconds`` count per turn).
         guard: a :class:`restora.quality.guard.NoHarmGuard`, or None (no guard; so is
             ``config.guard=False``).
+        render_megapixels: when the run plans on native crops of a large image, that image's
+            size: the kept steps will be rendered on it, and their estimated time (tool cost x
+            megapixels) is reserved from the time budget the planner sees.
         on_event: progress callback ``(kind, data)``: perceived, plan, decide, rollback, stop, ...
         started: ``time.perf_counter()`` when this turn began (its time budget counts from here).
 
@@ -47,6 +50,7 @@ class AgentContext:
     config: RunConfig = field(default_factory=RunConfig)
     on_event: Callable[[str, dict[str, Any]], None] | None = None
     guard: Any = None
+    render_megapixels: float | None = None
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -55,6 +59,13 @@ class AgentContext:
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
+
+    def reserved_seconds(self, kept: list[dict[str, Any]]) -> float:
+        """Estimated seconds to render the ``kept`` steps (the state's ``undo`` entries) on the
+        whole image; 0 when the run works on the image itself."""
+        if not self.render_megapixels:
+            return 0.0
+        return sum(float(self.toolbox.get_class(k["tool"]).cost) * self.render_megapixels for k in kept)
 
     def emit(self, kind: str, **data: Any) -> None:
         if self.on_event is not None:

@@ -77,7 +77,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             history=[HistoryItem(**h) for h in state["history"]],
             banned=list(state["banned"]),
             steps_left=ctx.config.max_steps - state.get("turn_tool_calls", 0),
-            seconds_left=max(0.0, ctx.config.max_seconds - ctx.elapsed()),
+            seconds_left=max(0.0, ctx.config.max_seconds - ctx.elapsed() - ctx.reserved_seconds(state.get("undo", []))),
             catalogue={n: t.describe() for n, t in ctx.toolbox.catalogue().items()},
             request=ctx.config.request,
             image=ctx.store.get(state["current_ref"]),

@@ -187,6 +187,7 @@ class Run:
             config=config,
             on_event=on_event,
             guard=guard if config.guard else None,
+            render_megapixels=None if full is None else width * height / 1e6,
         )
         tracer = TraceWriter(trace_path)
         started = time.perf_counter()
