@@ -40,7 +40,7 @@ def test_shipped_guard_file_says_how_it_was_made(guard: NoHarmGuard) -> None:
     assert raw["features"] == list(FEATURES)
     assert raw["command"].startswith("restora train guard")
     assert isinstance(raw["seed"], int)
-    assert set(guard.families) == {"denoise", "derain", "dejpeg", "deblur"}
+    assert set(guard.families) == {"denoise", "derain", "dejpeg", "deblur", "super_resolution"}
     for family, model in guard.families.items():
         assert 0.0 < model.threshold < 1.0, family
         assert len(model.weights) == len(FEATURES)

@@ -26,7 +26,7 @@ Examples:
     >>> guard.check(before, before, "super_resolution").checked      # not a guarded task
     False
     >>> sorted(guard.families)
-    ['deblur', 'dejpeg', 'denoise', 'derain']
+    ['deblur', 'dejpeg', 'denoise', 'derain', 'super_resolution']
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ FAMILY_OF: dict[str, str] = {
     "dejpeg": "dejpeg",
     "motion_deblur": "deblur",
     "defocus_deblur": "deblur",
+    "super_resolution": "super_resolution",
 }
-"""Task -> guard family. Tasks not here (dehaze, low light, super-resolution) are not guarded:
-their residual is a tone change or a size change, not something removed."""
+"""Task -> guard family. Tasks not here (dehaze, low light) are not guarded: their residual is a
+tone change, not something removed. Super-resolution in restore mode (same size out) is: on a
+photo that was not enlarged, shrinking and re-enlarging it loses real detail."""
 
 FEATURES: tuple[str, ...] = (
     "removed_over_noise",

@@ -5,9 +5,10 @@ Each sample is a pure function of ``(seed, split, family, index)``: a native-res
 clean photo from the split (split by source photo, seeded), sometimes turned into a hard negative
 (:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), then either
 degraded with the family's own degradation at a uniform severity (noise: Gaussian,
-Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: motion or defocus; rain) or left
-clean, as perception's false alarms leave it. Classical perception reads it; every available tool
-of the family runs with the parameters the heuristic planner would give it; the row keeps the
+Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: motion or defocus; rain; low
+resolution) or left clean, as perception's false alarms leave it. Classical perception reads it;
+every available tool of the family runs with the parameters the heuristic planner would give it
+(for deblurring both kinds on either blur: perception mistakes one for the other); the row keeps the
 guard's measures and the PSNR change against the known clean picture. A step that lowered PSNR
 by more than ``margin`` dB is harm; one that raised it by more than ``margin`` is help; the rest
 is neither and is left out.
@@ -52,6 +53,7 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "derain": {"tasks": ["derain"], "degradations": [("rain", {})]},
     "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
     "deblur": {"tasks": ["motion_deblur", "defocus_deblur"], "degradations": [("motion_blur", {}), ("defocus", {})]},
+    "super_resolution": {"tasks": ["super_resolution"], "degradations": [("low_res", {})]},
 }
 """Guard family -> its tasks and the degradations its tools are meant to undo."""
 
@@ -73,7 +75,7 @@ class GuardTrainConfig:
         >>> GuardTrainConfig(out=Path("g"), families=["dehaze"])
         Traceback (most recent call last):
         ...
-        ValueError: unknown guard families ['dehaze'] (known: deblur, dejpeg, denoise, derain)
+        ValueError: unknown guard families ['dehaze'] (known: deblur, dejpeg, denoise, derain, super_resolution)
     """
 
     out: Path = help_field("run folder: rows.jsonl, guard.json, metrics.json, report.md, rejected.png")
@@ -164,9 +166,7 @@ def sample_steps(
     else:
         name, before, condition = None, clean, "clean"
     report = perceive(before)
-    tasks = spec["tasks"]
-    if name is not None:
-        tasks = [t for t in tasks if DEGRADATION_FOR[Task(t)].value == name]
+    tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
     base = _psnr(before, clean)
     for task in tasks:
