@@ -75,6 +75,12 @@ def test_large_noisy_image_is_planned_on_native_crops_and_rendered_whole() -> No
     # rendering is the kept steps on the whole image, once: the same call gives the same pixels
     direct = box.run("denoise_nlm", noisy, steps[0].action.params)
     assert np.array_equal(result.image, direct)
+    # trials are cheap on the crops: the tool's other suggested strengths ran too, the best-scoring was kept
+    trials = steps[0].tool_info["trials"]
+    assert len(trials) == 3 and sum(t["chosen"] for t in trials) == 1
+    chosen = next(t for t in trials if t["chosen"])
+    assert chosen["params"] == steps[0].action.params
+    assert chosen["overall"] == max(t["overall"] for t in trials if t["guard_ok"])
     # the trace's input and output are the whole image; the page says which crops were used
     assert result.store.get(start.image).shape == noisy.shape
     assert np.array_equal(result.store.get(result.records[-1].image), result.image)

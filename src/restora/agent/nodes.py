@@ -16,7 +16,7 @@ from langgraph.runtime import Runtime
 from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
-from restora.planners.base import Action, HistoryItem, Observation
+from restora.planners.base import Action, HistoryItem, Observation, choice_key
 from restora.quality import structure_consistency
 from restora.traces.schema import ActionRecord, StepRecord
 
@@ -122,6 +122,8 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         candidate["error"] = str(e)
     except MemoryError:
         candidate["error"] = f"{action.tool} ran out of memory"
+    if candidate["ref"] is not None and ctx.render_megapixels:
+        candidate["alternatives"] = _sibling_trials(ctx, state, action, image)
     candidate["act_seconds"] = time.perf_counter() - t0
     return {
         "candidate": candidate,
@@ -131,20 +133,39 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Perceive and score the tool's output."""
+    """Perceive and score the tool's output (and, when planning on crops, its sibling trials:
+    the best-scoring one that the guard passes becomes the step)."""
     ctx = runtime.context
     candidate = dict(state["candidate"])
     t0 = time.perf_counter()
+    update: dict[str, Any] = {}
     if candidate["ref"] is not None:
-        after = ctx.store.get(candidate["ref"])
-        candidate["report"], candidate["scores"] = _assess(ctx, after)
         before = ctx.store.get(state["current_ref"])
-        candidate["consistency"] = structure_consistency(before, after)
-        if ctx.guard is not None and ctx.config.guard:
-            task = (state.get("pending") or {}).get("task")
-            candidate["guard"] = ctx.guard.check(before, after, task).to_json()
+        task = (state.get("pending") or {}).get("task")
+        trials = [{"params": (state.get("pending") or {}).get("params", {}), "ref": candidate["ref"]}]
+        trials += candidate.pop("alternatives", None) or []
+        for trial in trials:
+            after = ctx.store.get(trial["ref"])
+            trial["report"], trial["scores"] = _assess(ctx, after)
+            trial["consistency"] = structure_consistency(before, after)
+            trial["guard"] = ctx.guard.check(before, after, task).to_json() if ctx.guard is not None and ctx.config.guard else None
+        best = max(trials, key=lambda t: (bool((t["guard"] or {}).get("ok", True)), float(t["scores"]["overall"])))
+        candidate.update(ref=best["ref"], report=best["report"], scores=best["scores"], consistency=best["consistency"])
+        if best["guard"] is not None:
+            candidate["guard"] = best["guard"]
+        if len(trials) > 1:
+            candidate["info"] = {
+                **(candidate.get("info") or {}),
+                "trials": [
+                    {"params": t["params"], "overall": round(float(t["scores"]["overall"]), 4),
+                     "guard_ok": bool((t["guard"] or {}).get("ok", True)), "chosen": t is best}
+                    for t in trials
+                ],
+            }
+            if best is not trials[0]:
+                update["pending"] = {**state["pending"], "params": best["params"]}
     candidate["score_seconds"] = time.perf_counter() - t0
-    return {"candidate": candidate}
+    return {"candidate": candidate, **update}
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
@@ -222,6 +243,34 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image) -> list[dict[str, Any]]:
+    """When a large image is planned on its crops, a trial costs little next to the final render:
+    run the tool's other suggested parameters for this task on the same input too (not banned
+    ones), so that :func:`score` can keep the best. Failures are skipped."""
+    from restora.taxonomy import DEGRADATION_FOR, Task
+
+    try:
+        degradation = DEGRADATION_FOR[Task(action.task)].value
+    except (KeyError, ValueError):
+        return []
+    finding = (state.get("report") or {}).get("findings", {}).get(degradation) or {}
+    cls = ctx.toolbox.get_class(action.tool)
+    suggestions = cls.suggest_params_for(action.task, float(finding.get("severity", 0.5)), finding.get("evidence") or {})
+    out = []
+    seen = {choice_key(action.tool, action.params)}
+    for params in suggestions:
+        p = params.model_dump(mode="json")
+        key = choice_key(action.tool, p)
+        if key in seen or key in state["banned"]:
+            continue
+        seen.add(key)
+        try:
+            out.append({"params": p, "ref": ctx.store.put(ctx.toolbox.run(action.tool, image, p))})
+        except (ToolError, RestoraError, MemoryError):
+            continue
+    return out
+
+
 
 
 def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:

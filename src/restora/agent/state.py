@@ -22,6 +22,7 @@ class Candidate(TypedDict, total=False):
     info: dict[str, Any]  # the tool's last_info (recorded in the trace)
     consistency: float  # restora.quality.structure_consistency(input of the step, output)
     guard: dict[str, Any] | None  # restora.quality.guard.GuardVerdict.to_json() of the step
+    alternatives: list[dict[str, Any]]  # planning on crops: the tool's other suggested params, run too
 
 
 class AgentState(TypedDict, total=False):
