@@ -58,7 +58,7 @@ def test_large_noisy_image_is_planned_on_native_crops_and_rendered_whole() -> No
     clean = _large_photo()
     noisy = np.clip(clean + np.random.default_rng(1).normal(0, 12 / 255, clean.shape), 0, 1).astype(np.float32)
     box = ToolBox(allow=["denoise_nlm"])
-    config = RunConfig(max_steps=2, plan_megapixels=0.5)
+    config = RunConfig(max_steps=2, plan_megapixels=0.5, sibling_trials=True)
     result = restore(noisy, config=config, toolbox=box)
     start = result.records[0]
     assert (start.width, start.height) == (1200, 900)
@@ -75,7 +75,7 @@ def test_large_noisy_image_is_planned_on_native_crops_and_rendered_whole() -> No
     # rendering is the kept steps on the whole image, once: the same call gives the same pixels
     direct = box.run("denoise_nlm", noisy, steps[0].action.params)
     assert np.array_equal(result.image, direct)
-    # trials are cheap on the crops: the tool's other suggested strengths ran too, the best-scoring was kept
+    # sibling trials (opt-in): the tool's other suggested strengths ran on the crops too, the best-scoring was kept
     trials = steps[0].tool_info["trials"]
     assert len(trials) == 3 and sum(t["chosen"] for t in trials) == 1
     chosen = next(t for t in trials if t["chosen"])

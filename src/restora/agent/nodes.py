@@ -122,7 +122,7 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         candidate["error"] = str(e)
     except MemoryError:
         candidate["error"] = f"{action.tool} ran out of memory"
-    if candidate["ref"] is not None and ctx.render_megapixels:
+    if candidate["ref"] is not None and ctx.config.sibling_trials:
         candidate["alternatives"] = _sibling_trials(ctx, state, action, image)
     candidate["act_seconds"] = time.perf_counter() - t0
     return {
@@ -244,9 +244,10 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 # -- helpers -----------------------------------------------------------------------------------
 def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image) -> list[dict[str, Any]]:
-    """When a large image is planned on its crops, a trial costs little next to the final render:
-    run the tool's other suggested parameters for this task on the same input too (not banned
-    ones), so that :func:`score` can keep the best. Failures are skipped."""
+    """``RunConfig.sibling_trials``: run the tool's other suggested parameters for this task on the
+    same input too (not banned ones), so that :func:`score` can keep the best-scoring one. On a
+    large image planned on crops a trial costs little next to the render; what is missing is a
+    selection rule that beats the first suggestion (see the config field). Failures are skipped."""
     from restora.taxonomy import DEGRADATION_FOR, Task
 
     try:

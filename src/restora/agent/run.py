@@ -436,7 +436,7 @@ def restore(
         >>> restore(image, max_step=4)                                                # doctest: +SKIP
         Traceback (most recent call last):
         ...
-        TypeError: unknown RunConfig fields ['max_step'] (known: guard, max_seconds, max_steps, min_consistency, min_gain, plan_crop, plan_megapixels, request)
+        TypeError: unknown RunConfig fields ['max_step'] (known: guard, max_seconds, max_steps, min_consistency, min_gain, plan_crop, plan_megapixels, request, sibling_trials)
     """
     config = (config or RunConfig()).replace(**overrides)
     with Run.open(

@@ -38,9 +38,11 @@ from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
 from restora.tools.registry import ToolBox
 
 STRATEGIES: tuple[str, ...] = ("none", "random", "fixed", "greedy", "explore", "agent", "oracle")
-EXTRA_STRATEGIES: tuple[str, ...] = ("agent_unguarded",)
+EXTRA_STRATEGIES: tuple[str, ...] = ("agent_unguarded", "agent_trials")
 """Run only when asked (``--strategies``): ``agent_unguarded`` is the agent without the no-harm
-guard, to measure what the guard changes in the same run."""
+guard, ``agent_trials`` the agent that runs each tool's other suggested parameters too and keeps
+the best (``RunConfig.sibling_trials``; extra executions are not counted as tool calls but are in
+its seconds), to measure what each changes in the same run."""
 NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
 
 
@@ -213,7 +215,12 @@ class CaseRunner:
         outcome.strategy = "agent_unguarded"
         return outcome
 
-    def _agent(self, guard: bool = True) -> Outcome:
+    def _agent_trials(self) -> Outcome:
+        outcome = self._agent(sibling_trials=True)
+        outcome.strategy = "agent_trials"
+        return outcome
+
+    def _agent(self, guard: bool = True, sibling_trials: bool = False) -> Outcome:
         from restora.agent import restore
         from restora.planners.heuristic import HeuristicPlanner
 
@@ -225,6 +232,7 @@ class CaseRunner:
             max_steps=self.max_steps,
             source=f"{self.case.image}:{self.case.combo}",
             guard=guard,
+            sibling_trials=sibling_trials,
         )
         return Outcome(
             "agent",
