@@ -143,6 +143,36 @@ def test_motion_blur_angle_kwarg_sets_direction():
     assert xs.min() >= 19 and xs.max() <= 21
 
 
+def test_shake_motion_blur_is_a_curved_path_of_the_given_length():
+    rng = np.random.default_rng(3)
+    bent = 0
+    for _ in range(8):
+        k = degrade.shake_kernel(21, rng).astype(np.float64)
+        assert abs(k.sum() - 1.0) < 1e-5 and (k >= 0).all()
+        ys, xs = np.nonzero(k > 1e-4)
+        extent = max(ys.max() - ys.min(), xs.max() - xs.min()) + 1
+        assert 5 <= extent <= 22  # a path of 21 px spans at most 21 px (+1 for the splat)
+        # how far the support is from a straight line: the smaller principal axis
+        pts = np.stack([xs, ys], axis=1).astype(np.float64)
+        cov = np.cov((pts - pts.mean(axis=0)).T, aweights=k[ys, xs])
+        bent += float(np.sqrt(max(np.linalg.eigvalsh(cov)[0], 0.0))) > 0.8
+    assert bent >= 5  # most shake paths curve; a linear kernel's minor axis is ~0.3 px
+
+
+def test_shake_motion_blur_option(photo):
+    out, params = degrade.apply_labeled(photo, "motion_blur", 0.5, seed=2, model="shake")
+    assert params["model"] == "shake" and params["length"] == pytest.approx(15.0)
+    assert np.array_equal(out, degrade.apply(photo, "motion_blur", 0.5, seed=2, model="shake"))
+    assert _hf_energy(out) < _hf_energy(photo)
+    with pytest.raises(ValueError, match="linear' only"):
+        degrade.apply(photo, "motion_blur", 0.5, model="shake", angle=10.0)
+    with pytest.raises(ValueError, match="model must be"):
+        degrade.apply(photo, "motion_blur", 0.5, model="wobble")
+    # the default stays the straight line, with the same bytes as before the option existed
+    linear = degrade.apply_labeled(photo, "motion_blur", 0.5, seed=2)
+    assert set(linear[1]) == {"severity", "length", "angle"}
+
+
 def test_compose_applies_in_formation_order_with_labels(photo):
     out, labels = degrade.compose(photo, "jpeg+rain+noise+haze", seed=7)
     assert list(labels) == ["haze", "rain", "noise", "jpeg"]

@@ -6,7 +6,7 @@ split (split by source photo, seeded), a crop at native resolution (never resize
 hides noise and blocking), and either nothing (a clean sample, ``clean_share`` of them) or one to
 ``max_degradations`` degradations from :mod:`restora.degrade` at uniform severities, each with a
 seeded model choice (Gaussian, Poisson-Gaussian, film-like granular or camera-pipeline noise;
-plain or web JPEG). A share of the pictures are hard negatives (:mod:`restora.synth.negatives`:
+plain or web JPEG; straight-line or hand-held shake motion blur). A share of the pictures are hard negatives (:mod:`restora.synth.negatives`:
 text, barcodes, fences, stripes, film grain, bokeh, night lights, skies, tiles), which are clean
 unless a degradation is added to them like to any other picture. So a run is reproducible, and resuming from a checkpoint continues the same
 sample stream exactly.
@@ -62,6 +62,7 @@ from restora.perception.learned import (
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
 JPEG_MODELS: tuple[tuple[str, float], ...] = (("plain", 0.65), ("web", 0.35))
+MOTION_MODELS: tuple[tuple[str, float], ...] = (("linear", 0.5), ("shake", 0.5))
 
 
 def _default_clean() -> list[Path]:
@@ -185,6 +186,9 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
             spec["options"]["noise"] = {"model": noise_model}
         if "jpeg" in names and jpeg_model != "plain":
             spec["options"]["jpeg"] = {"model": jpeg_model}
+        motion_model = _pick(rng, MOTION_MODELS)  # drawn last: the earlier draws of a sample stay as they were
+        if "motion_blur" in names and motion_model != "linear":
+            spec["options"]["motion_blur"] = {"model": motion_model}
     return spec
 
 
