@@ -133,8 +133,8 @@ def act(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Perceive and score the tool's output (and, when planning on crops, its sibling trials:
-    the best-scoring one that the guard passes becomes the step)."""
+    """Perceive, check (structure, guard) and score the tool's output, and its sibling trials when
+    ``RunConfig.sibling_trials`` ran them: the best-scoring one the guard passes becomes the step."""
     ctx = runtime.context
     candidate = dict(state["candidate"])
     t0 = time.perf_counter()
@@ -270,8 +270,6 @@ def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image)
         except (ToolError, RestoraError, MemoryError):
             continue
     return out
-
-
 
 
 def _budget_stop(state: AgentState, ctx: AgentContext) -> str | None:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from restora.perception.measures import luma
+
 Box = tuple[int, int, int, int]  # (y, x, h, w) in the full image
 
 ROLES = ("textured", "flat", "dark", "central")
@@ -36,8 +38,8 @@ def planning_crops(image: np.ndarray, side: int = 256) -> list[Box]:
     side = min(side, h, w)
     scale = min(1.0, 256.0 / max(h, w))
     small = cv2.resize(image, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    luma = (0.299 * small[..., 0] + 0.587 * small[..., 1] + 0.114 * small[..., 2]).astype(np.float32)
-    grad = np.abs(cv2.Laplacian(luma, cv2.CV_32F))
+    lum_map = luma(small)
+    grad = np.abs(cv2.Laplacian(lum_map, cv2.CV_32F))
     stride = max(1, side // 2)
     ys = sorted({*range(0, h - side + 1, stride), h - side})
     xs = sorted({*range(0, w - side + 1, stride), w - side})
@@ -46,7 +48,7 @@ def planning_crops(image: np.ndarray, side: int = 256) -> list[Box]:
         for x in xs:
             sy0, sx0 = int(y * scale), int(x * scale)
             sy1, sx1 = max(sy0 + 1, int((y + side) * scale)), max(sx0 + 1, int((x + side) * scale))
-            lum = luma[sy0:sy1, sx0:sx1]
+            lum = lum_map[sy0:sy1, sx0:sx1]
             clipped = float(((lum < 0.02) | (lum > 0.98)).mean())
             centre = ((y + side / 2 - h / 2) / h) ** 2 + ((x + side / 2 - w / 2) / w) ** 2
             windows.append(((y, x, side, side), float(grad[sy0:sy1, sx0:sx1].mean()), float(lum.mean()), clipped, centre))

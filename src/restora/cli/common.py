@@ -103,3 +103,12 @@ def advance(progress: Progress, task: Any, line: str, quiet: bool, step: int = 1
         return
     t = progress.tasks[task]
     err.print(f"[{t.completed:.0f}/{t.total or 0:.0f} {t.elapsed or 0:.0f}s] {line}", highlight=False, markup=False)
+
+
+def advance_to(progress: Progress, task: Any, done: int, line: str, quiet: bool, log_every: int) -> None:
+    """Move the bar to ``done`` showing ``line``; without a terminal, a log line every
+    ``log_every`` items and at the end (one per item would flood a log)."""
+    if done % log_every == 0 or done == progress.tasks[task].total:
+        advance(progress, task, line, quiet, step=done - int(progress.tasks[task].completed))
+    else:
+        progress.update(task, completed=done, last=line)

@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from restora.cli.common import advance, app, out, progress_bar, user_errors
+from restora.cli.common import advance_to, app, out, progress_bar, user_errors
 
 train_app = typer.Typer(help="Trainers: models restora learns from what it synthesizes.", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -51,10 +51,7 @@ def train_perception(
 
         def on_step(step: int, row: dict) -> None:
             line = f"step {step} loss {row['loss']:.4f} lr {row['lr']:.2e} val AUC {state['auc']}"
-            if step % 50 == 0 or step == steps:  # without a terminal: a log line every 50 steps
-                advance(progress, task, line, quiet, step=step - int(progress.tasks[task].completed))
-            else:
-                progress.update(task, completed=step, last=line)
+            advance_to(progress, task, step, line, quiet, log_every=50)
 
         def on_eval(step: int, metrics: dict) -> None:
             state["auc"] = f"{metrics['mean_auc']}"
@@ -100,10 +97,7 @@ def train_guard(
         task = progress.add_task("samples", total=samples * len(cfg.families), last="")
 
         def on_sample(n: int, total: int) -> None:
-            if n % 40 == 0 or n == total:
-                advance(progress, task, f"{n}/{total} pictures", quiet, step=n - int(progress.tasks[task].completed))
-            else:
-                progress.update(task, completed=n, last=f"{n}/{total} pictures")
+            advance_to(progress, task, n, f"{n}/{total} pictures", quiet, log_every=40)
 
         with user_errors():
             result = run(cfg, on_sample=on_sample, command=command)

@@ -23,7 +23,7 @@ Examples:
     >>> from restora.quality.guard import NoHarmGuard
     >>> guard = NoHarmGuard.default()
     >>> before = np.random.default_rng(0).random((64, 64, 3), dtype=np.float32)
-    >>> guard.check(before, before, "super_resolution").checked      # not a guarded task
+    >>> guard.check(before, before, "low_light").checked      # not a guarded task (a tone change)
     False
     >>> sorted(guard.families)
     ['deblur', 'dejpeg', 'denoise', 'derain', 'super_resolution']
@@ -39,6 +39,8 @@ from typing import Any
 
 import cv2
 import numpy as np
+
+from restora.perception.measures import luma
 
 GUARD_FILE = Path(__file__).with_name("guard.json")
 
@@ -104,16 +106,10 @@ MAX_PIXELS = 1_100_000
 what a denoiser or deblocker changed)."""
 
 
-def _luma(image: np.ndarray) -> np.ndarray:
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        return img
-    return (0.299 * img[..., 0] + 0.587 * img[..., 1] + 0.114 * img[..., 2]).astype(np.float32)
-
-
-def noise_sigma(luma: np.ndarray) -> float:
+def noise_sigma(luma: np.ndarray, blurred_grad: np.ndarray | None = None) -> float:
     """Immerkaer's fast noise estimate (std, [0, 1] units) from the 3x3 Laplacian difference mask,
-    taken over the flattest half of the image so texture counts less.
+    taken over the flattest half of the image so texture counts less. ``blurred_grad`` is the
+    gradient magnitude of the luma blurred with sigma 1 px when the caller has it already.
 
     Examples:
         >>> import numpy as np
@@ -124,7 +120,9 @@ def noise_sigma(luma: np.ndarray) -> float:
     """
     k = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
     m = np.abs(cv2.filter2D(luma, -1, k, borderType=cv2.BORDER_REFLECT))[1:-1, 1:-1]
-    grad = _grad(cv2.GaussianBlur(luma, (0, 0), 1.0))[1:-1, 1:-1]
+    if blurred_grad is None:
+        blurred_grad = _grad(cv2.GaussianBlur(luma, (0, 0), 1.0))
+    grad = blurred_grad[1:-1, 1:-1]
     flat = m[grad <= np.median(grad)]
     if flat.size == 0:
         return 0.0
@@ -161,11 +159,12 @@ def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]
         >>> abs(f["removed_over_noise"]) < 0.3 and f["big_share"] < 0.05   # it removed the noise
         True
     """
-    b = _luma(before)
-    a = _luma(after)
+    b = luma(before)
+    a = luma(after)
     r = b - a
     eps = 1.0 / 255.0
-    sigma = noise_sigma(b)
+    gb = _grad(cv2.GaussianBlur(b, (0, 0), 1.0))
+    sigma = noise_sigma(b, gb)
     rms = float(np.sqrt(np.mean(r * r)))
     f: dict[str, float] = {}
     f["removed_over_noise"] = math.log((rms + eps) / (sigma + eps))
@@ -173,7 +172,6 @@ def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]
     big = np.abs(r) > 0.12
     f["big_share"] = float((r[big] ** 2).sum() / energy) if energy > 1e-12 else 0.0
 
-    gb = _grad(cv2.GaussianBlur(b, (0, 0), 1.0))
     ga = _grad(cv2.GaussianBlur(a, (0, 0), 1.0))
     cut = max(float(np.percentile(gb, 98.0)), 0.02)
     strong = gb >= cut

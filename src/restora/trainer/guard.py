@@ -31,7 +31,6 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -47,6 +46,7 @@ from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
 from restora.config import help_field
 from restora.imageio import write_text_atomic
 from restora.quality.guard import FEATURES, residual_features
+from restora.trainer.common import check_all, config_json, default_clean_pool
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})]},
@@ -56,13 +56,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
     "super_resolution": {"tasks": ["super_resolution"], "degradations": [("low_res", {})]},
 }
 """Guard family -> its tasks and the degradations its tools are meant to undo."""
-
-
-def _default_clean() -> list[Path]:
-    from restora.data import data_dir
-
-    root = data_dir() / "clean"
-    return [root / "cbsd68", root / "live1"]
 
 
 @dataclass
@@ -81,7 +74,7 @@ class GuardTrainConfig:
     out: Path = help_field("run folder: rows.jsonl, guard.json, metrics.json, report.md, rejected.png")
     clean: list[Path] = help_field(
         "folders of clean photos (default the shared data's clean/cbsd68 and clean/live1, never the benchmark's photos)",
-        default_factory=_default_clean,
+        default_factory=default_clean_pool,
     )
     families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
     samples: int = help_field("synthesized pictures per family (each runs every tool of the family)", default=240)
@@ -111,15 +104,10 @@ class GuardTrainConfig:
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_all(checks)
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["out"] = str(self.out)
-        d["clean"] = [str(p) for p in self.clean]
-        return d
+        return config_json(self)
 
 
 # -- synthesizing steps ------------------------------------------------------------------------
@@ -297,11 +285,12 @@ def train_guard(
     cfg.out.mkdir(parents=True, exist_ok=True)
     photos: list[CleanImage] = clean_images(cfg.clean)
     val = split_by_photo([p.name for p in photos], cfg.seed, cfg.val_fraction, salt="guard")
+    pools = {split: [p for p in photos if (p.name in val) == (split == "val")] for split in ("train", "val")}
     jobs = []
     for family in cfg.families:
         for i in range(cfg.samples):
             split = "val" if i % round(1 / cfg.val_fraction) == 0 else "train"
-            pool = [p for p in photos if (p.name in val) == (split == "val")]
+            pool = pools[split]
             rng = np.random.default_rng([cfg.seed, zlib.crc32(family.encode()), i])
             photo = pool[int(rng.integers(len(pool)))]
             jobs.append((str(photo.path), photo.name, split, family, i, cfg.to_json()))

@@ -37,7 +37,6 @@ Examples:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import time
@@ -59,17 +58,11 @@ from restora.perception.learned import (
     normalize_input,
     split_outputs,
 )
+from restora.trainer.common import check_all, config_json, default_clean_pool
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
 JPEG_MODELS: tuple[tuple[str, float], ...] = (("plain", 0.65), ("web", 0.35))
 MOTION_MODELS: tuple[tuple[str, float], ...] = (("linear", 0.5), ("shake", 0.5))
-
-
-def _default_clean() -> list[Path]:
-    from restora.data import data_dir
-
-    root = data_dir() / "clean"
-    return [root / "cbsd68", root / "live1"]
 
 
 @dataclass
@@ -89,7 +82,7 @@ class PerceptionTrainConfig:
     clean: list[Path] = help_field(
         "folders of clean photos (the training pool; default the shared data's clean/cbsd68 and clean/live1, "
         "never the benchmark's kodak24 / set5_hr)",
-        default_factory=_default_clean,
+        default_factory=default_clean_pool,
     )
     arch: str = help_field("a torchvision classification architecture, random init (e.g. mobilenet_v3_small, resnet18)", default="mobilenet_v3_small")
     crop: int = help_field("training crop side, px (native resolution: crops are never resized)", default=128)
@@ -129,15 +122,10 @@ class PerceptionTrainConfig:
             (self.eval_every >= 1 and self.checkpoint_every >= 1, "eval_every and checkpoint_every must be >= 1"),
             (self.workers >= 0, f"workers must be >= 0, got {self.workers}"),
         ]
-        for ok, message in checks:
-            if not ok:
-                raise ValueError(message)
+        check_all(checks)
 
     def to_json(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["out"] = str(self.out)
-        d["clean"] = [str(p) for p in self.clean]
-        return d
+        return config_json(self)
 
     def identity(self) -> dict[str, Any]:
         """What must not change when a run is resumed (the sample stream and the network)."""

@@ -1,0 +1,39 @@
+"""What every trainer's config shares: the default training pool, the checks, the JSON form.
+
+Examples:
+    >>> check_all([(True, "fine")])
+    >>> check_all([(False, "steps must be >= 1, got 0")])
+    Traceback (most recent call last):
+    ...
+    ValueError: steps must be >= 1, got 0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+
+def default_clean_pool() -> list[Path]:
+    """The training pool: the shared data's ``clean/cbsd68`` and ``clean/live1`` (never the
+    benchmark's ``kodak24`` / ``set5_hr``)."""
+    from restora.data import data_dir
+
+    root = data_dir() / "clean"
+    return [root / "cbsd68", root / "live1"]
+
+
+def check_all(checks: list[tuple[bool, str]]) -> None:
+    """Raise ``ValueError`` with the message of the first check that fails."""
+    for ok, message in checks:
+        if not ok:
+            raise ValueError(message)
+
+
+def config_json(cfg: Any) -> dict[str, Any]:
+    """A trainer config dataclass as JSON: its ``out`` and ``clean`` paths as strings."""
+    d = dataclasses.asdict(cfg)
+    d["out"] = str(cfg.out)
+    d["clean"] = [str(p) for p in cfg.clean]
+    return d
