@@ -1,7 +1,8 @@
 """Calibrate and check restora.perception on synthetic single degradations of clean photos.
 
-For every clean photo (kodak24 = calibration set; set5_hr and scikit-image's astronaut, coffee,
-chelsea, rocket = held out), at center crops of 160 and 256 px and at full size, this computes
+For every clean photo (calibration set: a seeded draw of ``--pool-photos`` photos from the
+training pool, clean/cbsd68 and clean/live1; held out: the benchmark's kodak24 and set5_hr, and
+scikit-image's astronaut, coffee, chelsea, rocket), at center crops of 160 and 256 px and at full size, this computes
 perception's raw measures on the clean image and on each single degradation from
 restora.degrade at several severities. It then
 
@@ -59,9 +60,19 @@ SHOW = {
 }
 
 
-def photos(root: Path) -> list[tuple[str, str, np.ndarray]]:
-    out = [("calib", p.name, read_rgb(p)) for p in image_files(root / "clean" / "kodak24")]
-    out += [("heldout", p.name, read_rgb(p)) for p in image_files(root / "clean" / "set5_hr")]
+POOL = ("cbsd68", "live1")
+HELD_OUT = ("kodak24", "set5_hr")
+
+
+def photos(root: Path, pool_photos: int) -> list[tuple[str, str, np.ndarray]]:
+    """The calibration photos (a seeded draw from the training pool) and the held-out ones.
+
+    Never calibrate on the benchmark's photos (kodak24, set5_hr): they are what the result is
+    judged on."""
+    pool = [p for d in POOL for p in image_files(root / "clean" / d)]
+    pick = np.random.default_rng(0).permutation(len(pool))[: min(pool_photos, len(pool))]
+    out = [("calib", f"{pool[i].parent.name}/{pool[i].name}", read_rgb(pool[i])) for i in sorted(pick)]
+    out += [("heldout", f"{d}/{p.name}", read_rgb(p)) for d in HELD_OUT for p in image_files(root / "clean" / d)]
     from skimage import data as skdata
 
     for name in SKIMAGE:
@@ -95,11 +106,11 @@ def _job(args: tuple) -> list[dict]:
     return rows
 
 
-def measure_dataset(root: Path, cache: Path, workers: int) -> list[dict]:
+def measure_dataset(root: Path, cache: Path, workers: int, pool_photos: int) -> list[dict]:
     if cache.exists():
         with cache.open("rb") as f:
             return pickle.load(f)
-    jobs = [(sp, n, im, size, i) for i, (sp, n, im) in enumerate(photos(root)) for size in SIZES]
+    jobs = [(sp, n, im, size, i) for i, (sp, n, im) in enumerate(photos(root, pool_photos)) for size in SIZES]
     rows: list[dict] = []
     t0 = time.time()
     with ProcessPoolExecutor(workers) as pool:
@@ -308,9 +319,10 @@ def real_photos(root: Path) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=None, help="shared data folder (default: RESTORA_DATA)")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/restora_perception_calibration.pkl"))
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/restora_perception_calibration_pool.pkl"))
     ap.add_argument("--refresh", action="store_true", help="re-measure even if the cache exists")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pool-photos", type=int, default=40, help="calibration photos drawn from the training pool (cbsd68 + live1)")
     ap.add_argument("--fit", action="store_true", help="refit the model constants")
     ap.add_argument("--write", action="store_true", help="with --fit: write calibration.py")
     ap.add_argument("--real-only", action="store_true")
@@ -319,7 +331,7 @@ def main() -> None:
     if not args.real_only:
         if args.refresh and args.cache.exists():
             args.cache.unlink()
-        rows = measure_dataset(root, args.cache, args.workers)
+        rows = measure_dataset(root, args.cache, args.workers, args.pool_photos)
         if args.fit:
             fit = fit_all(rows)
             for k, v in fit.items():

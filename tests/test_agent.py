@@ -163,3 +163,50 @@ def test_planner_rollback_undoes_the_last_kept_step_and_bans_it(noisy_case, tmp_
     assert np.array_equal(result.image, noisy)  # back to the input, bit for bit
     assert [h["decision"] for h in result.state["history"]][:3] == ["error", "accept", "rollback"]
     assert read_trace(tmp_path / "r.jsonl")[-1].accepted == []
+
+
+def test_heuristic_planner_still_tries_what_the_input_showed(clean_photo):
+    """Rain found in the input and hidden after super-resolution is still tried; once a derain
+    step was tried (kept or not) it is not tried again on the input's word; a clean input with
+    a clean current image stops."""
+    from restora.planners.base import HistoryItem, Observation
+    from restora.tools import ToolBox
+
+    rainy = degrade(clean_photo, "rain", 0.6, seed=2)
+    input_report = perceive(rainy).model_dump(mode="json")
+    assert input_report["findings"]["rain"]["present"]
+    now_clean = perceive(clean_photo).model_dump(mode="json")
+    assert not any(f["present"] for f in now_clean["findings"].values())
+    catalogue = {n: t.describe() for n, t in ToolBox().catalogue().items()}
+
+    def obs(history, inp=input_report):
+        return Observation(step=len(history), report=now_clean, input_report=inp, scores={}, history=history,
+                           steps_left=4, seconds_left=600, catalogue=catalogue)
+
+    sr = HistoryItem(step=0, tool="sr_srmd", task="super_resolution", params={}, decision="accept")
+    action = HeuristicPlanner().next_action(obs([sr]))
+    assert action.kind == "tool" and action.task == "derain"
+    assert "found in the input" in action.reason
+    tried = HistoryItem(step=1, tool=action.tool, task="derain", params=action.params, decision="rollback")
+    assert HeuristicPlanner().next_action(obs([sr, tried])).kind == "stop"
+    assert HeuristicPlanner().next_action(obs([], inp=now_clean)).kind == "stop"
+
+
+def test_a_tone_step_is_not_blamed_for_what_it_reveals():
+    """Brightening makes rain stand out: the accept score's perception term is credited for the
+    rain severity it raised, only for tone steps, and never for the step's own target."""
+    from restora.agent.nodes import revealed_by_tone
+
+    def rep(**sev):
+        return {"findings": {k: {"present": v > 0, "severity": v} for k, v in sev.items()}}
+
+    r = revealed_by_tone("low_light", rep(dark=0.8, rain=0.5), rep(dark=0.0, rain=0.9))
+    assert r["degradations"] == {"rain": [0.5, 0.9]} and r["credit"] > 0
+    # noise that perception did not find before is not credited: brightening a dim photo into
+    # visible noise is harm, not a revelation
+    assert revealed_by_tone("low_light", rep(dark=0.8), rep(noise=0.3)) is None
+    # a dehaze that leaves haze worse gets no credit for its own target
+    assert revealed_by_tone("dehaze", rep(haze=0.3), rep(haze=0.6)) is None
+    # not a tone step, or nothing rose
+    assert revealed_by_tone("derain", rep(rain=0.5), rep(rain=0.0, defocus=0.4)) is None
+    assert revealed_by_tone("low_light", rep(dark=0.8, rain=0.5), rep(rain=0.4)) is None

@@ -43,6 +43,7 @@ def initial_state(ctx: AgentContext, input_ref: str) -> dict[str, Any]:
         "input_ref": input_ref,
         "current_ref": input_ref,
         "report": report,
+        "input_report": report,
         "scores": scores,
         "input_scores": scores,
         "history": [],
@@ -73,6 +74,7 @@ def plan(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         obs = Observation(
             step=state["step"],
             report=state["report"],
+            input_report=state.get("input_report"),
             scores=state["scores"],
             history=[HistoryItem(**h) for h in state["history"]],
             banned=list(state["banned"]),
@@ -179,6 +181,11 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision = "error"
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
+        revealed = revealed_by_tone(action.task, state["report"], cand["report"])
+        if revealed:
+            # judge a tone step on what it targets, not on what it made visible (see revealed_by_tone)
+            gain += revealed["credit"]
+            cand = {**cand, "info": {**(cand.get("info") or {}), "revealed": revealed}}
         consistent = float(cand.get("consistency", 1.0)) >= ctx.config.min_consistency
         guarded = bool((cand.get("guard") or {}).get("ok", True))
         decision = "accept" if gain > ctx.config.min_gain and consistent and guarded else "rollback"
@@ -243,6 +250,52 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 # -- helpers -----------------------------------------------------------------------------------
+TONE_TASKS = ("low_light", "dehaze")
+"""Tasks whose tools are tone curves (gain, gamma, contrast stretch): they scale everything that is
+already in the picture, rain streaks and noise included, and create none of it."""
+
+
+def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
+    """For a tone step (:data:`TONE_TASKS`): the degradations other than its target whose
+    severity rose, and the ``credit`` that puts the accept score's perception term back to where
+    it would be had they stayed at their severity before the step, for degradations already present
+    before it. None when nothing was revealed.
+
+    Brightening a dark, rainy photo makes the rain stand out: perception reads it as more severe,
+    and the step would be rolled back although it did what it should (the derain comes next, and
+    is judged on the brightened picture as usual). Only the perception term is credited; the NR
+    metrics, the structure check and the rest of the accept rule are unchanged.
+
+    Examples:
+        >>> f = lambda **s: {"findings": {k: {"present": v > 0, "severity": v} for k, v in s.items()}}
+        >>> r = revealed_by_tone("low_light", f(dark=0.8, rain=0.5), f(dark=0.0, rain=0.9))
+        >>> sorted(r["degradations"]), round(r["credit"], 3)
+        (['rain'], 0.2)
+        >>> revealed_by_tone("denoise", f(noise=0.5), f(noise=0.0, defocus=0.4)) is None
+        True
+    """
+    if task not in TONE_TASKS or not before or not after:
+        return None
+    from restora.quality.scorer import DEGRADATION_WEIGHT, degradation_quality
+    from restora.taxonomy import DEGRADATION_FOR, Task
+
+    target = DEGRADATION_FOR[Task(task)].value
+
+    def sev(report: dict[str, Any]) -> dict[str, float]:
+        return {k: float(f.get("severity") or 0.0) for k, f in report.get("findings", {}).items() if f.get("present")}
+
+    b, a = sev(before), sev(after)
+    # only what perception already found before the step: a tone curve that makes noise or JPEG
+    # blocking appear out of a dim, clean-looking photo is not credited (a dim indoor photo
+    # brightened with its noise amplified is a classic harm)
+    rose = {k: (b[k], v) for k, v in a.items() if k != target and k in b and v > b[k]}
+    if not rose:
+        return None
+    held = {k: (min(v, b.get(k, 0.0)) if k in rose else v) for k, v in a.items()}
+    credit = DEGRADATION_WEIGHT * (degradation_quality(held) - degradation_quality(a))
+    return {"degradations": {k: [round(x, 4), round(y, 4)] for k, (x, y) in rose.items()}, "credit": round(float(credit), 6)}
+
+
 def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image) -> list[dict[str, Any]]:
     """``RunConfig.sibling_trials``: run the tool's other suggested parameters for this task on the
     same input too (not banned ones), so that :func:`score` can keep the best-scoring one. On a

@@ -29,6 +29,7 @@ class AgentState(TypedDict, total=False):
     input_ref: str
     current_ref: str  # the accepted image so far (the best: only improvements are accepted)
     report: dict[str, Any]  # perception of current
+    input_report: dict[str, Any]  # perception of the input (what the planner may still owe it)
     scores: dict[str, Any]  # quality of current
     input_scores: dict[str, Any]
     pending: dict[str, Any] | None  # the planner's chosen Action, as JSON

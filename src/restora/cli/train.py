@@ -72,14 +72,17 @@ def train_guard(
     clean: Annotated[list[Path] | None, typer.Option("--clean", help="folders of clean photos (default: the shared data's clean/cbsd68 and clean/live1)")] = None,
     samples: Annotated[int, typer.Option(min=8, help="synthesized pictures per family (each runs every tool of the family)")] = 240,
     crop: Annotated[int, typer.Option(min=64, help="crop side, px (native resolution)")] = 192,
-    max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject")] = 0.05,
+    context_share: Annotated[float, typer.Option(help="share of pictures that also carry a degradation formed before the family's own (dark, haze, blur, ...)")] = 0.5,
+    threshold_rule: Annotated[str, typer.Option(help="how thresholds are set on the validation steps: utility (most PSNR gained on average) or false_reject")] = "utility",
+    max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Fit the no-harm guard on steps synthesized from clean photos: every tool of a family runs on
     degraded crops, clean crops and hard negatives, labelled by the PSNR change against the clean
-    picture. Copy OUT/guard.json over src/restora/quality/guard.json to ship it."""
+    picture. Copy OUT/guard.json over src/restora/quality/guard.json to ship it. A rerun into the
+    same folder with the same sampling settings reuses rows.jsonl and only refits."""
     import shlex
     import sys
 
@@ -89,7 +92,7 @@ def train_guard(
     with user_errors():
         kwargs = {} if not clean else {"clean": clean}
         cfg = GuardTrainConfig(
-            out=outdir, samples=samples, crop=crop, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
+            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
         )
     progress = progress_bar(quiet)
     command = "restora " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -97,6 +100,7 @@ def train_guard(
         task = progress.add_task("samples", total=samples * len(cfg.families), last="")
 
         def on_sample(n: int, total: int) -> None:
+            progress.update(task, total=total)  # families whose rows are reused are not synthesized again
             advance_to(progress, task, n, f"{n}/{total} pictures", quiet, log_every=40)
 
         with user_errors():
@@ -107,4 +111,5 @@ def train_guard(
             f"({m['val_steps']} validation steps)",
             highlight=False,
         )
-    out.print(f"{outdir}: {result['steps']} steps in {result['seconds']:.0f} s; see {outdir / 'report.md'}", highlight=False)
+    reused = f" (rows reused for {', '.join(result['rows_reused'])})" if result["rows_reused"] else ""
+    out.print(f"{outdir}: {result['steps']} steps in {result['seconds']:.0f} s{reused}; see {outdir / 'report.md'}", highlight=False)

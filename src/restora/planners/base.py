@@ -66,6 +66,9 @@ class Observation(BaseModel):
     step: int
     report: dict[str, Any]  # restora.perception.DegradationReport as JSON
     scores: dict[str, Any]  # restora.quality.QualityScores as JSON
+    # perception of the run's input: a degradation found there and not yet tried may be hidden,
+    # not gone, after another step (rain under a super-resolved image)
+    input_report: dict[str, Any] | None = None
     history: list[HistoryItem] = Field(default_factory=list)
     banned: list[str] = Field(default_factory=list)  # choice_key()s
     steps_left: int

@@ -1,16 +1,26 @@
 """The default planner on a CPU: degradation report -> next task -> tool by expected gain and cost.
 
 Rules, in order:
-1. Nothing present in the perception report: stop (a clean image comes back unchanged).
-2. The last ``patience`` steps all failed or were rolled back: stop (quality stopped improving).
+1. Nothing present in the perception report, nor left over from the input's (below): stop (a
+   clean image comes back unchanged).
+2. The last ``patience`` steps all failed or were rolled back and every present task has had a
+   try: stop (quality stopped improving).
 3. Take the present degradations in restoration order (the reverse of how they form: compression,
-   then imaging, then scene; :data:`restora.taxonomy.RESTORATION_ORDER`). Skip a task once a step
-   for it was accepted, or after ``max_tries_per_task`` attempts.
+   then imaging, then scene; :data:`restora.taxonomy.RESTORATION_ORDER`), the untried ones first
+   (breadth first: a task whose first step was rolled back is retried only after the others had
+   their first try). Skip a task once a step for it was accepted, or after ``max_tries_per_task``
+   attempts.
 4. For the first remaining task, rank its tools by expected gain over estimated time (learned tools
    are expected to gain more than classical ones; tools that would not fit the time left are
    skipped), and interleave their suggested params (each tool's first suggestion, then each
    tool's second, ...). Return the first choice that is not banned.
 5. Nothing left to try: stop.
+
+A degradation present in the input's report (``Observation.input_report``) whose task has not
+been tried yet stays on the list with the input's severity and evidence, even when the current
+report no longer shows it: a step aimed at something else rarely removes it, and perception
+misses it more often after one (rain streaks after super-resolution, blur under a brightened
+image). Trying it costs a tool call; the accept rule keeps it only if it helps.
 
 Examples:
     >>> from restora.planners import HeuristicPlanner
@@ -51,23 +61,26 @@ class HeuristicPlanner:
             for f in obs.report.get("findings", {}).values()
             if f.get("present")
         ]
+        present += left_over(obs, {f["degradation"] for f in present})
         if not present:
             return Action.stop("no degradation found: the image looks clean")
-        recent = obs.history[-self.patience :]
-        if len(recent) == self.patience and all(h.decision != "accept" for h in recent):
-            return Action.stop(f"quality stopped improving: the last {self.patience} steps were not kept")
-
         done: set[str] = {h.task for h in obs.history if h.decision == "accept" and h.task}
         tries: dict[str, int] = {}
         for h in obs.history:
             if h.task:
                 tries[h.task] = tries.get(h.task, 0) + 1
-
+        # breadth first: every present task gets its first try (in restoration order) before
+        # any task gets a second one, so one stubborn task cannot spend the budget of the rest
         order = {t: i for i, t in enumerate(RESTORATION_ORDER)}
         tasks = sorted(
             ((TASK_FOR[Degradation(f["degradation"])], f) for f in present),
-            key=lambda tf: order[tf[0]],
+            key=lambda tf: (tries.get(str(tf[0]), 0) > 0, order[tf[0]]),
         )
+        untried = any(tries.get(str(t), 0) == 0 for t, _ in tasks)
+        recent = obs.history[-self.patience :]
+        if not untried and len(recent) == self.patience and all(h.decision != "accept" for h in recent):
+            return Action.stop(f"quality stopped improving: the last {self.patience} steps were not kept")
+
         megapixels = obs.report.get("width", 512) * obs.report.get("height", 512) / 1e6
         for task, finding in tasks:
             if task in done or tries.get(task, 0) >= self.max_tries_per_task:
@@ -105,9 +118,34 @@ class HeuristicPlanner:
         return None
 
 
+def left_over(obs: Observation, present: set[str]) -> list[dict[str, Any]]:
+    """Findings of the input's report that the current report does not show and whose task no
+    step has tried yet, marked ``from_input``.
+
+    Examples:
+        >>> obs = Observation(step=1, steps_left=3, seconds_left=60, scores={},
+        ...     report={"findings": {"rain": {"degradation": "rain", "present": False}}},
+        ...     input_report={"findings": {"rain": {"degradation": "rain", "present": True, "severity": 0.3}}})
+        >>> [(f["degradation"], f["from_input"]) for f in left_over(obs, set())]
+        [('rain', True)]
+    """
+    if not obs.input_report:
+        return []
+    tried = {h.task for h in obs.history if h.task}
+    out = []
+    for f in obs.input_report.get("findings", {}).values():
+        if not f.get("present") or f["degradation"] in present:
+            continue
+        task = TASK_FOR.get(Degradation(f["degradation"]))
+        if task is not None and str(task) not in tried:
+            out.append({**f, "from_input": True})
+    return out
+
+
 def _reason(finding: dict[str, Any], severity: float, evidence: dict[str, Any], tool: str) -> str:
     shown = ", ".join(f"{k}={v:.3g}" for k, v in list(evidence.items())[:3] if isinstance(v, (int, float)))
-    return f"{finding['degradation']} (severity {severity:.2f}; {shown}) -> {tool}"
+    where = "; found in the input, not seen since" if finding.get("from_input") else ""
+    return f"{finding['degradation']} (severity {severity:.2f}; {shown}{where}) -> {tool}"
 
 
 def rank_tools(

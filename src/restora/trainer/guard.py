@@ -3,20 +3,32 @@ synthesizes and runs itself.
 
 Each sample is a pure function of ``(seed, split, family, index)``: a native-resolution crop of a
 clean photo from the split (split by source photo, seeded), sometimes turned into a hard negative
-(:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), then either
-degraded with the family's own degradation at a uniform severity (noise: Gaussian,
-Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: motion or defocus; rain; low
-resolution) or left clean, as perception's false alarms leave it. Classical perception reads it;
-every available tool of the family runs with the parameters the heuristic planner would give it
-(for deblurring both kinds on either blur: perception mistakes one for the other); the row keeps the
-guard's measures and the PSNR change against the known clean picture. A step that lowered PSNR
+(:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), sometimes
+(``context_share``) given another degradation that forms before the family's own (a dark or
+hazy scene under the JPEG, blur under the noise: what the agent meets in the middle of a
+pipeline), then either degraded with the family's own degradation at a uniform severity (noise:
+Gaussian, Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: straight motion,
+camera shake or defocus; rain; low resolution) or left as it is, as perception's false alarms
+leave it. Classical perception reads it; every available tool of the family runs with the
+parameters the heuristic planner would give it (for deblurring both kinds on either blur:
+perception mistakes one for the other); the row keeps the guard's measures and the PSNR change
+against the reference: the clean picture, with the context degradation when there is one (a
+step is judged on removing its own degradation, not everything). A step that lowered PSNR
 by more than ``margin`` dB is harm; one that raised it by more than ``margin`` is help; the rest
 is neither and is left out.
 
 Per family a logistic model (standardised measures, L2, weighted by how much the step changed
 PSNR, capped) is fitted on the training photos' rows. The threshold is set on the validation
-photos' rows: the highest harm probability that still keeps ``1 - max_false_reject`` of the
-helpful steps. Never fitted or set on benchmark photos.
+photos' rows, by one of two rules: ``utility`` (the default) keeps the threshold under which the
+kept validation steps change PSNR most on average (each step's change clipped to
++-``utility_clip`` dB: a step that ruins a picture counts as ruining it, however many dB that is;
+ties go to the higher threshold, which rejects fewer steps); ``false_reject`` takes the highest
+harm probability that still keeps ``1 - max_false_reject`` of the helpful steps. Never fitted or
+set on benchmark photos.
+
+Synthesizing is the slow part (about 40 minutes for the shipped fit); ``rows.jsonl`` is stamped
+per family with the settings that decide its rows (``rows.config.json``); a rerun into the same
+folder synthesizes only the families whose settings changed and refits all of them.
 
 Writes, in ``out``: ``rows.jsonl`` (every step), ``guard.json`` (the models, the command, the
 figures; what ships as ``restora/quality/guard.json``), ``metrics.json``, ``report.md`` and
@@ -46,16 +58,27 @@ from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
 from restora.config import help_field
 from restora.imageio import write_text_atomic
 from restora.quality.guard import FEATURES, residual_features
+from restora.taxonomy import FORMATION_ORDER
 from restora.trainer.common import check_all, config_json, default_clean_pool
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})]},
     "derain": {"tasks": ["derain"], "degradations": [("rain", {})]},
     "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
-    "deblur": {"tasks": ["motion_deblur", "defocus_deblur"], "degradations": [("motion_blur", {}), ("defocus", {})]},
+    "deblur": {
+        "tasks": ["motion_deblur", "defocus_deblur"],
+        "degradations": [("motion_blur", {}), ("motion_blur", {"model": "shake"}), ("defocus", {})],
+        "suggestions": 3,
+    },
     "super_resolution": {"tasks": ["super_resolution"], "degradations": [("low_res", {})]},
 }
-"""Guard family -> its tasks and the degradations its tools are meant to undo."""
+"""Guard family -> its tasks, the degradations its tools are meant to undo, and how many of each
+tool's suggested parameter sets run on a sample (default 1; the deblurs are cheap and the agent
+retries them with their other suggestions after a rollback). Motion blur comes as straight lines
+and as hand-held camera shake."""
+
+FORMATION = [str(d) for d in FORMATION_ORDER]
+"""Degradations in the order they form: a picture's context is one that forms before its family's own."""
 
 
 @dataclass
@@ -81,9 +104,19 @@ class GuardTrainConfig:
     crop: int = help_field("crop side, px (native resolution)", default=192)
     degraded_share: float = help_field("share of pictures given the family's degradation (the rest: perception's false alarms)", default=0.6)
     hard_share: float = help_field("share of pictures that are hard negatives (text, barcodes, fences, tiles, ...)", default=0.35)
+    context_share: float = help_field(
+        "share of pictures that also carry another degradation formed before the family's own (dark, haze, blur, ...); "
+        "the reference then carries it too",
+        default=0.5,
+    )
     val_fraction: float = help_field("share of photos held out to set the thresholds (split by photo, seeded)", default=0.25)
     margin: float = help_field("dB: a PSNR change beyond +-margin is help or harm; within, neither (left out)", default=0.1)
-    max_false_reject: float = help_field("share of helpful validation steps the threshold may reject", default=0.05)
+    threshold_rule: str = help_field(
+        "how each family's threshold is set on the validation steps: utility (most PSNR gained on average) or false_reject",
+        default="utility",
+    )
+    utility_clip: float = help_field("dB: each step's PSNR change is clipped to +-this in the utility rule", default=10.0)
+    max_false_reject: float = help_field("share of helpful validation steps the threshold may reject (false_reject rule)", default=0.05)
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -99,15 +132,28 @@ class GuardTrainConfig:
             (self.crop >= 64, f"crop must be at least 64 px, got {self.crop}"),
             (0.0 <= self.degraded_share <= 1.0, f"degraded_share must be in [0, 1], got {self.degraded_share}"),
             (0.0 <= self.hard_share <= 1.0, f"hard_share must be in [0, 1], got {self.hard_share}"),
+            (0.0 <= self.context_share <= 1.0, f"context_share must be in [0, 1], got {self.context_share}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.margin >= 0.0, f"margin must be >= 0, got {self.margin}"),
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
+            (self.threshold_rule in THRESHOLD_RULES, f"threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {self.threshold_rule!r}"),
+            (self.utility_clip > 0.0, f"utility_clip must be > 0, got {self.utility_clip}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
         ]
         check_all(checks)
 
     def to_json(self) -> dict[str, Any]:
         return config_json(self)
+
+    def rows_stamp(self) -> dict[str, dict[str, Any]]:
+        """Per family, the settings that decide its rows in ``rows.jsonl``: the sampling settings
+        (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
+        fit_only = ("out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families")
+        common = {k: v for k, v in self.to_json().items() if k not in fit_only}
+        return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
+
+
+THRESHOLD_RULES = ("utility", "false_reject")
 
 
 # -- synthesizing steps ------------------------------------------------------------------------
@@ -146,13 +192,28 @@ def sample_steps(
         scene, clean = negatives.render_random(clean.shape[0], seed=int(rng.integers(2**31)), photo=clean)
     spec = FAMILIES[family]
     degraded = rng.random() < cfg["degraded_share"]
+    pick = int(rng.integers(len(spec["degradations"]))) if degraded else 0
+    name = spec["degradations"][pick][0] if degraded else None
+    # context: another degradation that formed earlier (a dark or hazy scene under the JPEG, blur
+    # under the noise), drawn from its own stream so that context_share 0 gives the plain rows.
+    # It is part of the reference: a step is judged on removing its own degradation, not the rest.
+    crng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 1])
+    own = {d for d, _ in spec["degradations"]}
+    stop = FORMATION.index(name) if name is not None else len(FORMATION)
+    options = [d for d in FORMATION[:stop] if d not in own]
+    context = ""
+    if options and crng.random() < float(cfg.get("context_share", 0.0)):
+        ctx_name = options[int(crng.integers(len(options)))]
+        ctx_sev = float(crng.uniform(0.1, 0.9))
+        clean = degrade.apply(clean, ctx_name, ctx_sev, seed=int(crng.integers(2**31)))
+        context = f"{ctx_name}@{ctx_sev:.2f} + "
     if degraded:
-        name, kwargs = spec["degradations"][int(rng.integers(len(spec["degradations"])))]
+        name, kwargs = spec["degradations"][pick]
         severity = float(rng.uniform(0.05, 1.0))
         before = degrade.apply(clean, name, severity, seed=int(rng.integers(2**31)), **kwargs)
-        condition = f"{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
+        condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
     else:
-        name, before, condition = None, clean, "clean"
+        name, before, condition = None, clean, f"{context}clean"
     report = perceive(before)
     tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
@@ -164,24 +225,26 @@ def sample_steps(
         for tool_name, cls in sorted(box.catalogue().items()):
             if cls.multi_task() or str(cls.task) != task:
                 continue
-            params = cls.suggest_params_for(task, sev, evidence)[0].model_dump(mode="json")
-            try:
-                after = box.run(tool_name, before, params)
-            except Exception as e:  # a crashing tool is the agent's business, not the guard's
-                rows.append({"tool": tool_name, "error": f"{type(e).__name__}: {e}"})
-                continue
-            if after.shape != before.shape:
-                continue
-            dpsnr = _psnr(after, clean) - base
-            feats = residual_features(before, after)
-            rows.append({
-                "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
-                "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
-                "features": {k: round(v, 6) for k, v in feats.items()},
-            })
-            if worst is None or dpsnr < worst[0]:
-                caption = [f"{family} {index}: {scene}, {condition}", f"{tool_name}: {dpsnr:+.2f} dB"]
-                worst = (dpsnr, np.concatenate([before, after], axis=1), caption)
+            # the first suggestion is the agent's first try; after a rollback it tries the others
+            suggestions = cls.suggest_params_for(task, sev, evidence)[: int(spec.get("suggestions", 1))]
+            for params in (p.model_dump(mode="json") for p in suggestions):
+                try:
+                    after = box.run(tool_name, before, params)
+                except Exception as e:  # a crashing tool is the agent's business, not the guard's
+                    rows.append({"tool": tool_name, "error": f"{type(e).__name__}: {e}"})
+                    continue
+                if after.shape != before.shape:
+                    continue
+                dpsnr = _psnr(after, clean) - base
+                feats = residual_features(before, after)
+                rows.append({
+                    "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
+                    "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
+                    "features": {k: round(v, 6) for k, v in feats.items()},
+                })
+                if worst is None or dpsnr < worst[0]:
+                    caption = [f"{family} {index}: {scene}, {condition}", f"{tool_name}: {dpsnr:+.2f} dB"]
+                    worst = (dpsnr, np.concatenate([before, after], axis=1), caption)
     return {"rows": rows, "example": None if worst is None else (worst[1], worst[2])}
 
 
@@ -248,11 +311,11 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         return 1.0 / (1.0 + np.exp(-np.clip(bias + ((x - mean) / scale) @ coef, -60, 60)))
 
     pv = probs(xv)
-    helpful = pv[yv == 0]
-    if len(helpful):
-        threshold = float(np.quantile(helpful, 1.0 - cfg.max_false_reject, method="higher"))
+    if cfg.threshold_rule == "utility":
+        threshold = utility_threshold(pv, dv, cfg.utility_clip)
     else:
-        threshold = 0.5
+        helpful = pv[yv == 0]
+        threshold = float(np.quantile(helpful, 1.0 - cfg.max_false_reject, method="higher")) if len(helpful) else 0.5
     threshold = round(min(max(threshold, 0.05), 0.99), 4)
     reject = pv > threshold
     harm = yv == 1
@@ -272,6 +335,30 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         "val_mean_db_kept_after": round(float(np.where(reject, 0.0, dv).mean()), 4) if len(dv) else None,
         "_val_rejected": [r for r, rej in zip(val_rows, reject, strict=True) if rej],
     }
+
+
+def utility_threshold(p: np.ndarray, dpsnr: np.ndarray, clip: float) -> float:
+    """The harm-probability threshold under which the kept steps (``p <= t``) gain most PSNR on average.
+
+    Each step's change is clipped to ``+-clip`` dB; candidates are the midpoints between the
+    sorted probabilities (and both ends); on a tie the higher threshold wins.
+
+    Examples:
+        >>> utility_threshold(np.array([0.1, 0.2, 0.8, 0.9]), np.array([1.0, 2.0, -5.0, 0.5]), 10.0)
+        0.5
+        >>> utility_threshold(np.array([0.1, 0.9]), np.array([1.0, 2.0]), 10.0)
+        0.99
+    """
+    if len(p) == 0:
+        return 0.5
+    order = np.argsort(p, kind="stable")
+    ps = p[order]
+    gains = np.concatenate([[0.0], np.cumsum(np.clip(dpsnr[order], -clip, clip))])  # kept = the first i steps
+    cands = np.concatenate([[min(0.05, ps[0] / 2)], (ps[:-1] + ps[1:]) / 2, [0.99]])
+    # a candidate between equal probabilities keeps all of them or none: use each distinct step once
+    valid = np.concatenate([[True], ps[:-1] < ps[1:], [True]])
+    best = max((gains[i], i) for i in range(len(cands)) if valid[i])
+    return float(cands[best[1]]) if best[1] < len(ps) else 0.99
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -301,13 +388,24 @@ def train_guard(
         if on_sample is not None:
             on_sample(counter["n"], len(jobs))
 
-    results = run_jobs(sample_steps, jobs, workers=cfg.workers, on_done=done)
-    failed = [r.error for r in results if not r.ok]
-    if len(failed) > len(results) // 10:
-        raise RuntimeError(f"{len(failed)} of {len(results)} samples failed, first: {failed[0]}")
-    rows = [row for r in results if r.ok for row in r.value["rows"]]
-    examples = {(r.job[3], r.job[4]): r.value["example"] for r in results if r.ok and r.value["example"] is not None}
-    write_text_atomic(cfg.out / "rows.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    # rows of a family whose sampling settings are unchanged since the last run here are reused
+    stamp_path, rows_path = cfg.out / "rows.config.json", cfg.out / "rows.jsonl"
+    stamp = cfg.rows_stamp()
+    old_stamp = json.loads(stamp_path.read_text()) if stamp_path.exists() and rows_path.exists() else {}
+    reused = sorted(f for f in cfg.families if old_stamp.get(f) == stamp[f])
+    rows = [r for r in _read_rows(rows_path) if r.get("family") in reused] if reused else []
+    jobs = [j for j in jobs if j[3] not in reused]
+    failed: list[str] = []
+    examples: dict[tuple[str, int], Any] = {}
+    if jobs:
+        results = run_jobs(sample_steps, jobs, workers=cfg.workers, on_done=done)
+        failed = [r.error for r in results if not r.ok]
+        if len(failed) > len(results) // 10:
+            raise RuntimeError(f"{len(failed)} of {len(results)} samples failed, first: {failed[0]}")
+        rows += [row for r in results if r.ok for row in r.value["rows"]]
+        examples = {(r.job[3], r.job[4]): r.value["example"] for r in results if r.ok and r.value["example"] is not None}
+        write_text_atomic(rows_path, "".join(json.dumps(r) + "\n" for r in rows))
+        write_text_atomic(stamp_path, json.dumps(stamp, indent=1) + "\n")
 
     families: dict[str, Any] = {}
     rejected: list[tuple[np.ndarray, list[str]]] = []
@@ -336,6 +434,7 @@ def train_guard(
     result = {
         "config": cfg.to_json(),
         "steps": len(rows),
+        "rows_reused": reused,
         "failed_samples": len(failed),
         "families": guard["validation"],
         "seconds": round(time.perf_counter() - t0, 1),
@@ -345,12 +444,18 @@ def train_guard(
     return result
 
 
+def _read_rows(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
 def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejected: list[tuple[np.ndarray, list[str]]]) -> None:
     from restora.imageio import save_image
     from restora.trainer.report import labelled_grid
 
     if rejected:
         save_image(out / "rejected.png", labelled_grid(rejected, columns=3))
+    else:  # reused rows carry no pictures: do not leave the last fit's examples beside this fit
+        (out / "rejected.png").unlink(missing_ok=True)
     lines = [
         "# restora no-harm guard fit",
         "",
@@ -373,5 +478,8 @@ def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejec
     for k in sorted(by_scene):
         v = np.array(by_scene[k])
         lines.append(f"| {k} | {len(v)} | {v.mean():+.2f} | {(v < -result['config']['margin']).mean():.2f} |")
-    lines += ["", "![validation steps the guard rejects (before | after)](rejected.png)", ""]
+    if rejected:
+        lines += ["", "![validation steps the guard rejects (before | after)](rejected.png)", ""]
+    else:
+        lines += ["", "(Rows reused from an earlier synthesis: example pictures are drawn only when the rows are synthesized.)", ""]
     write_text_atomic(out / "report.md", "\n".join(lines))
