@@ -6,9 +6,9 @@ takes native-resolution crops, adds noise with :mod:`restora.degrade` (Gaussian,
 and camera-pipeline models, severities 0.05-0.9, optionally followed by a camera's JPEG at
 quality 85-95), estimates the noise level the way the agent does (perception's ``noise_sigma``), and
 runs each denoiser at a grid of strength multipliers on that estimate. It prints the mean PSNR
-per multiplier, per noise model and overall, and the best multiplier: the one to put in the tool
-(``H_PER_SIGMA`` for ``denoise_nlm`` is ``0.55 x`` the best multiplier found with the shipped
-value).
+per multiplier, per noise model and overall, and the best multiplier (``denoise_nlm``'s
+``H_PER_SIGMA`` times it is the strength to ship; 2026-12-04: 1.0 for Gaussian and
+Poisson-Gaussian noise, so it stays 0.55).
 
 Usage:
     python scripts/calibrate_denoisers.py --photos 24 --tools denoise_nlm

@@ -2,7 +2,10 @@
 ``cv2.fastNlMeansDenoisingColored``, which filters CIELAB luminance and colour separately).
 
 The filter strength follows the noise level: ``h = 0.55 * strength * sigma`` on luminance and
-10% more on colour (tuned on Kodak crops with Gaussian noise sigma 5-50). ``sigma`` is
+10% more on colour (first set on Kodak crops; rechecked on 24 training-pool photos, never the
+benchmark's, by ``scripts/calibrate_denoisers.py``: 1.0x is the best multiplier for Gaussian and
+Poisson-Gaussian noise, +5.6 / +5.4 dB; camera-pipeline noise, which the estimate reads far too
+low, wants 2x and more). ``sigma`` is
 perception's ``noise_sigma`` (0-255 units, per channel) or, when missing, estimated from the
 image (scikit-image's wavelet estimate). Works in 8 bits, as OpenCV's implementation requires.
 
