@@ -32,24 +32,12 @@ from restora import degrade
 from restora.cases import crop_at
 from restora.data import data_dir, image_files
 from restora.imageio import read_rgb
+from restora.quality.fidelity import psnr
 
 POOL = ("cbsd68", "live1")
 MODELS = ("gaussian", "poisson_gaussian", "camera")
 SEVERITIES = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
 STRENGTHS = (0.6, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5, 3.0, 4.0)
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = float(np.mean((np.clip(a, 0, 1) - np.clip(b, 0, 1)) ** 2))
-    return 10.0 * np.log10(1.0 / max(mse, 1e-10))
-
-
-def _jpeg(image: np.ndarray, quality: int) -> np.ndarray:
-    import cv2
-
-    u8 = (np.clip(image, 0, 1) * 255.0 + 0.5).astype(np.uint8)
-    ok, buf = cv2.imencode(".jpg", u8[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, quality])
-    return cv2.imdecode(buf, cv2.IMREAD_COLOR)[..., ::-1].astype(np.float32) / 255.0
 
 
 def _job(args: tuple) -> list[dict]:
@@ -64,15 +52,15 @@ def _job(args: tuple) -> list[dict]:
         sev = float(SEVERITIES[int(rng.integers(len(SEVERITIES)))])
         noisy, lab = degrade.apply_labeled(clean, "noise", sev, seed=int(rng.integers(1 << 30)), model=model)
         if jpeg:  # a camera's or phone's own JPEG, quality 85-95
-            noisy = _jpeg(noisy, int(rng.integers(85, 96)))
+            noisy = degrade.jpeg_roundtrip(noisy, int(rng.integers(85, 96)))
         ns = noise_sigma(noisy)
         est = ns["noise_sigma"]
-        base = _psnr(noisy, clean)
+        base = psnr(noisy, clean)
         for name in tools:
             tool = create_tool(name)
             for s in STRENGTHS:
                 out = tool(noisy, {"sigma": max(est, 1.0), "strength": s})
-                rows.append({"photo": path.name, "model": model, "sigma": lab.get("sigma"), "estimate": est, "coarse": ns["noise_sigma_coarse"], "tool": name, "strength": s, "gain": _psnr(out, clean) - base})
+                rows.append({"photo": path.name, "model": model, "sigma": lab.get("sigma"), "estimate": est, "coarse": ns["noise_sigma_coarse"], "tool": name, "strength": s, "gain": psnr(out, clean) - base})
     return rows
 
 

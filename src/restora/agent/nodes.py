@@ -17,7 +17,8 @@ from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
 from restora.planners.base import Action, HistoryItem, Observation, choice_key
-from restora.quality import structure_consistency
+from restora.quality import DEGRADATION_WEIGHT, degradation_quality, structure_consistency
+from restora.taxonomy import DEGRADATION_FOR, Task
 from restora.traces.schema import ActionRecord, StepRecord
 
 MAX_PLANNER_ERRORS = 3
@@ -276,9 +277,6 @@ def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, 
     """
     if task not in TONE_TASKS or not before or not after:
         return None
-    from restora.quality.scorer import DEGRADATION_WEIGHT, degradation_quality
-    from restora.taxonomy import DEGRADATION_FOR, Task
-
     target = DEGRADATION_FOR[Task(task)].value
 
     def sev(report: dict[str, Any]) -> dict[str, float]:
@@ -291,7 +289,7 @@ def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, 
     rose = {k: (b[k], v) for k, v in a.items() if k != target and k in b and v > b[k]}
     if not rose:
         return None
-    held = {k: (min(v, b.get(k, 0.0)) if k in rose else v) for k, v in a.items()}
+    held = {k: (min(v, b[k]) if k in rose else v) for k, v in a.items()}
     credit = DEGRADATION_WEIGHT * (degradation_quality(held) - degradation_quality(a))
     return {"degradations": {k: [round(x, 4), round(y, 4)] for k, (x, y) in rose.items()}, "credit": round(float(credit), 6)}
 
@@ -301,8 +299,6 @@ def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image)
     same input too (not banned ones), so that :func:`score` can keep the best-scoring one. On a
     large image planned on crops a trial costs little next to the render; what is missing is a
     selection rule that beats the first suggestion (see the config field). Failures are skipped."""
-    from restora.taxonomy import DEGRADATION_FOR, Task
-
     try:
         degradation = DEGRADATION_FOR[Task(action.task)].value
     except (KeyError, ValueError):

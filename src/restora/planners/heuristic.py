@@ -56,19 +56,19 @@ class HeuristicPlanner:
         self.max_tries_per_task = max_tries_per_task
 
     def next_action(self, obs: Observation) -> Action:
-        present = [
-            f
-            for f in obs.report.get("findings", {}).values()
-            if f.get("present")
-        ]
-        present += left_over(obs, {f["degradation"] for f in present})
-        if not present:
-            return Action.stop("no degradation found: the image looks clean")
         done: set[str] = {h.task for h in obs.history if h.decision == "accept" and h.task}
         tries: dict[str, int] = {}
         for h in obs.history:
             if h.task:
                 tries[h.task] = tries.get(h.task, 0) + 1
+        present = [
+            f
+            for f in obs.report.get("findings", {}).values()
+            if f.get("present")
+        ]
+        present += left_over(obs.input_report, {f["degradation"] for f in present}, set(tries))
+        if not present:
+            return Action.stop("no degradation found: the image looks clean")
         # breadth first: every present task gets its first try (in restoration order) before
         # any task gets a second one, so one stubborn task cannot spend the budget of the rest
         order = {t: i for i, t in enumerate(RESTORATION_ORDER)}
@@ -118,22 +118,21 @@ class HeuristicPlanner:
         return None
 
 
-def left_over(obs: Observation, present: set[str]) -> list[dict[str, Any]]:
-    """Findings of the input's report that the current report does not show and whose task no
-    step has tried yet, marked ``from_input``.
+def left_over(input_report: dict[str, Any] | None, present: set[str], tried: set[str]) -> list[dict[str, Any]]:
+    """Findings of the input's report that are not ``present`` now and whose task is not among the
+    ``tried`` ones, marked ``from_input``.
 
     Examples:
-        >>> obs = Observation(step=1, steps_left=3, seconds_left=60, scores={},
-        ...     report={"findings": {"rain": {"degradation": "rain", "present": False}}},
-        ...     input_report={"findings": {"rain": {"degradation": "rain", "present": True, "severity": 0.3}}})
-        >>> [(f["degradation"], f["from_input"]) for f in left_over(obs, set())]
+        >>> inp = {"findings": {"rain": {"degradation": "rain", "present": True, "severity": 0.3}}}
+        >>> [(f["degradation"], f["from_input"]) for f in left_over(inp, set(), {"super_resolution"})]
         [('rain', True)]
+        >>> left_over(inp, set(), {"derain"})
+        []
     """
-    if not obs.input_report:
+    if not input_report:
         return []
-    tried = {h.task for h in obs.history if h.task}
     out = []
-    for f in obs.input_report.get("findings", {}).values():
+    for f in input_report.get("findings", {}).values():
         if not f.get("present") or f["degradation"] in present:
             continue
         task = TASK_FOR.get(Degradation(f["degradation"]))

@@ -6,7 +6,7 @@ clean photo from the split (split by source photo, seeded), sometimes turned int
 (:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), sometimes
 (``context_share``) given another degradation that forms before the family's own (a dark or
 hazy scene under the JPEG, blur under the noise: what the agent meets in the middle of a
-pipeline), then either degraded with the family's own degradation at a uniform severity (noise:
+pipeline; a picture left without the family's own may get any other one), then either degraded with the family's own degradation at a uniform severity (noise:
 Gaussian, Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: straight motion,
 camera shake or defocus; rain; low resolution) or left as it is, as perception's false alarms
 leave it. Classical perception reads it; every available tool of the family runs with the
@@ -192,28 +192,26 @@ def sample_steps(
         scene, clean = negatives.render_random(clean.shape[0], seed=int(rng.integers(2**31)), photo=clean)
     spec = FAMILIES[family]
     degraded = rng.random() < cfg["degraded_share"]
-    pick = int(rng.integers(len(spec["degradations"]))) if degraded else 0
-    name = spec["degradations"][pick][0] if degraded else None
+    name, kwargs = spec["degradations"][int(rng.integers(len(spec["degradations"])))] if degraded else (None, {})
     # context: another degradation that formed earlier (a dark or hazy scene under the JPEG, blur
-    # under the noise), drawn from its own stream so that context_share 0 gives the plain rows.
+    # under the noise; on a picture left without the family's own, any other one), drawn from its own stream so that context_share 0 gives the plain rows.
     # It is part of the reference: a step is judged on removing its own degradation, not the rest.
     crng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 1])
     own = {d for d, _ in spec["degradations"]}
     stop = FORMATION.index(name) if name is not None else len(FORMATION)
     options = [d for d in FORMATION[:stop] if d not in own]
     context = ""
-    if options and crng.random() < float(cfg.get("context_share", 0.0)):
+    if options and crng.random() < float(cfg["context_share"]):
         ctx_name = options[int(crng.integers(len(options)))]
         ctx_sev = float(crng.uniform(0.1, 0.9))
         clean = degrade.apply(clean, ctx_name, ctx_sev, seed=int(crng.integers(2**31)))
         context = f"{ctx_name}@{ctx_sev:.2f} + "
     if degraded:
-        name, kwargs = spec["degradations"][pick]
         severity = float(rng.uniform(0.05, 1.0))
         before = degrade.apply(clean, name, severity, seed=int(rng.integers(2**31)), **kwargs)
         condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
     else:
-        name, before, condition = None, clean, f"{context}clean"
+        before, condition = clean, f"{context}clean"
     report = perceive(before)
     tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
