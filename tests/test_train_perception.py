@@ -134,5 +134,7 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     res = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "learned", "--model", str(tmp_path / "run"), "--json"])
     assert res.exit_code == 0, res.output
     assert set(json.loads(res.output)["findings"]) == set(DEGRADATIONS)
-    bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "learned"])
-    assert bad.exit_code == 2 and "needs --model" in bad.output
+    bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "guess"])
+    assert bad.exit_code == 2 and "unknown backend" in bad.output
+    bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "classical", "--model", str(tmp_path / "run")])
+    assert bad.exit_code == 2 and "--model is for --backend learned" in bad.output

@@ -72,6 +72,7 @@ ENV_VARS: dict[str, str] = {
     "RESTORA_DIT_OFFLOAD": "none, model or sequential: diffusers CPU offload for the DiT (default: model when the card does not fit the GPU)",
     "RESTORA_NCNN_THREADS": "threads per ncnn network (default: all CPUs; the batch workers set 1)",
     "RESTORA_PLANNER_KEY": "API key of an OpenAI-compatible planner server (restora run --planner vlm)",
+    "RESTORA_PERCEPTION": "perception backend when a run does not name one: learned (the shipped network), classical, or a run folder of `restora train perception`",
 }
 """Every ``RESTORA_*`` variable restora reads, with its meaning."""
 
@@ -92,6 +93,7 @@ class Env:
     dit_offload: str | None = help_field("RESTORA_DIT_OFFLOAD", default=None)
     ncnn_threads: int | None = help_field("RESTORA_NCNN_THREADS", default=None)
     planner_key: str | None = help_field("RESTORA_PLANNER_KEY", default=None)
+    perception: str | None = help_field("RESTORA_PERCEPTION", default=None)
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -138,6 +140,7 @@ def env(environ: dict[str, str] | None = None) -> Env:
         dit_offload=offload,
         ncnn_threads=_positive_int("RESTORA_NCNN_THREADS", threads) if threads else None,
         planner_key=get("RESTORA_PLANNER_KEY"),
+        perception=get("RESTORA_PERCEPTION"),
     )
 
 
@@ -178,6 +181,11 @@ class RunConfig:
         "guard passes (off: on held-out pool photos the best-scoring of a denoiser's three strengths was worse "
         "than its first suggestion, -0.1 dB for NLM and -0.9 dB for SRMD; the score over-rewards smoothing)",
         default=False,
+    )
+    perception: str | None = help_field(
+        "what reads the image: learned (the network that ships with restora), classical (the calibrated estimators) or "
+        "a run folder of `restora train perception` (None: RESTORA_PERCEPTION, else restora.perception.DEFAULT_BACKEND)",
+        default=None,
     )
     guard: bool = help_field(
         "... and only if the no-harm guard finds that what it removed looks like the degradation it targets "

@@ -131,7 +131,8 @@ class Run:
         """Check ``image``, start its trace (the start record) and perceive and score it once.
 
         Defaults: :class:`restora.planners.HeuristicPlanner`, every available tool, the
-        :class:`restora.quality.QualityScorer`, :func:`restora.perception.perceive` and the
+        :class:`restora.quality.QualityScorer`, the perception ``config.perception`` names
+        (:func:`restora.perception.backend`) and the
         shipped :class:`restora.quality.guard.NoHarmGuard` (none when ``config.guard`` is False).
         ``trace_path`` None keeps the trace in memory only (:attr:`records`).
 
@@ -164,9 +165,9 @@ class Run:
 
             scorer = QualityScorer()
         if perceive is None:
-            from restora.perception import perceive as _perceive
+            from restora.perception import backend
 
-            perceive = _perceive
+            perceive = backend(config.perception)
         if full is not None:
             perceive = _WholeSize(perceive, width, height)
         if guard is None and config.guard:

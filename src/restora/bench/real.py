@@ -138,7 +138,7 @@ def run_job(job: dict[str, Any], max_steps: int) -> list[dict[str, Any]]:
     from restora.agent import restore
     from restora.imageio import quantize
     from restora.imageio import load_image
-    from restora.perception import perceive
+    from restora.perception import backend
     from restora.planners.heuristic import HeuristicPlanner
     from restora.taxonomy import DEGRADATION_FOR
 
@@ -162,7 +162,7 @@ def run_job(job: dict[str, Any], max_steps: int) -> list[dict[str, Any]]:
         gt = quantize(load_image(job["gt"]).pixels)
         outputs = [({"strategy": "none", "tool_calls": 0, "seconds": 0.0, "plan": []}, image)]
         task = Task(job["task"])
-        report = perceive(image)
+        report = backend()(image)
         finding = report.findings[str(DEGRADATION_FOR[task])]
         for name, cls in toolbox.catalogue().items():
             if task not in cls.handles():

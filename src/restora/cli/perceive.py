@@ -23,8 +23,8 @@ from restora.imageio import load_image
 def perceive(
     images: Annotated[list[Path], typer.Argument(help="image files")],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    backend: Annotated[str, typer.Option(help="classical (the calibrated estimators) or learned (a network from `restora train perception`)")] = "classical",
-    model: Annotated[Path | None, typer.Option(help="learned: the run folder of `restora train perception`")] = None,
+    backend: Annotated[str | None, typer.Option(help="learned (the shipped network) or classical (the calibrated estimators); default: RESTORA_PERCEPTION, else restora's default")] = None,
+    model: Annotated[Path | None, typer.Option(help="learned: a run folder of `restora train perception` instead of the shipped network")] = None,
 ) -> None:
     """Say what is wrong with each image: presence and severity per degradation, with evidence."""
     with user_errors():
@@ -55,18 +55,17 @@ def perceive(
         raise typer.Exit(1)
 
 
-def _backend(backend: str, model: Path | None):
-    """The perceive callable a ``--backend`` names."""
-    if backend == "classical":
-        if model is not None:
+def _backend(backend: str | None, model: Path | None):
+    """The perceive callable ``--backend`` and ``--model`` name."""
+    from restora.perception import BACKENDS
+    from restora.perception import backend as named
+
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r} ({' or '.join(BACKENDS)})")
+    if model is not None:
+        if backend == "classical":
             raise ValueError("--model is for --backend learned")
-        from restora.perception import perceive
-
-        return perceive
-    if backend == "learned":
-        if model is None:
-            raise ValueError("--backend learned needs --model RUN (a folder written by `restora train perception`)")
-        from restora.perception.learned import LearnedPerception
-
-        return LearnedPerception.load(model)
-    raise ValueError(f"unknown backend {backend!r} (classical or learned)")
+        if not model.is_dir():
+            raise ValueError(f"--model {model}: not a folder (a run folder of `restora train perception`)")
+        return named(model)
+    return named(backend)

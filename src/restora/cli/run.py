@@ -32,6 +32,7 @@ def run(
     planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
     planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
+    perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
     guard: Annotated[bool, typer.Option("--guard/--no-guard", help="roll back steps whose residual looks like the picture's own content, not the degradation (the no-harm guard)")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
@@ -52,7 +53,10 @@ def run(
     with user_errors():
         key = planner_key or env().planner_key or "EMPTY"
         make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout)
-        config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard)
+        config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
+        from restora.perception import backend
+
+        backend(config.perception)  # a bad name or model folder is an error before anything runs
         placed, _ = apply_device(DeviceConfig(device=device))
         toolbox = ToolBox(device=placed, allow=split_csv(allow))
         items = expand_inputs(inputs)

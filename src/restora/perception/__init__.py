@@ -23,7 +23,10 @@ Examples:
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,9 +35,54 @@ from restora.perception import measures as _m
 from restora.perception.decide import decide as _decide_findings
 from restora.perception.report import DegradationReport, Finding
 
-__all__ = ["DegradationReport", "Finding", "measure_all", "perceive"]
+__all__ = ["BACKENDS", "DEFAULT_BACKEND", "SHIPPED_MODEL", "DegradationReport", "Finding", "backend", "measure_all", "perceive"]
 
 MIN_SIDE = 32
+
+BACKENDS: tuple[str, ...] = ("learned", "classical")
+"""The named perception backends (a run folder of ``restora train perception`` also names one)."""
+
+DEFAULT_BACKEND = "classical"
+"""What reads an image when neither the run nor ``RESTORA_PERCEPTION`` says."""
+
+SHIPPED_MODEL = Path(__file__).with_name("model")
+"""The perception network that ships with restora (``model.safetensors``, ``model.json``, ``CARD.md``)."""
+
+_LOADED: dict[str, Callable] = {}
+_LOCK = threading.Lock()
+
+
+def backend(name: str | Path | None = None) -> Callable[[np.ndarray], DegradationReport]:
+    """The ``perceive`` callable ``name`` names: ``"classical"`` (:func:`perceive`), ``"learned"``
+    (the shipped network, :data:`SHIPPED_MODEL`) or a run folder of ``restora train perception``;
+    None: ``RESTORA_PERCEPTION``, else :data:`DEFAULT_BACKEND`. A network is loaded once per process.
+
+    Examples:
+        >>> backend("classical") is perceive
+        True
+        >>> backend("nowhere")
+        Traceback (most recent call last):
+        ...
+        restora.errors.RestoraError: perception backend 'nowhere': use learned, classical or a run folder of `restora train perception`
+    """
+    if name is None:
+        from restora.config import env
+
+        name = env().perception or DEFAULT_BACKEND
+    if str(name) == "classical":
+        return perceive
+    folder = SHIPPED_MODEL if str(name) == "learned" else Path(name)
+    if str(name) != "learned" and not folder.is_dir():
+        from restora.errors import RestoraError
+
+        raise RestoraError(f"perception backend {str(name)!r}: use learned, classical or a run folder of `restora train perception`")
+    key = str(folder.resolve())
+    with _LOCK:
+        if key not in _LOADED:
+            from restora.perception.learned import LearnedPerception
+
+            _LOADED[key] = LearnedPerception.load(folder)
+        return _LOADED[key]
 
 
 def measure_all(image: np.ndarray) -> dict[str, float]:

@@ -125,6 +125,13 @@ class LearnedPerception:
             raise RestoraError(f"{card_path}: kind {card.get('kind')!r} is not a restora perception model")
         if card["outputs"]["presence_logits"] != list(DEGRADATIONS):
             raise RestoraError(f"{card_path}: made for degradations {card['outputs']['presence_logits']}, this restora has {list(DEGRADATIONS)}")
+        expected = card.get("sha256")
+        if expected is not None:  # a shipped model's card names its weights' checksum
+            import hashlib
+
+            digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+            if digest != expected:
+                raise RestoraError(f"{weights}: sha256 {digest[:12]}... does not match its card's {str(expected)[:12]}... (damaged or replaced)")
         model = build_model(card["arch"])
         try:
             model.load_state_dict(load_file(str(weights)))

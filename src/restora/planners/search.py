@@ -59,9 +59,9 @@ class PrefixCache:
         enabled: bool = True,
     ) -> None:
         if perceive is None:
-            from restora.perception import perceive as _perceive
+            from restora.perception import backend
 
-            perceive = _perceive
+            perceive = backend()
         self.toolbox = toolbox
         self.perceive = perceive
         self.enabled = enabled

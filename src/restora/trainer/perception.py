@@ -98,6 +98,13 @@ class PerceptionTrainConfig:
         default=0.15,
     )
     max_degradations: int = help_field("most degradations combined in one sample", default=3)
+    camera_share: float = help_field(
+        "share of samples given a camera's own look first, clean or degraded alike: the softness of a native-resolution "
+        "photo (a Gaussian lens/demosaic blur of sigma 0.4-1.3 px) and half the time in-camera sharpening. The pool is "
+        "downscaled photos, much crisper per pixel than a phone's or camera's own pixels; without this every real photo "
+        "reads as blurred",
+        default=0.6,
+    )
     val_fraction: float = help_field("share of photos held out for validation (split by photo, seeded)", default=0.15)
     val_samples: int = help_field("synthesized validation samples (fixed by the seed)", default=512)
     eval_every: int = help_field("steps between validations (and the final one)", default=250)
@@ -116,6 +123,7 @@ class PerceptionTrainConfig:
             (self.lr > 0, f"lr must be > 0, got {self.lr}"),
             (0.0 <= self.clean_share < 1.0, f"clean_share is a fraction of samples in [0, 1), got {self.clean_share}"),
             (0.0 <= self.hard_share <= 1.0, f"hard_share is a fraction of samples in [0, 1], got {self.hard_share}"),
+            (0.0 <= self.camera_share <= 1.0, f"camera_share is a fraction of samples in [0, 1], got {self.camera_share}"),
             (1 <= self.max_degradations <= len(DEGRADATIONS), f"max_degradations must be in 1..{len(DEGRADATIONS)}, got {self.max_degradations}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.val_samples >= 8, f"val_samples must be >= 8, got {self.val_samples}"),
@@ -177,7 +185,36 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
         motion_model = _pick(rng, MOTION_MODELS)  # drawn last: the earlier draws of a sample stay as they were
         if "motion_blur" in names and motion_model != "linear":
             spec["options"]["motion_blur"] = {"model": motion_model}
+    # the camera look comes from its own stream: with camera_share 0 every other draw is as before
+    look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
+    spec["look"] = None
+    if look.random() < cfg.camera_share:
+        sharpen = look.random() < 0.5
+        spec["look"] = {
+            "psf_sigma": float(look.uniform(*CAMERA_PSF_SIGMA)),
+            "sharpen": float(look.uniform(0.3, 1.0)) if sharpen else 0.0,
+            "sharpen_sigma": float(look.uniform(0.8, 1.5)),
+        }
     return spec
+
+
+CAMERA_PSF_SIGMA: tuple[float, float] = (0.4, 1.3)
+"""Gaussian sigma (px) of a camera's own softness at native resolution (lens, anti-aliasing
+filter, demosaicking). Measured as the ratio of fine (sigma < 1) to medium (1..3) detail energy,
+native-resolution crops of real camera photos (the shared data's polyu and cc_nam ground truths)
+read 0.3-0.5 where the training pool's downscaled photos read about 0.95; a Gaussian of sigma
+0.8-1.3 moves the pool there. The range's ends are round numbers, not fitted to those photos."""
+
+
+def camera_look(image: np.ndarray, look: dict[str, float]) -> np.ndarray:
+    """A camera's own rendering of a crisp picture: Gaussian softness, then optional unsharp masking."""
+    import cv2
+
+    out = cv2.GaussianBlur(image, (0, 0), look["psf_sigma"], borderType=cv2.BORDER_REFLECT_101)
+    if look["sharpen"] > 0:
+        low = cv2.GaussianBlur(out, (0, 0), look["sharpen_sigma"], borderType=cv2.BORDER_REFLECT_101)
+        out = np.clip(out + look["sharpen"] * (out - low), 0.0, 1.0)
+    return out
 
 
 class SynthDataset:
@@ -207,6 +244,8 @@ class SynthDataset:
             from restora.synth.negatives import render
 
             crop = render(spec["hard"]["kind"], self.cfg.crop, spec["hard"]["seed"], photo=crop)
+        if spec.get("look"):  # optics and the camera's processing come before what degrades the picture
+            crop = camera_look(crop, spec["look"])
         labels: dict[str, Any] = {}
         if spec["severities"]:
             crop, labels = degrade.compose(
