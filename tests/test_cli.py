@@ -132,7 +132,9 @@ def test_tools_json_lists_the_catalogue():
 def test_perceive_json(tmp_path: Path):
     res = runner.invoke(app, ["perceive", str(EXAMPLE), "--json"])
     assert res.exit_code == 0, res.output
-    report = json.loads(res.output)
+    [entry] = json.loads(res.output)  # one image: still a list, same shape as for many
+    assert entry["path"] == str(EXAMPLE) and entry["error"] is None
+    report = entry["report"]
     assert set(report["findings"]) == {"noise", "motion_blur", "defocus", "haze", "rain", "dark", "jpeg", "low_res"}
     assert report["findings"]["noise"]["present"]
 

@@ -133,7 +133,7 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     save_image(tmp_path / "img.png", clean_photo)
     res = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "learned", "--model", str(tmp_path / "run"), "--json"])
     assert res.exit_code == 0, res.output
-    assert set(json.loads(res.output)["findings"]) == set(DEGRADATIONS)
+    assert set(json.loads(res.output)[0]["report"]["findings"]) == set(DEGRADATIONS)
     bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "guess"])
     assert bad.exit_code == 2 and "unknown backend" in bad.output
     bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "classical", "--model", str(tmp_path / "run")])

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -270,10 +270,14 @@ def encode_png(pixels: np.ndarray, like: LoadedImage | None = None) -> bytes:
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename.
+
+    The file gets the mode any file the user makes gets (0666 less the umask, e.g. 0644 under
+    umask 022): the temporary file is created with that mode, not ``mkstemp``'s private 0600.
+    """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    fd, tmp = _create_temp(target)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -287,6 +291,19 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> Path:
             pass
         raise
     return target
+
+
+def _create_temp(target: Path) -> tuple[int, Path]:
+    """A new, empty ``.<name>.<random>.part`` beside ``target``, opened for writing, mode 0666
+    less the umask (the kernel applies the umask, as for any file the user makes)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not make a temporary file beside {target}")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:

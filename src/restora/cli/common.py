@@ -1,17 +1,20 @@
 """What every command shares: the Typer app, the two consoles, the one place that turns library
-errors into messages and exit codes, and the progress display.
+errors into messages and exit codes, the progress display, tables (or plain lines when stdout is
+not a terminal) and the expansion of input files and folders.
 
 Exit codes: 0 done; 1 some inputs failed (each is named on stderr); 2 the command could not start
-(a bad argument, a missing folder, a bad environment variable).
+(a bad argument, a missing folder, a bad environment variable); 130 stopped by Ctrl-C.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never wait on a model hub from the CLI
 
@@ -28,6 +31,9 @@ from rich.progress import (
 
 from restora.errors import RestoraError
 
+if TYPE_CHECKING:
+    from restora.batch import Input
+
 app = typer.Typer(
     help="restora: agentic image restoration (perceive, plan, restore, score, roll back).",
     no_args_is_help=True,
@@ -37,13 +43,28 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
+
+def _print_version(value: bool) -> None:
+    if value:
+        from restora import __version__
+
+        out.print(f"restora {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit")] = False,
+) -> None:
+    """restora: agentic image restoration (perceive, plan, restore, score, roll back)."""
+
 USAGE_ERRORS: tuple[type[BaseException], ...] = (RestoraError, ValueError, KeyError, TypeError, FileNotFoundError, FileExistsError)
 """Errors that mean "this command cannot run as asked": a message and exit code 2."""
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print ``error: message`` on stderr; return the Exit to raise (``raise fail(...)``)."""
-    err.print(f"[red]error:[/] {message}", highlight=False)
+    err.print(f"[red]error:[/] {escape_markup(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code)
 
 
@@ -112,3 +133,93 @@ def advance_to(progress: Progress, task: Any, done: int, line: str, quiet: bool,
         advance(progress, task, line, quiet, step=done - int(progress.tasks[task].completed))
     else:
         progress.update(task, completed=done, last=line)
+
+
+def print_rows(
+    title: str,
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    wrap: Sequence[str] = (),
+    plain: Sequence[str] | None = None,
+) -> None:
+    """Print ``rows`` on stdout: on a terminal, a table that fits its width (the ``wrap`` columns
+    wrap and share what the others leave; without room for them, the table keeps only the
+    ``plain`` columns, then falls back to plain lines); otherwise plain lines: a header and one
+    line per row with the ``plain`` columns (default: all) padded two spaces apart and never
+    wrapped, for ``grep``, ``cut`` and logs.
+
+    Examples:
+        >>> print_rows("tools", ["tool", "available"], [["denoise_nlm", "yes"]])   # doctest: +SKIP
+        TOOL         AVAILABLE
+        denoise_nlm  yes
+    """
+    plain = list(plain if plain is not None else header)
+    widths = {name: max([len(name), *(len(str(r[i])) for r in rows)]) for i, name in enumerate(header)}
+
+    def fits(columns: Sequence[str]) -> bool:
+        need = sum(widths[c] if c not in wrap else min(widths[c], MIN_WRAP_WIDTH) for c in columns) + 3 * len(columns) + 1
+        return need <= out.width
+
+    columns = next((c for c in (list(header), plain) if out.is_terminal and fits(c)), None)
+    if columns is not None:
+        from rich.table import Table
+
+        natural = sum(widths[c] for c in columns) + 3 * len(columns) + 1
+        table = Table(title=title, expand=natural > out.width)  # expanded, the ratios share the room
+        for name in columns:
+            if name in wrap:  # they share what is left, in proportion to their longest text
+                table.add_column(name, overflow="fold", ratio=widths[name], min_width=min(widths[name], MIN_WRAP_WIDTH))
+            else:
+                table.add_column(name, no_wrap=True, min_width=widths[name])
+        for r in rows:
+            table.add_row(*(escape_markup(str(r[header.index(c)])) for c in columns))
+        out.print(table)
+        return
+    keep = [header.index(c) for c in plain]
+    lines = [[header[i].upper() for i in keep], *([str(r[i]) for i in keep] for r in rows)]
+    pads = [max(len(line[j]) for line in lines) for j in range(len(keep))]
+    for line in lines:
+        text = "  ".join([*(c.ljust(w) for c, w in zip(line[:-1], pads[:-1], strict=True)), line[-1]])
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+
+
+MIN_WRAP_WIDTH = 24
+"""A wrapping table column narrower than this reads badly: :func:`print_rows` drops it instead."""
+
+
+def escape_markup(text: str) -> str:
+    """``text`` with rich markup characters escaped (file names, reasons)."""
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def short_reason(reason: str) -> str:
+    """The gist of an "unavailable" reason, for a table cell or a plain line.
+
+    Examples:
+        >>> short_reason("model card 'scunet-x': weights not found (no local copy); run `restora zoo fetch scunet-x` on ...")
+        'weights not found: restora zoo fetch scunet-x'
+    """
+    head = re.sub(r"\s*\([^)]*\)", "", reason.split(";")[0])
+    head = re.sub(r"^model card '[^']+': ", "", head).strip()
+    fix = re.search(r"`(restora [^`]+)`", reason)  # the first command that makes it available
+    return f"{head}: {fix.group(1)}" if fix else head
+
+
+def gather_inputs(paths: Sequence[Path]) -> list[Input]:
+    """Files and folders -> the inputs (:func:`restora.batch.expand_inputs`); a folder holding no
+    image is an error naming it.
+
+    Examples:
+        >>> gather_inputs([Path("photos/"), Path("cat.jpg")])   # doctest: +SKIP
+        [Input(path=PosixPath('photos/a.png'), name=PosixPath('a')), Input(path=PosixPath('cat.jpg'), ...)]
+    """
+    from restora.batch import expand_inputs
+    from restora.data import IMAGE_SUFFIXES
+
+    for p in map(Path, paths):
+        if p.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in p.rglob("*")):
+            raise RestoraError(f"no images in folder {p} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in subfolders too)")
+    return expand_inputs(list(paths))

@@ -7,15 +7,20 @@ Examples:
 
 from __future__ import annotations
 
+import signal
+import threading
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from restora.cli.common import app, err, fail, out, report_failure, split_csv, user_errors
+from restora.cli.common import app, err, fail, gather_inputs, out, print_rows, report_failure, split_csv, user_errors
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
+
+OUTPUT_SUFFIXES = (".png", ".trace.jsonl", ".html")
+"""What ``restora run`` writes per image: the restored image, its trace and its report page."""
 
 
 @app.command()
@@ -24,7 +29,7 @@ def run(
     outdir: Annotated[Path, typer.Option("--out", "-o", help="output folder")],
     max_steps: Annotated[int, typer.Option(min=0, help="tool calls allowed per image (rolled-back ones count)")] = 8,
     max_seconds: Annotated[float, typer.Option(min=1, help="time budget per image, seconds")] = 600.0,
-    allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all)")] = None,
+    allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all available; see `restora tools`)")] = None,
     max_megapixels: Annotated[float, typer.Option(help="refuse larger inputs")] = DEFAULT_MAX_MEGAPIXELS,
     planner: Annotated[str, typer.Option(help="heuristic (CPU default), vlm (OpenAI-compatible server, e.g. vLLM) or hf (in-process transformers)")] = "heuristic",
     planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
@@ -34,102 +39,313 @@ def run(
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
     guard: Annotated[bool, typer.Option("--guard/--no-guard", help="roll back steps whose residual looks like the picture's own content, not the degradation (the no-harm guard)")] = True,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display and no closing table")] = False,
 ) -> None:
     """Restore images. Writes OUTDIR/<name>.png, <name>.trace.jsonl and <name>.html per input.
 
     <name> is the file's stem, or its path below a folder given as input (OUTDIR mirrors the tree).
+    Ctrl-C lets the image being restored finish and skips the rest; a second Ctrl-C stops at once
+    and removes that image's partial files. Either way the images finished are listed; exit 130.
     """
     from restora.agent import restore
-    from restora.batch import Input, expand_inputs, run_jobs
+    from restora.batch import Input, run_jobs
     from restora.config import DeviceConfig, RunConfig, env
     from restora.errors import RestoraError
     from restora.imageio import load_image, save_image, write_text_atomic
     from restora.model_zoo.loaded import apply as apply_device
+    from restora.perception import backend
     from restora.quality import QualityScorer
     from restora.report import render_report
     from restora.tools import ToolBox
 
-    with user_errors():
-        key = planner_key or env().planner_key or "EMPTY"
-        make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout)
-        config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
-        from restora.perception import backend
-
-        backend(config.perception)  # a bad name or model folder is an error before anything runs
-        placed, _ = apply_device(DeviceConfig(device=device))
-        toolbox = ToolBox(device=placed, allow=split_csv(allow))
-        items = expand_inputs(inputs)
-    if not items:
-        raise fail(f"no input images found in {', '.join(str(p) for p in inputs)}")
-    scorer = QualityScorer()
+    try:
+        with user_errors():
+            key = planner_key or env().planner_key or "EMPTY"
+            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout)
+            config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
+            backend(config.perception)  # a bad name or model folder is an error before anything runs
+            placed, _ = apply_device(DeviceConfig(device=device))
+            names = split_csv(allow)
+            toolbox = ToolBox(device=placed, allow=_known_tools(names))
+            _check_usable(toolbox, names)
+            items = gather_inputs(inputs)
+        if not items:
+            raise fail(f"no input images found in {', '.join(str(p) for p in inputs)}")
+        scorer = QualityScorer()
+    except KeyboardInterrupt:
+        raise _interrupted([], 0, outdir) from None
     outdir.mkdir(parents=True, exist_ok=True)
-    summary: list[tuple[str, str, int, float, str]] = []
 
+    live = not quiet and err.is_terminal  # without a terminal: one line per image instead of a live display
     progress = Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.fields[name]}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[counter]}"),
         TextColumn("{task.description}"),
         TimeElapsedColumn(),
         console=err,
-        disable=quiet,
-        transient=False,
+        disable=not live,
     )
+    ctrl_c = StopOnCtrlC()
 
-    def restore_one(item: Input) -> None:
-        task_id = progress.add_task("loading", total=max_steps, name=item.path.name)
+    def restore_one(item: Input) -> Finished:
+        if ctrl_c.pressed:
+            raise KeyboardInterrupt  # stop between images: the rest are not started
+        tally = Tally(limit=max_steps)
+        task_id = progress.add_task("loading", total=max(max_steps, 1), name=str(item.path), counter=tally.counter())
 
         def on_event(kind: str, data: dict) -> None:
-            if kind == "plan":
-                progress.update(task_id, description=f"running {data['action']['tool']}")
-            elif kind == "decide":
-                progress.update(task_id, advance=1, description=f"{data['decision']} {data['action']['tool']}")
-            elif kind == "stop":
-                progress.update(task_id, description=f"stop: {data['reason']}")
+            tally.on_event(kind, data)
+            progress.update(task_id, completed=tally.calls, counter=tally.counter(), description=tally.status)
 
+        target, trace, page = (item.output(outdir, s) for s in OUTPUT_SUFFIXES)
+        written: list[Path] = []
         try:
-            target = item.output(outdir, ".png")
             if target.resolve() == item.path.resolve():
                 raise RestoraError(f"output {target} would overwrite the input; choose another --out")
             loaded = load_image(item.path, max_megapixels=max_megapixels)
-            progress.update(task_id, description="perceiving")
+            on_event("loaded", {})
             result = restore(
                 loaded.pixels,
                 config=config,
                 planner=make_planner(),
                 toolbox=toolbox,
                 scorer=scorer,
-                trace_path=item.output(outdir, ".trace.jsonl"),
+                trace_path=trace,
                 source=str(item.path),
                 notes=loaded.notes,
                 on_event=on_event,
             )
+            written.append(trace)
             save_image(target, result.image, like=loaded)
-            write_text_atomic(item.output(outdir, ".html"), render_report(result, title=item.path.name))
-        except BaseException:
-            progress.update(task_id, description="[red]failed")
+            written.append(target)
+            write_text_atomic(page, render_report(result, title=item.path.name))
+            written.append(page)
+        except KeyboardInterrupt:
+            # stopped at once: this image's files go (the trace's .part too), nothing half-made stays
+            for p in [*written, trace.with_name(trace.name + ".part")]:
+                p.unlink(missing_ok=True)
             raise
-        summary.append((item.name.as_posix(), ", ".join(result.accepted) or "-", result.tool_calls, result.seconds, result.stop_reason))
-        progress.update(task_id, completed=max_steps, description=f"done ({len(result.accepted)} kept)")
+        finally:
+            progress.remove_task(task_id)
+        tally.finish(result.tool_calls, len(result.accepted))
+        return Finished(
+            path=item.path,
+            found=[n for n, f in result.state.get("input_report", {}).get("findings", {}).items() if f.get("present")],
+            kept=list(result.accepted),
+            tool_calls=result.tool_calls,
+            seconds=result.seconds,
+            output=target,
+        )
 
-    with progress:
-        overall = progress.add_task("", total=len(items), name="images")
-        done = run_jobs(restore_one, [(item,) for item in items], on_done=lambda _: progress.update(overall, advance=1))
-    failures = [(d.job[0].path, d.error) for d in done if not d.ok]
+    done: list[Any] = []
 
-    if summary and not quiet:
-        table = Table(title="restora run", show_lines=False)
-        for col in ("input", "kept steps", "tool calls", "seconds", "stopped because"):
-            table.add_column(col)
-        for name, kept, calls, secs, why in summary:
-            table.add_row(name, kept, str(calls), f"{secs:.1f}", why)
-        out.print(table)
-    for path, reason in failures:
-        report_failure(path, reason or "")
-    if failures:
+    def on_done(d: Any) -> None:
+        done.append(d)
+        progress.update(overall, advance=1, counter=f"{len(done)}/{len(items)} images")
+        if quiet:
+            return
+        line = progress_line(len(done), len(items), d.job[0].path, d.value, d.error)
+        if live:
+            progress.console.print(line, highlight=False, markup=False, soft_wrap=True)
+        else:
+            err.print(line, highlight=False, markup=False, soft_wrap=True)
+
+    interrupted = False
+    try:
+        with progress, ctrl_c:
+            overall = progress.add_task("", total=len(items), name="images", counter=f"0/{len(items)} images")
+            run_jobs(restore_one, [(item,) for item in items], on_done=on_done)
+    except KeyboardInterrupt:
+        interrupted = True
+    interrupted = interrupted or (ctrl_c.pressed and len(done) < len(items))
+
+    finished = [d.value for d in done if d.ok]
+    if finished and not quiet:
+        print_rows("restora run", SUMMARY_HEADER, summary_rows(finished), wrap=["found", "done", "output"])
+        out.print(f"outputs in {outdir}: <name>.png (restored), <name>.html (report page), <name>.trace.jsonl (trace)", highlight=False, soft_wrap=True)
+    for d in done:
+        if not d.ok:
+            report_failure(d.job[0].path, d.error or "")
+    if interrupted:
+        raise _interrupted(finished, len(items), outdir)
+    if any(not d.ok for d in done):
         raise typer.Exit(1)
+
+
+@dataclass
+class Tally:
+    """One image's progress as the display shows it: the tool calls made (counted from the
+    agent's events, one per ``decide``), against the step limit while it runs, and what was kept.
+
+    Examples:
+        >>> t = Tally(limit=8)
+        >>> t.on_event("decide", {"decision": "accept", "action": {"tool": "denoise_nlm"}})
+        >>> t.counter()
+        '1/8 tool calls'
+        >>> t.finish(tool_calls=1, kept=1)
+        >>> t.counter()
+        '1 tool call, 1 kept'
+    """
+
+    limit: int
+    calls: int = 0
+    kept: int | None = None  # set by finish()
+    status: str = "loading"
+
+    def on_event(self, kind: str, data: dict[str, Any]) -> None:
+        """Follow one agent event (``perceived``, ``plan``, ``decide``, ``rollback``, ``stop``)."""
+        tool = (data.get("action") or {}).get("tool", "")
+        if kind == "loaded":
+            self.status = "perceiving"
+        elif kind == "perceived":
+            self.status = "planning"
+        elif kind == "plan":
+            self.status = f"running {tool}"
+        elif kind == "decide":
+            self.calls += 1
+            self.status = f"{data.get('decision', '')} {tool}".strip()
+        elif kind == "rollback":
+            self.status = f"rolled back {tool}".strip()
+        elif kind == "stop":
+            self.status = "finishing"
+
+    def finish(self, tool_calls: int, kept: int) -> None:
+        """The image is done: the counts become the run's own (the trace's) figures."""
+        self.calls, self.kept, self.status = tool_calls, kept, "done"
+
+    def counter(self) -> str:
+        if self.kept is None:
+            return f"{self.calls}/{self.limit} tool calls"
+        return f"{self.calls} tool call{'' if self.calls == 1 else 's'}, {self.kept} kept"
+
+
+@dataclass
+class Finished:
+    """One restored image, as the closing table shows it."""
+
+    path: Path
+    found: list[str] = field(default_factory=list)  # degradations perception found in the input
+    kept: list[str] = field(default_factory=list)  # tools whose steps were kept, in order
+    tool_calls: int = 0
+    seconds: float = 0.0
+    output: Path = Path()
+
+
+SUMMARY_HEADER = ["image", "found", "done", "tool calls", "time", "output"]
+
+
+def summary_rows(finished: list[Finished]) -> list[list[str]]:
+    """The closing table's rows: image, found, done (kept steps), tool calls, time, output path.
+
+    Examples:
+        >>> summary_rows([Finished(Path("a.jpg"), ["noise"], ["denoise_nlm"], 2, 3.14, Path("out/a.png"))])
+        [['a.jpg', 'noise', 'denoise_nlm', '2', '3.1s', 'out/a.png']]
+    """
+    return [
+        [str(f.path), ", ".join(f.found) or "nothing", ", ".join(f.kept) or "nothing kept", str(f.tool_calls), f"{f.seconds:.1f}s", str(f.output)]
+        for f in finished
+    ]
+
+
+def progress_line(n: int, total: int, path: Path, finished: Finished | None, error: str | None) -> str:
+    """One line per image as it ends (above the live display, or alone without a terminal).
+
+    Examples:
+        >>> progress_line(1, 3, Path("a.jpg"), Finished(Path("a.jpg"), ["noise"], ["denoise_nlm"], 2, 3.14, Path("out/a.png")), None)
+        '[1/3] a.jpg: 2 tool calls, 1 kept, 3.1s -> out/a.png'
+    """
+    if finished is None:
+        return f"[{n}/{total}] {path}: failed"
+    tally = Tally(limit=0)
+    tally.finish(finished.tool_calls, len(finished.kept))
+    return f"[{n}/{total}] {path}: {tally.counter()}, {finished.seconds:.1f}s -> {finished.output}"
+
+
+class StopOnCtrlC:
+    """Ctrl-C (SIGINT) during a batch: the first press is noted (``pressed``; the batch stops
+    before its next image), a second raises ``KeyboardInterrupt`` at once, later ones are
+    ignored while that is cleaned up. Outside the main thread, or where SIGINT is ignored
+    (a background job), it changes nothing.
+
+    Examples:
+        >>> with StopOnCtrlC() as ctrl_c:        # doctest: +SKIP
+        ...     for image in images:
+        ...         if ctrl_c.pressed:
+        ...             break
+        ...         work(image)
+    """
+
+    def __init__(self) -> None:
+        self.presses = 0
+        self._previous: Any = None
+
+    @property
+    def pressed(self) -> bool:
+        return self.presses > 0
+
+    def __enter__(self) -> StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.presses += 1
+        if self.presses == 1:
+            err.print("Ctrl-C: stopping after the image being restored (Ctrl-C again to stop now)", highlight=False, soft_wrap=True)
+        elif self.presses == 2:
+            raise KeyboardInterrupt
+
+
+def _interrupted(finished: list[Finished], total: int, outdir: Path) -> typer.Exit:
+    """The message after Ctrl-C, and exit code 130."""
+    if not total:
+        line = "interrupted before any image started"
+    else:
+        line = f"interrupted: {len(finished)} of {total} images finished"
+        if finished:
+            line += f" ({', '.join(str(f.path) for f in finished)}; outputs in {outdir})"
+    err.print(line, highlight=False, markup=False, soft_wrap=True)
+    return typer.Exit(130)
+
+
+def _known_tools(names: list[str] | None) -> list[str] | None:
+    """``names`` when every one is a registered tool; else an error naming the known tools."""
+    from restora.errors import UnknownToolError
+    from restora.tools.registry import get_tool, tool_names
+
+    for name in names or []:
+        try:
+            get_tool(name)
+        except UnknownToolError as e:
+            raise UnknownToolError(f"--allow: {e.args[0].removesuffix(' (see `restora tools`)')}; known tools: {', '.join(tool_names())}") from None
+    return names
+
+
+def _check_usable(toolbox: Any, names: list[str] | None) -> None:
+    """Every tool ``--allow`` names can run here: its weights are present and, when it needs an
+    accelerator, there is one; else an error saying how to make it available."""
+    from restora.errors import ToolError
+    from restora.tools import get_tool
+
+    usable = toolbox.catalogue()
+    problems = []
+    for name in names or []:
+        if name in usable:
+            continue
+        reason = get_tool(name).availability()
+        if reason is not None:
+            problems.append(f"{name} is not available here: {reason}")
+        else:
+            problems.append(f"{name} needs a GPU and this run uses {toolbox.device}; pass --device cuda on a machine with one")
+    if problems:
+        raise ToolError("--allow: " + " ".join(problems))
 
 
 def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float):

@@ -1,7 +1,7 @@
 """``restora tools``: the tool catalogue.
 
 Examples:
-    restora tools            # a table
+    restora tools            # a table on a terminal; one line per tool otherwise
     restora tools --json     # every tool's description, parameters schema and availability
 """
 
@@ -12,32 +12,36 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from restora.cli.common import app, out
+from restora.cli.common import app, print_rows, short_reason
 
 
 @app.command()
 def tools(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
-    """List the tool catalogue."""
-    from rich.markup import escape as rich_escape
-
+    """List the tool catalogue: on a terminal a table, otherwise one line per tool (name, task,
+    kind, cost, available: yes, or no and why)."""
     from restora.tools import list_tools
 
     catalogue = [cls.describe() for cls in list_tools().values()]
     if as_json:
         sys.stdout.write(json.dumps(catalogue, indent=2) + "\n")
         return
-    table = Table(title="restora tools")
-    for col in ("tool", "task", "kind", "cost", "available", "summary"):
-        table.add_column(col)
-    for d in catalogue:
-        table.add_row(
+    rows = [
+        [
             d["name"],
-            d["task"] if len(d["tasks"]) == 1 else f"any of {len(d['tasks'])} (task param)",
+            d["task"] if len(d["tasks"]) == 1 else f"any of {len(d['tasks'])}",
             "learned" if d["learned"] else "classical",
             f"{d['cost']:g}",
-            "yes" if d["available"] else f"no: {rich_escape(str(d['unavailable_reason']))}",
-            rich_escape(d["summary"]),
-        )
-    out.print(table)
+            _available(d),
+            d["summary"],
+        ]
+        for d in catalogue
+    ]
+    header = ["tool", "task", "kind", "cost", "available", "summary"]
+    print_rows("restora tools", header, rows, wrap=["available", "summary"], plain=["tool", "task", "kind", "cost", "available"])
+
+
+def _available(d: dict) -> str:
+    if d["available"]:
+        return "yes (needs a GPU)" if d.get("needs_device") else "yes"
+    return f"no: {short_reason(str(d['unavailable_reason']))}"

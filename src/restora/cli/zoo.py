@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from restora.cli.common import app, fail, out, user_errors
+from restora.cli.common import app, fail, out, print_rows, short_reason, user_errors
 
 
 zoo_app = typer.Typer(help="Model files: cards, and tiny random-weight checkpoints for tests.", no_args_is_help=True)
@@ -23,9 +22,8 @@ app.add_typer(zoo_app, name="zoo")
 
 @zoo_app.command("list")
 def zoo_list(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
-    """Every model card: kind, tasks, source, licence, memory, and whether its files are here."""
-    from rich.markup import escape as rich_escape
-
+    """Every model card: kind, tasks, source, licence, memory, and whether its files are here
+    (on a terminal a table, otherwise one line per card)."""
     from restora.model_zoo import availability, card_dir, list_cards
 
     rows = []
@@ -44,19 +42,17 @@ def zoo_list(as_json: Annotated[bool, typer.Option("--json", help="machine-reada
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    table = Table(title="restora model cards")
-    for col in ("card", "kind", "tasks / tool", "source", "licence", "memory", "here"):
-        table.add_column(col, overflow="fold")
+    header = ["card", "kind", "tasks / tool", "source", "licence", "memory", "here"]
+    table = []
     for r in rows:
         if r["kind"] == "pyiqa":
             tasks = "IQA metric " + r["id"].removeprefix("pyiqa-")
         else:
             tasks = r["tool"] or ("all tasks" if len(r["tasks"]) > 2 else ", ".join(r["tasks"] or [r["task"]]))
         source = r["package"] or r["repo"] or ("/".join(r["url"].split("/")[3:5]) if r["url"] else "local")
-        here = r["found_in"] if r["available"] else "no"
-        licence = rich_escape(r["licence"].split(" (")[0])
-        table.add_row(r["id"], r["kind"], tasks, source, licence, f"{r['memory_mb'] / 1024:.1f} GB", here)
-    out.print(table)
+        here = f"yes ({r['found_in']})" if r["available"] else f"no: {short_reason(r['unavailable_reason'])}"
+        table.append([r["id"], r["kind"], tasks, source, r["licence"].split(" (")[0], f"{r['memory_mb'] / 1024:.1f} GB", here])
+    print_rows("restora model cards", header, table, wrap=["source", "licence", "here"], plain=["card", "kind", "tasks / tool", "memory", "here"])
 
 
 @zoo_app.command("fetch")
