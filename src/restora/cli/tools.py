@@ -29,7 +29,7 @@ def tools(as_json: Annotated[bool, typer.Option("--json", help="machine-readable
     rows = [
         [
             d["name"],
-            d["task"] if len(d["tasks"]) == 1 else f"any of {len(d['tasks'])}",
+            d["task"] if len(d["tasks"]) == 1 else "multi-task",
             "learned" if d["learned"] else "classical",
             f"{d['cost']:g}",
             _available(d),
