@@ -179,6 +179,9 @@ def test_perceive_takes_folders_and_json_is_always_a_list(tmp_path: Path):
     assert single.exit_code == 0
     [alone] = json.loads(single.stdout)  # one image gives the same shape as many
     assert alone["path"] == entries[1]["path"] and alone["report"]["findings"] == entries[1]["report"]["findings"]
+    twins = runner.invoke(app, ["perceive", str(folder / "b.png"), str(folder / "2019"), str(folder / "b.png"), "--json"])
+    assert twins.exit_code == 0, twins.output  # perceive writes nothing: inputs sharing a stem are fine
+    assert [e["path"] for e in json.loads(twins.stdout)] == [str(folder / "b.png"), str(folder / "2019" / "a.png"), str(folder / "b.png")]
 
 
 def test_tools_and_zoo_list_print_one_plain_line_each_without_a_terminal():

@@ -47,10 +47,11 @@ def output_name(path: Path, root: Path | None = None) -> Path:
     return rel.parent / stem
 
 
-def expand_inputs(inputs: list[Path]) -> list[Input]:
+def expand_inputs(inputs: list[Path], unique: bool = True) -> list[Input]:
     """Files and folders (searched recursively for images) -> inputs with their output names.
 
-    Raises :class:`NameClashError` naming the inputs when two would share an output name.
+    Raises :class:`NameClashError` naming the inputs when two would share an output name, unless
+    ``unique`` is False (for commands that write no per-input files, e.g. ``restora perceive``).
 
     Examples:
         >>> expand_inputs([Path("a.png"), Path("b/a.jpg")])     # doctest: +SKIP
@@ -64,7 +65,7 @@ def expand_inputs(inputs: list[Path]) -> list[Input]:
         else:
             found.append(Input(p, output_name(p)))
     seen: dict[Path, Path] = {}
-    for item in found:
+    for item in found if unique else ():
         other = seen.get(item.name)
         if other is not None:
             raise NameClashError(

@@ -208,9 +208,9 @@ def short_reason(reason: str) -> str:
     return f"{head}: {fix.group(1)}" if fix else head
 
 
-def gather_inputs(paths: Sequence[Path]) -> list[Input]:
-    """Files and folders -> the inputs (:func:`restora.batch.expand_inputs`); a folder holding no
-    image is an error naming it.
+def gather_inputs(paths: Sequence[Path], unique: bool = True) -> list[Input]:
+    """Files and folders -> the inputs (:func:`restora.batch.expand_inputs`; ``unique``: two
+    inputs may not share an output name); a folder holding no image is an error naming it.
 
     Examples:
         >>> gather_inputs([Path("photos/"), Path("cat.jpg")])   # doctest: +SKIP
@@ -222,4 +222,4 @@ def gather_inputs(paths: Sequence[Path]) -> list[Input]:
     for p in map(Path, paths):
         if p.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in p.rglob("*")):
             raise RestoraError(f"no images in folder {p} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in subfolders too)")
-    return expand_inputs(list(paths))
+    return expand_inputs(list(paths), unique=unique)

@@ -34,7 +34,7 @@ def perceive(
     """
     with user_errors():
         _perceive = _backend(backend, model)
-        items = gather_inputs(images)
+        items = gather_inputs(images, unique=False)  # nothing is written per input: same names are fine
     if not items:
         raise fail(f"no input images in {', '.join(str(p) for p in images)}")
 
