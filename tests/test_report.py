@@ -174,7 +174,7 @@ def test_stop_reason_of_a_restored_image_is_not_looks_clean() -> None:
     assert stop_text(restored) == "nothing left to fix: perception finds no degradation in the restored image"
     assert summarize(restored) == ["Found moderate JPEG blocking.", "Removed the JPEG blocking with waifu2x."]
     clean = [_start(), _stop(0, "img:0", _obs(), reason), _end("img:0", reason, [], 0)]
-    assert stop_text(clean) == "the input looks clean: perception found no degradation, so nothing was changed"
+    assert stop_text(clean) == "the input looks clean: perception found no degradation"
     assert summarize(clean) == ["Found no degradation: the input looks clean to perception.", "Nothing was changed: the output is the input."]
 
 
@@ -191,6 +191,24 @@ def test_budget_stop_names_what_was_not_tried() -> None:
         "Reduced the noise with non-local means; did not get to the haze: step budget reached (1 tool calls).",
     ]
     assert stop_text(records) == reason
+
+
+def test_big_pictures_are_embedded_as_full_resolution_jpeg_and_huge_ones_downscaled(monkeypatch) -> None:
+    from restora import report
+
+    ramp = np.linspace(0, 1, 200 * 100 * 3, dtype=np.float32).reshape(100, 200, 3)
+    url, how = report.image_data_url(ramp)
+    assert url.startswith("data:image/png;base64,") and how == "200x100, lossless PNG"
+    assert np.array_equal(_decode(url), (ramp * 255).round().astype(np.uint8))
+    monkeypatch.setattr(report, "LOSSLESS_MEGAPIXELS", 0.01)  # 0.02 MP is "big" now
+    url, how = report.image_data_url(ramp)
+    assert url.startswith("data:image/jpeg;base64,") and _decode(url).shape == (100, 200, 3)
+    assert how == "200x100, JPEG quality 95"
+    monkeypatch.setattr(report, "EMBED_MEGAPIXELS", 0.005)  # and "huge"
+    url, how = report.image_data_url(ramp)
+    assert _decode(url).shape == (50, 100, 3) and how.startswith("200x100 shown at 100x50")
+    monkeypatch.setattr(report, "LOSSLESS_MEGAPIXELS", 2.0)
+    assert report.image_data_url(ramp, lossless=False)[0].startswith("data:image/jpeg;base64,"), "past the page budget"
 
 
 # -- a real run on a real photo -----------------------------------------------------------------------

@@ -7,7 +7,9 @@ One self-contained HTML file (inline CSS and JS from ``restora/report_assets``, 
 Each distinct image is embedded once as a data URL: lossless PNG up to
 :data:`LOSSLESS_MEGAPIXELS`, above that a full-resolution JPEG at quality 95 with no chroma
 subsampling, and above :data:`EMBED_MEGAPIXELS` a JPEG downscaled to that size (the page says
-so and links the full-resolution output file beside it).
+so and links the full-resolution output file beside it). Past :data:`PAGE_BUDGET_MB` of images
+(input and output first, then the kept steps, then the rolled-back tries) the rest are JPEG too.
+Each picture's caption says how it was embedded.
 
 The words come from the trace records alone (:func:`summarize`, :func:`step_verdict`,
 :func:`stop_text`), so a trace read back from disk says the same as the live run.
@@ -36,7 +38,9 @@ from restora.imageio import to_uint8
 from restora.taxonomy import DEGRADATION_FOR, TASK_FOR, Degradation, Task
 
 LOSSLESS_MEGAPIXELS = 2.0
-"""Images up to this size are embedded as lossless PNG."""
+"""Images up to this size are embedded as lossless PNG (while the page is within :data:`PAGE_BUDGET_MB`)."""
+PAGE_BUDGET_MB = 40.0
+"""Once the embedded images pass this size, the remaining ones (rolled-back tries come last) are JPEG."""
 EMBED_MEGAPIXELS = 16.0
 """Images above this size are embedded downscaled to it (the output file keeps full resolution)."""
 JPEG_QUALITY = 95
@@ -303,7 +307,7 @@ def stop_text(records: list) -> str:
             return "nothing left to fix: perception finds no degradation in the restored image"
         if run.tool_steps:
             return "nothing left to try: perception finds no degradation it has a tool for"
-        return "the input looks clean: perception found no degradation, so nothing was changed"
+        return "the input looks clean: perception found no degradation"
     if raw.startswith("every detected degradation"):
         open_tasks = {s.action.task for s in run.tool_steps} - {s.action.task for s in kept}
         if not open_tasks:
@@ -388,15 +392,21 @@ def summarize(records: list) -> list[str]:
 
 
 # -- images -------------------------------------------------------------------------------------------
-def image_data_url(image: np.ndarray) -> tuple[str, str]:
-    """``(data URL, how it was encoded)`` for one image, by the size policy in the module docstring."""
+def image_data_url(image: np.ndarray, lossless: bool = True) -> tuple[str, str]:
+    """``(data URL, how it was encoded)`` for one image, by the size policy in the module docstring.
+
+    Examples:
+        >>> url, how = image_data_url(np.zeros((48, 64, 3), np.float32))
+        >>> url[:22], how
+        ('data:image/png;base64,', '64x48, lossless PNG')
+    """
     u8 = to_uint8(image)
     if u8.ndim == 2:
         u8 = np.repeat(u8[..., None], 3, axis=2)
     h, w = u8.shape[:2]
     mp = h * w / 1e6
     bgr = cv2.cvtColor(np.ascontiguousarray(u8[..., :3]), cv2.COLOR_RGB2BGR)
-    if mp <= LOSSLESS_MEGAPIXELS:
+    if lossless and mp <= LOSSLESS_MEGAPIXELS:
         ok, buf = cv2.imencode(".png", bgr, [cv2.IMWRITE_PNG_COMPRESSION, 6])
         how, mime = f"{w}x{h}, lossless PNG", "image/png"
     else:
@@ -559,7 +569,8 @@ def render_report(
 
     def embed(key: str, image: np.ndarray, short: str, caption: str) -> str:
         if key not in images:
-            images[key], how = image_data_url(image)
+            within = sum(len(u) for u in images.values()) < PAGE_BUDGET_MB * 1e6
+            images[key], how = image_data_url(image, lossless=within)
             labels[key] = {"short": short, "caption": f"{caption} ({how})"}
         return key
 
@@ -619,7 +630,7 @@ def render_report(
 
     # ---- step images (before building the viewer's menus)
     step_keys: dict[int, tuple[str | None, str | None]] = {}
-    for s in run.tool_steps:
+    for s in sorted(run.tool_steps, key=lambda s: s.decision != "accept"):  # kept ones first, for the budget
         b = step_key(s.image_before, s.step, "input", s.action.tool)
         a = step_key(s.image_after, s.step, "result", s.action.tool, f" ({_BADGE.get(s.decision, s.decision)})")
         step_keys[s.step] = (b, a)
