@@ -10,6 +10,7 @@ Examples:
     restora bench mio --clean DIR --out OUT      # the benchmark
     restora synth --clean DIR --out OUT --n 500  # planner training data
     restora zoo list                             # model cards
+    restora --version
 """
 
 from restora.cli import run, tools, perceive, degrade, bench, synth, train, zoo  # noqa: F401, I001 - registers the commands, in help order

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -92,6 +93,7 @@ def run(
     def restore_one(item: Input) -> Finished:
         if ctrl_c.pressed:
             raise KeyboardInterrupt  # stop between images: the rest are not started
+        started = time.perf_counter()
         tally = Tally(limit=max_steps)
         task_id = progress.add_task("loading", total=max(max_steps, 1), name=str(item.path), counter=tally.counter())
 
@@ -135,7 +137,7 @@ def run(
             found=[n for n, f in result.state.get("input_report", {}).get("findings", {}).items() if f.get("present")],
             kept=list(result.accepted),
             tool_calls=result.tool_calls,
-            seconds=result.seconds,
+            seconds=time.perf_counter() - started,  # loading and writing included
             output=target,
         )
 
@@ -229,7 +231,7 @@ class Finished:
     found: list[str] = field(default_factory=list)  # degradations perception found in the input
     kept: list[str] = field(default_factory=list)  # tools whose steps were kept, in order
     tool_calls: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall time for the image: loading, restoring, writing
     output: Path = Path()
 
 
