@@ -50,6 +50,9 @@ class LoadedImage:
     alpha: np.ndarray | None = None  # float32 (H, W) in [0, 1], kept aside
     frames: int = 1
     notes: list[str] = field(default_factory=list)
+    exif: bytes | None = None  # the file's EXIF with the orientation reset to 1 (pixels are upright)
+    icc_profile: bytes | None = None  # its embedded colour profile
+    xmp: bytes | None = None  # its XMP packet
 
     @property
     def size(self) -> tuple[int, int]:
@@ -111,6 +114,7 @@ def decode_image(
     except Image.DecompressionBombError as e:
         raise ImageTooLargeError(f"{name}: image too large ({e})") from e
 
+    exif_bytes, icc, xmp = _metadata(im)
     orientation = im.getexif().get(0x0112, 1)
     if orientation not in (1, None):
         im = ImageOps.exif_transpose(im)
@@ -155,7 +159,34 @@ def decode_image(
         alpha=alpha,
         frames=frames,
         notes=notes,
+        exif=exif_bytes,
+        icc_profile=icc,
+        xmp=xmp,
     )
+
+
+def _metadata(im: Image.Image) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """(EXIF with orientation 1, ICC profile, XMP) of an opened image; None for what it lacks."""
+    exif_bytes = None
+    try:
+        raw = im.info.get("exif") or im.getexif().tobytes()  # a copy: the image's own Exif stays as read
+        exif = Image.Exif()
+        if raw:
+            exif.load(raw)
+        if len(exif):
+            for ifd in (0x8769, 0x8825):  # the Exif and GPS sub-IFDs: loaded so tobytes() writes them
+                if ifd in exif:
+                    exif.get_ifd(ifd)
+            if 0x0112 in exif:
+                exif[0x0112] = 1
+            exif_bytes = exif.tobytes()
+    except Exception:  # noqa: BLE001 - broken EXIF must not stop the image itself from loading
+        exif_bytes = None
+    icc = im.info.get("icc_profile") or None
+    xmp = im.info.get("xmp") or im.info.get("XML:com.adobe.xmp") or None
+    if isinstance(xmp, str):
+        xmp = xmp.encode("utf-8")
+    return exif_bytes, icc, xmp
 
 
 def _png_is_16bit_rgb(data: bytes, fmt: str | None) -> bool:
@@ -235,7 +266,7 @@ def quantize(image: np.ndarray) -> np.ndarray:
     """Round to 8-bit levels (what a saved PNG holds), as float32 in [0, 1].
 
     Examples:
-        >>> float(quantize(np.full((1, 1, 3), 0.5011, np.float32))[0, 0, 0]) == 128 / 255
+        >>> float(quantize(np.full((1, 1, 3), 0.5011, np.float32))[0, 0, 0]) == float(np.float32(128 / 255))
         True
     """
     return (np.round(np.clip(image, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
@@ -313,6 +344,164 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
 def save_image(path: str | os.PathLike, pixels: np.ndarray, like: LoadedImage | None = None) -> Path:
     """Save ``pixels`` as PNG at ``path`` atomically (see :func:`encode_png` for ``like``)."""
     return write_bytes_atomic(path, encode_png(pixels, like))
+
+
+FORMATS: dict[str, str] = {"png": ".png", "jpg": ".jpg", "webp": ".webp", "tiff": ".tif"}
+"""Formats :func:`encode_image` writes, with their usual suffix."""
+_FORMAT_OF = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "WEBP": "webp", "TIFF": "tiff"}
+_SUFFIX_FORMAT = {".png": "png", ".jpg": "jpg", ".jpeg": "jpg", ".webp": "webp", ".tif": "tiff", ".tiff": "tiff"}
+
+
+def output_format(fmt: str, source: str | os.PathLike | None = None, like: LoadedImage | None = None) -> tuple[str, str]:
+    """(format, suffix) for ``fmt``: one of :data:`FORMATS`, or ``keep`` (the input's own format
+    and suffix where restora can write it, else PNG).
+
+    Examples:
+        >>> output_format("keep", "scans/a.JPEG")
+        ('jpg', '.JPEG')
+        >>> output_format("keep", "scans/a.bmp")
+        ('png', '.png')
+        >>> output_format("webp")
+        ('webp', '.webp')
+    """
+    if fmt != "keep":
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown output format {fmt!r} (use keep, {', '.join(FORMATS)})")
+        return fmt, FORMATS[fmt]
+    suffix = Path(source).suffix if source is not None else ""
+    kept = _SUFFIX_FORMAT.get(suffix.lower())
+    if kept is None and like is not None and like.format:
+        kept = _FORMAT_OF.get(like.format)
+        suffix = FORMATS.get(kept or "", "")
+    return (kept, suffix) if kept else ("png", ".png")
+
+
+def encode_image(pixels: np.ndarray, like: LoadedImage | None = None, fmt: str = "png", quality: int = 95) -> tuple[bytes, list[str]]:
+    """Bytes of ``pixels`` in ``fmt`` (png, jpg, webp, tiff) carrying ``like``'s EXIF (orientation
+    1: the pixels are upright), ICC profile and XMP, its grayscale and alpha where the format has
+    them, and 16 bits where the input had them and the format allows (PNG, TIFF). Returns the
+    bytes and notes on what could not be carried.
+
+    Examples:
+        >>> data, notes = encode_image(np.zeros((8, 8, 3), np.float32), fmt="jpg", quality=90)
+        >>> data[:2] == bytes([0xFF, 0xD8]), notes
+        (True, [])
+    """
+    notes: list[str] = []
+    exif, icc, xmp = (like.exif, like.icc_profile, like.xmp) if like is not None else (None, None, None)
+    sixteen = like is not None and like.bit_depth == 16
+    gray = like is not None and like.grayscale
+    alpha = like.alpha if like is not None else None
+    if alpha is not None and alpha.shape != pixels.shape[:2]:
+        alpha = cv2.resize(alpha, (pixels.shape[1], pixels.shape[0]), interpolation=cv2.INTER_LINEAR)
+    if fmt == "png":
+        return _png_with_metadata(encode_png(pixels, like), exif, icc, xmp), notes
+    if fmt == "tiff" and sixteen:
+        return _tiff16(pixels, gray, alpha, icc, xmp, exif, notes), notes
+    if sixteen:
+        notes.append(f"16-bit input saved as 8-bit {fmt.upper()} (the format has no 16 bits; use --format png or tiff to keep them)")
+    rgb8 = to_uint8(pixels)
+    if gray:
+        im = Image.fromarray(to_uint8(pixels @ np.array([0.299, 0.587, 0.114], np.float32)), "L")
+    else:
+        im = Image.fromarray(rgb8, "RGB")
+    if alpha is not None:
+        if fmt == "jpg":
+            notes.append("alpha channel dropped: JPEG has none")
+        else:
+            im = im.convert("LA" if gray and fmt == "tiff" else "RGBA")
+            im.putalpha(Image.fromarray(to_uint8(alpha), "L"))
+    kw: dict[str, Any] = {}
+    if exif:
+        kw["exif"] = exif
+    if icc:
+        kw["icc_profile"] = icc
+    buf = io.BytesIO()
+    if fmt == "jpg":
+        if xmp:
+            kw["xmp"] = xmp
+        im.save(buf, format="JPEG", quality=int(quality), subsampling=0 if quality >= 90 else 2, optimize=True, **kw)
+    elif fmt == "webp":
+        if xmp:
+            kw["xmp"] = xmp
+        im.save(buf, format="WEBP", quality=int(quality), lossless=quality >= 100, method=4, **kw)
+    elif fmt == "tiff":
+        # EXIF goes in as TIFF tags, its Exif and GPS sub-IFDs nested; Pillow's own writer (no
+        # compression) writes nested IFDs, libtiff's (deflate) refuses them
+        info: dict[int, Any] = {}
+        if kw.pop("exif", None):
+            tags = Image.Exif()
+            tags.load(exif)
+            info = {k: v for k, v in tags.items() if k not in (0x8769, 0x8825)}
+            for ifd in (0x8769, 0x8825):
+                if ifd in tags and tags.get_ifd(ifd):
+                    info[ifd] = dict(tags.get_ifd(ifd))
+        if xmp:
+            info[700] = xmp
+        im.save(buf, format="TIFF", compression=None if exif else "tiff_deflate", tiffinfo=info, **kw)
+    else:
+        raise ValueError(f"unknown output format {fmt!r} (use {', '.join(FORMATS)})")
+    return buf.getvalue(), notes
+
+
+def save_image_as(
+    path: str | os.PathLike, pixels: np.ndarray, like: LoadedImage | None = None, fmt: str = "png", quality: int = 95
+) -> tuple[Path, list[str]]:
+    """:func:`encode_image` written atomically to ``path`` (a temporary name, then a rename).
+
+    Examples:
+        >>> save_image_as("out/a.jpg", img.pixels, like=img, fmt="jpg", quality=92)   # doctest: +SKIP
+        (PosixPath('out/a.jpg'), [])
+    """
+    data, notes = encode_image(pixels, like, fmt, quality)
+    return write_bytes_atomic(path, data), notes
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    import struct
+    import zlib
+
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
+
+
+def _png_with_metadata(png: bytes, exif: bytes | None, icc: bytes | None, xmp: bytes | None) -> bytes:
+    """``png`` with iCCP, eXIf and an XMP iTXt chunk inserted after IHDR (cv2 writes none)."""
+    import zlib
+
+    extra = b""
+    if icc:
+        extra += _png_chunk(b"iCCP", b"icc\x00\x00" + zlib.compress(icc))
+    if exif:
+        body = exif[6:] if exif.startswith(b"Exif\x00\x00") else exif
+        extra += _png_chunk(b"eXIf", body)
+    if xmp:
+        extra += _png_chunk(b"iTXt", b"XML:com.adobe.xmp\x00\x00\x00\x00\x00" + xmp)
+    if not extra:
+        return png
+    end_ihdr = 8 + 8 + 13 + 4  # signature, IHDR length+type, IHDR body, CRC
+    return png[:end_ihdr] + extra + png[end_ihdr:]
+
+
+def _tiff16(pixels: np.ndarray, gray: bool, alpha: np.ndarray | None, icc: bytes | None, xmp: bytes | None, exif: bytes | None, notes: list[str]) -> bytes:
+    """A 16-bit TIFF (tifffile: Pillow writes no 16-bit RGB) with the ICC profile and XMP."""
+    import tifffile
+
+    arr = np.clip(pixels, 0.0, 1.0)
+    if gray:
+        arr = arr @ np.array([0.299, 0.587, 0.114], np.float32)
+    if alpha is not None:
+        arr = np.dstack([arr, alpha]) if arr.ndim == 3 else np.dstack([arr, alpha])
+    arr16 = (arr * 65535.0 + 0.5).astype(np.uint16)
+    extratags = [(700, "B", len(xmp), xmp, True)] if xmp else []
+    if exif:
+        notes.append("16-bit TIFF: EXIF not carried (colour profile and XMP are)")
+    buf = io.BytesIO()
+    photometric = "minisblack" if arr16.ndim == 2 or (gray and alpha is not None) else "rgb"
+    tifffile.imwrite(
+        buf, arr16, photometric=photometric, compression="zlib", iccprofile=icc, extratags=extratags,
+        extrasamples=("unassalpha",) if alpha is not None else None, metadata=None,
+    )
+    return buf.getvalue()
 
 
 def read_rgb(path: str | os.PathLike) -> np.ndarray:
