@@ -110,7 +110,14 @@ def run_batch(
         if on_start is not None:
             on_start(len(todo), report.sync)
 
+        fatal: list[str] = []
+
         def record(result: dict[str, Any]) -> None:
+            if result.get("fatal"):
+                ledger.release(result["source"])
+                stop.pressed = True
+                fatal.append(result["fatal"])
+                return
             ledger.finish(result)
             report.results.append(result)
             if on_result is not None:
@@ -125,6 +132,8 @@ def run_batch(
                 RayEngine(settings, outdir, workers=workers, address=ray_address, gpus_per_worker=gpus_per_worker, restorer=restorer).run(todo, ledger.claim, record, stop)
             else:
                 raise ValueError(f"unknown engine {engine!r} (use local or ray)")
+        if fatal:
+            raise BatchError(f"stopped: cannot write the outputs: {fatal[0]}; free space on that disk (or make it writable) and run the same command again to resume")
         report.interrupted = stop.pressed and len(report.results) < len(todo)
         report.counts = ledger.counts()
         if settings.dry_run:

@@ -52,7 +52,14 @@ def _csv(rows: list[dict[str, Any]], columns: list[str]) -> str:
     return buf.getvalue()
 
 
+def _clean(outdir: Path, names: tuple[str, ...]) -> None:
+    for n in names:
+        for p in Path(outdir).glob(f".{n}.*.part"):  # left by a run killed while writing it
+            p.unlink(missing_ok=True)
+
+
 def write_dry_run(outdir: Path, rows: list[dict[str, Any]]) -> None:
+    _clean(outdir, ("dry-run.csv", "dry-run.json"))
     write_text_atomic(outdir / "dry-run.csv", _csv(rows, DRY_COLUMNS))
     write_text_atomic(outdir / "dry-run.json", json.dumps({"totals": totals(rows), "images": [{c: r.get(c) for c in DRY_COLUMNS} for r in rows]}, indent=1))
 
@@ -60,6 +67,7 @@ def write_dry_run(outdir: Path, rows: list[dict[str, Any]]) -> None:
 def write_index(outdir: Path, rows: list[dict[str, Any]], seconds: float = 0.0) -> None:
     """``index.html``, ``summary.json`` and ``summary.csv`` in ``outdir`` (each written atomically)."""
     outdir = Path(outdir)
+    _clean(outdir, ("summary.json", "summary.csv", "index.html"))
     t = totals(rows)
     write_text_atomic(outdir / "summary.json", json.dumps({"totals": t, "images": [{c: r.get(c) for c in [*COLUMNS, "name", "notes"]} for r in rows]}, indent=1))
     write_text_atomic(outdir / "summary.csv", _csv(rows, COLUMNS))

@@ -25,6 +25,7 @@ Examples:
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -98,6 +99,7 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     size: int = 0
     mtime_ns: int = 0
+    fatal: str | None = None  # the output disk is full or read-only: the batch stops, the image is not blamed
 
 
 def work_dir(outdir: Path) -> Path:
@@ -155,6 +157,10 @@ class Restorer:
             else:
                 self._restore(job, out)
             out.state = "done"
+        except OSError as e:
+            out.error = describe_error(e)
+            if e.errno in (errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES):
+                out.fatal = f"{e.strerror} ({e.filename or self.outdir})"
         except Exception as e:  # noqa: BLE001 - one image's failure is its result; the batch goes on
             out.error = describe_error(e)
         out.seconds = time.perf_counter() - t0
@@ -188,9 +194,13 @@ class Restorer:
         target = self.outdir / (job.name + suffix)
         if target.resolve() == Path(job.source).resolve():
             raise RestoraError(f"output {target} would overwrite the input; choose another --out")
-        _remove_stale_parts(target)
         trace = side_path(self.outdir, "traces", job.name, ".trace.jsonl")
         page = side_path(self.outdir, "pages", job.name, ".html")
+        receipt_path = side_path(self.outdir, "receipts", job.name, ".json")
+        thumbs = [side_path(self.outdir, "thumbs", job.name, f".{k}.jpg") for k in ("before", "after")]
+        for p in (target, trace, page, receipt_path, *thumbs):
+            _remove_stale_parts(p)  # what a killed worker left: temporary names only, never final ones
+        trace.with_name(trace.name + ".part").unlink(missing_ok=True)
         trace.parent.mkdir(parents=True, exist_ok=True)
         result = restore(
             loaded.pixels,
@@ -214,7 +224,7 @@ class Restorer:
         out.state = "done"
         out.seconds = 0.0
         receipt = {**asdict(out), "seconds": round(result.seconds, 3)}
-        write_text_atomic(side_path(self.outdir, "receipts", job.name, ".json"), json.dumps(receipt))  # last: finished
+        write_text_atomic(receipt_path, json.dumps(receipt))  # last: the image is finished
 
 
 def _remove_stale_parts(target: Path) -> None:

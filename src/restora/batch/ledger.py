@@ -7,7 +7,8 @@ the input is gone, or shares an output name with another). A rerun on the same o
 (:meth:`Ledger.sync`) keeps ``done`` rows whose file is unchanged (same size and mtime), makes
 ``running`` and ``failed`` rows pending again (``failed`` ones until they failed
 :data:`RETRY_LIMIT` times; ``redo="failed"`` retries them all, ``redo="all"`` redoes everything)
-and adds files that are new.
+and adds files that are new. Rows not done whose file is no longer among the inputs become
+``skipped``.
 
 Examples:
     >>> from restora.batch.job import Job
@@ -171,6 +172,10 @@ class Ledger:
                 stmts.append(("UPDATE files SET name = ?, size = ?, mtime_ns = ?, state = 'pending', failures = 0, updated = ? WHERE source = ?", (job.name, job.size, job.mtime_ns, now, job.source)))
             elif new != state:
                 stmts.append(("UPDATE files SET state = ?, updated = ? WHERE source = ?", (new, now, job.source)))
+        listed = {job.source for job in jobs} | set(skipped or {})
+        for source, row in have.items():
+            if source not in listed and row["state"] != "done":  # gone, or no longer selected
+                stmts.append(("UPDATE files SET state = 'skipped', error = ?, updated = ? WHERE source = ?", ("not among this run's inputs (removed, or not selected)", now, source)))
         for source, (job, reason) in (skipped or {}).items():
             stmts.append((
                 "INSERT INTO files (source, name, size, mtime_ns, state, error, updated) VALUES (?, ?, ?, ?, 'skipped', ?, ?) "
@@ -190,6 +195,10 @@ class Ledger:
     def claim(self, source: str) -> None:
         """The input is handed to a worker."""
         self._write("UPDATE files SET state = 'running', attempts = attempts + 1, error = NULL, updated = ? WHERE source = ?", (time.time(), source))
+
+    def release(self, source: str) -> None:
+        """The input goes back to ``pending`` without a failure (its worker could not write)."""
+        self._write("UPDATE files SET state = 'pending', updated = ? WHERE source = ?", (time.time(), source))
 
     def finish(self, result: dict[str, Any]) -> None:
         """Record a worker's result (:class:`restora.batch.job.Outcome` as a dict): ``done`` (its
