@@ -148,6 +148,7 @@ TEST_ENV_VARS: dict[str, str] = {
     "RESTORA_VLLM_VENV": "tests: the virtual environment with vLLM (scripts/make_vllm_venv.sh); the vllm tests skip without it",
     "RESTORA_REQUIRE_VLLM": "tests: 1 makes a missing vLLM environment a failure instead of a skip (CI sets it)",
     "RESTORA_REQUIRE_BROWSER": "tests: 1 makes a missing headless Chromium or Playwright a failure instead of a skip (CI sets it)",
+    "RESTORA_REQUIRE_RAY": "tests: 1 makes a missing Ray Data a failure instead of a skip for the `ray` tests (CI sets it)",
 }
 """Variables only the test suite reads (tests/, not the package)."""
 
