@@ -240,3 +240,21 @@ def test_a_read_only_output_folder_is_a_clear_error(data_dir: Path, tmp_path: Pa
         assert ledger_rows(out, read_only=True) == before
     finally:
         subprocess.run(["umount", str(out)], check=False)
+
+
+def test_ctrl_c_finishes_the_images_in_flight_and_says_how_to_resume(data_dir: Path, tmp_path: Path):
+    src = tmp_path / "in"
+    make_tree(data_dir, src, 8)
+    out = tmp_path / "out"
+    proc = _run_cli(src, out)
+    for line in proc.stderr:  # the first finished image: the batch is under way
+        if " -> " in line:
+            break
+    os.killpg(proc.pid, signal.SIGINT)  # as a terminal's Ctrl-C: the whole process group
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "resume with: restora batch" in stderr
+    rows = ledger_rows(out)
+    assert {r["state"] for r in rows} <= {"done", "pending"}  # the images in flight finished; none left running
+    assert 1 <= sum(r["state"] == "done" for r in rows) < 8
+    assert not list(out.rglob("*.part"))
