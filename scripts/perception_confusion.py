@@ -50,17 +50,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=None, help="the shared data folder (default: RESTORA_DATA or ../shared/data)")
     ap.add_argument("--backend", choices=("classical", "learned"), default="classical")
-    ap.add_argument("--model", type=Path, default=None, help="learned: the run folder of restora train perception")
+    ap.add_argument("--model", type=Path, default=None, help="learned: a run folder of restora train perception (default: the shipped network)")
     ap.add_argument("--limit", type=int, default=None, help="first N images of each folder")
     ap.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = ap.parse_args()
     data = args.data or data_dir()
-    if args.backend == "learned":
-        from restora.perception.learned import LearnedPerception
+    from restora.perception import backend
 
-        perceive = LearnedPerception.load(args.model)
-    else:
-        from restora.perception import perceive
+    perceive = backend(args.model if args.backend == "learned" and args.model else args.backend)
     rows = []
     t0 = time.perf_counter()
     for label, name, folder in folders(data):

@@ -138,3 +138,73 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     assert bad.exit_code == 2 and "unknown backend" in bad.output
     bad = CliRunner().invoke(app, ["perceive", str(tmp_path / "img.png"), "--backend", "classical", "--model", str(tmp_path / "run")])
     assert bad.exit_code == 2 and "--model is for --backend learned" in bad.output
+
+
+def test_the_camera_look_softens_and_leaves_the_other_draws_alone(pool: list[Path], tmp_path: Path):
+    from restora.cases import clean_images
+    from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look, sample_spec
+
+    with pytest.raises(ValueError, match="camera_share"):
+        tiny(tmp_path, pool, 1, camera_share=1.5)
+    on, off = tiny(tmp_path, pool, 1, camera_share=1.0), tiny(tmp_path, pool, 1, camera_share=0.0)
+    for i in range(40):  # the look has its own stream: every other draw is the same with or without it
+        a, b = sample_spec(0, "train", i, 50, on), sample_spec(0, "train", i, 50, off)
+        assert b["look"] is None and CAMERA_PSF_SIGMA[0] <= a["look"]["psf_sigma"] <= CAMERA_PSF_SIGMA[1]
+        assert {k: v for k, v in a.items() if k != "look"} == {k: v for k, v in b.items() if k != "look"}
+    train, _ = split_photos(clean_images(pool), 0, 0.15)
+    sharp, _ = SynthDataset(train, off, "train").image_and_labels(3)
+    soft, _ = SynthDataset(train, on, "train").image_and_labels(3)
+
+    def fine(x):  # energy of the finest detail
+        return float(np.abs(np.diff(x.mean(2), axis=1)).mean())
+
+    look = sample_spec(0, "train", 3, len(train), on)["look"]
+    assert fine(camera_look(sharp.astype(np.float32), {**look, "sharpen": 0.0})) < 0.8 * fine(sharp)
+    assert soft.shape == sharp.shape and not np.array_equal(soft, sharp)
+
+
+def test_a_shipped_card_checksum_is_checked_and_backends_load_once(pool: list[Path], tmp_path: Path, clean_photo: np.ndarray):
+    """scripts/ship_perception.py writes a run into a package folder with its card (sha256, command,
+    terms); the loader checks the checksum; backend() loads a network once per process."""
+    import subprocess
+    import sys
+
+    from restora.errors import RestoraError
+    from restora.perception import SHIPPED_MODEL, backend, perceive
+    from restora.perception.learned import LearnedPerception
+
+    train_perception(tiny(tmp_path / "run", pool, 2))
+    dest = tmp_path / "model"
+    cmd = "restora train perception --out run --steps 2"
+    root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, str(root / "scripts" / "ship_perception.py"), str(tmp_path / "run"), "--command", cmd, "--dest", str(dest)], check=True)
+    card = json.loads((dest / "model.json").read_text())
+    assert card["command"] == cmd and card["seed"] == 0 and "non-commercial" in card["terms"] and len(card["sha256"]) == 64
+    text = (dest / "CARD.md").read_text()
+    assert card["sha256"] in text and cmd in text and "Validation" in text
+    loaded = backend(dest)
+    assert isinstance(loaded, LearnedPerception) and backend(dest) is loaded  # loaded once
+    assert set(loaded(clean_photo).findings) == set(DEGRADATIONS)
+    data = bytearray((dest / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF
+    (dest / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(RestoraError, match="does not match its card"):
+        LearnedPerception.load(dest)
+    assert backend("classical") is perceive and backend(None) is perceive  # the default stays classical
+    if not (SHIPPED_MODEL / "model.safetensors").is_file():
+        with pytest.raises(RestoraError, match="no perception network ships"):
+            backend("learned")
+    with pytest.raises(RestoraError, match="use learned, classical or a run folder"):
+        backend(tmp_path / "nowhere")
+
+
+def test_calibration_bounds_false_alarms(pool: list[Path], tmp_path: Path):
+    cfg = tiny(tmp_path / "run", pool, 2, max_false_alarm=0.05)
+    metrics = train_perception(cfg)["val"]
+    assert metrics["max_false_alarm"] == 0.05
+    for d, v in metrics["degradations"].items():  # within the bound, or the highest threshold when none is
+        assert v["false_alarm_at_threshold"] <= 0.05 + 1e-9 or v["threshold"] == 0.95, (d, v)
+    again = train_perception(PerceptionTrainConfig(**{**cfg.__dict__, "max_false_alarm": 1.0}))  # a finished run: recalibrate only
+    assert again["val"]["max_false_alarm"] == 1.0 and again["steps"] == 2
+    for d in DEGRADATIONS:
+        assert again["val"]["degradations"][d]["threshold"] <= metrics["degradations"][d]["threshold"]

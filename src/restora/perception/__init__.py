@@ -71,10 +71,15 @@ def backend(name: str | Path | None = None) -> Callable[[np.ndarray], Degradatio
         name = env().perception or DEFAULT_BACKEND
     if str(name) == "classical":
         return perceive
-    folder = SHIPPED_MODEL if str(name) == "learned" else Path(name)
-    if str(name) != "learned" and not folder.is_dir():
-        from restora.errors import RestoraError
+    from restora.errors import RestoraError
 
+    folder = SHIPPED_MODEL if str(name) == "learned" else Path(name)
+    if str(name) == "learned" and not (folder / "model.safetensors").is_file():
+        raise RestoraError(
+            "no perception network ships with this restora yet (the trained ones harmed real camera photos; see the "
+            "README's perception training section): use classical, or a run folder of `restora train perception`"
+        )
+    if str(name) != "learned" and not folder.is_dir():
         raise RestoraError(f"perception backend {str(name)!r}: use learned, classical or a run folder of `restora train perception`")
     key = str(folder.resolve())
     with _LOCK:

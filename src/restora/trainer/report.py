@@ -114,11 +114,16 @@ def perception_report(out: Path, result: dict[str, Any], history: list[dict[str,
         f"Mean AUC **{val['mean_auc']}**, mean F1 at the calibrated thresholds **{val['mean_f1']}**, clean samples read clean: "
         f"**{val['clean_read_clean']}**.",
         "",
-        "| degradation | AUC | F1 at 0.5 | threshold | F1 at threshold | severity MAE | positives |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        f"Thresholds: the best F1 among those flagging at most {val.get('max_false_alarm', 1.0):g} of the samples without the degradation.",
+        "",
+        "| degradation | AUC | F1 at 0.5 | threshold | F1 at threshold | false alarms at threshold | severity MAE | positives |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for d, v in val["degradations"].items():
-        lines.append(f"| {d} | {v['auc']} | {v['f1']} | {v['threshold']} | {v['f1_at_threshold']} | {v['severity_mae']} | {v['positives']} |")
+        lines.append(
+            f"| {d} | {v['auc']} | {v['f1']} | {v['threshold']} | {v['f1_at_threshold']} | {v.get('false_alarm_at_threshold', '-')} "
+            f"| {v['severity_mae']} | {v['positives']} |"
+        )
     lines += ["", "| measure | MAE | samples |", "|---|---:|---:|"]
     lines += [f"| {k} | {v['mae']} | {v['n']} |" for k, v in val["measures"].items()]
     lines += ["", "![curves](curves.png)", "", "![validation samples: truth / prediction](validation.png)", ""]
