@@ -7,7 +7,7 @@ Run it on an otherwise idle machine (a busy one makes the worker ratio meaningle
     nice -n 0 .venv/bin/python scripts/bench_batch.py --n 200 --size 128 --workers 1,2 --ray --out out/bench-batch
 
 It builds a nested folder of ``--n`` centre-ish crops of the shared clean photos (kodak24,
-cbsd68, live1, set5_hr; PNG and JPEG q 40), runs ``restora batch``'s driver in-process on fresh
+cbsd68, live1, set5_hr; PNG with Gaussian noise sigma 15 and JPEG q 40), runs ``restora batch``'s driver in-process on fresh
 output folders, and prints and writes ``OUT/bench_batch.json``. Throughput is given two ways:
 over the whole run (start-up included) and steady (from the first finished image to the last).
 """
@@ -40,6 +40,11 @@ def make_folder(data: Path, root: Path, n: int, size: int) -> list[Path]:
         x = min(max(0, w // 2 - size + 37 * k), max(0, w - size))
         y = min(max(0, h // 2 - size // 2 + 23 * k), max(0, h - size))
         crop = im.crop((x, y, x + size, y + size))
+        if i % 2 == 0:  # the PNGs carry seeded Gaussian noise (sigma 15): every image has work to do
+            import numpy as np
+
+            a = np.asarray(crop, np.float32) + np.random.default_rng(i).normal(0.0, 15.0, (size, size, 3))
+            crop = Image.fromarray(np.clip(a + 0.5, 0, 255).astype(np.uint8))
         folder = root / f"set{i % 5}" / ("sub" if i % 3 == 0 else "")
         folder.mkdir(parents=True, exist_ok=True)
         p = folder / f"img{i:04d}.{'jpg' if i % 2 else 'png'}"

@@ -29,8 +29,10 @@ from typing import Any
 from restora.batch.job import BatchSettings, Job, Restorer, work_dir
 from restora.errors import RestoraError
 
-MAX_SOCKET_DIR = 60
-"""Ray's unix sockets live under its temp dir; a path much longer than this breaks them (108 bytes)."""
+MAX_SOCKET_DIR = 40
+"""Ray's unix sockets live under its temp dir, below a ~62-character session path
+(``session_<date>_<time>_<pid>/sockets/plasma_store``): with the 107-byte limit, a temp dir
+longer than this goes to the system temp dir instead."""
 
 
 def check_ray() -> None:
