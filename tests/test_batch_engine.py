@@ -244,7 +244,7 @@ def test_a_read_only_output_folder_is_a_clear_error(data_dir: Path, tmp_path: Pa
 
 def test_ctrl_c_finishes_the_images_in_flight_and_says_how_to_resume(data_dir: Path, tmp_path: Path):
     src = tmp_path / "in"
-    make_tree(data_dir, src, 8)
+    make_tree(data_dir, src, 20)  # enough that a loaded machine cannot finish them all before the signal lands
     out = tmp_path / "out"
     proc = _run_cli(src, out)
     for line in proc.stderr:  # the first finished image: the batch is under way
@@ -256,5 +256,5 @@ def test_ctrl_c_finishes_the_images_in_flight_and_says_how_to_resume(data_dir: P
     assert "resume with: restora batch" in stderr
     rows = ledger_rows(out)
     assert {r["state"] for r in rows} <= {"done", "pending"}  # the images in flight finished; none left running
-    assert 1 <= sum(r["state"] == "done" for r in rows) < 8
+    assert 1 <= sum(r["state"] == "done" for r in rows) < 20
     assert not list(out.rglob("*.part"))
