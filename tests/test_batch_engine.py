@@ -121,6 +121,9 @@ def _run_cli(src: Path, out: Path, *extra: str) -> subprocess.Popen:
     return subprocess.Popen(
         [*RESTORA, "batch", str(src), "-o", str(out), "--workers", "2", *FAST, *extra],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True, text=True,
+        # Ctrl-C as from a shell, even when the tests run as a background job (which starts with SIGINT
+        # ignored, and the CLI rightly keeps an inherited ignore)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
@@ -244,7 +247,7 @@ def test_a_read_only_output_folder_is_a_clear_error(data_dir: Path, tmp_path: Pa
 
 def test_ctrl_c_finishes_the_images_in_flight_and_says_how_to_resume(data_dir: Path, tmp_path: Path):
     src = tmp_path / "in"
-    make_tree(data_dir, src, 20)  # enough that a loaded machine cannot finish them all before the signal lands
+    make_tree(data_dir, src, 20)  # enough that a busy machine cannot finish them all before the signal lands
     out = tmp_path / "out"
     proc = _run_cli(src, out)
     for line in proc.stderr:  # the first finished image: the batch is under way
