@@ -11,9 +11,7 @@ Examples:
 from __future__ import annotations
 
 import shlex
-import signal
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -21,7 +19,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from restora.cli.common import app, err, escape_markup, fail, out, print_rows, report_failure, split_csv, user_errors
+from restora.cli.common import StopOnCtrlC, app, err, escape_markup, fail, out, print_rows, report_failure, split_csv, user_errors
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
 
 
@@ -81,7 +79,8 @@ def batch(
 
     display = BatchDisplay(quiet=quiet)
     stop = StopFlag()
-    with display.progress, _StopOnCtrlC(stop, display):
+    first = "Ctrl-C: finishing the images in flight, then stopping (Ctrl-C again to stop now)"
+    with display.progress, StopOnCtrlC(first, on_first=lambda: setattr(stop, "pressed", True)):
         try:
             with user_errors():
                 report = run_batch(
@@ -209,26 +208,3 @@ def _duration(seconds: float) -> str:
         return f"{s // 3600}h{s % 3600 // 60:02d}m"
     return f"{s // 60}m{s % 60:02d}s" if s >= 60 else f"{s}s"
 
-
-class _StopOnCtrlC:
-    """First Ctrl-C: stop handing out images (those in flight finish); second: stop at once."""
-
-    def __init__(self, stop: Any, display: BatchDisplay) -> None:
-        self.stop, self.display, self.presses, self._previous = stop, display, 0, None
-
-    def __enter__(self) -> _StopOnCtrlC:
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.presses += 1
-        if self.presses == 1:
-            self.stop.pressed = True
-            err.print("Ctrl-C: finishing the images in flight, then stopping (Ctrl-C again to stop now)", highlight=False, soft_wrap=True)
-        elif self.presses == 2:
-            raise KeyboardInterrupt

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sys
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -223,3 +225,46 @@ def gather_inputs(paths: Sequence[Path], unique: bool = True) -> list[Input]:
         if p.is_dir() and not any(f.suffix.lower() in IMAGE_SUFFIXES and f.is_file() for f in p.rglob("*")):
             raise RestoraError(f"no images in folder {p} (looked for {', '.join(sorted(IMAGE_SUFFIXES))}, in subfolders too)")
     return expand_inputs(list(paths), unique=unique)
+
+
+class StopOnCtrlC:
+    """Ctrl-C (SIGINT) while a command works through images: the first press prints ``message``,
+    is noted (``pressed``) and calls ``on_first``; a second raises ``KeyboardInterrupt`` at once;
+    later ones are ignored while that is cleaned up. Outside the main thread, or where SIGINT is
+    ignored (a background job), it changes nothing.
+
+    Examples:
+        >>> with StopOnCtrlC("Ctrl-C: stopping after this image") as ctrl_c:   # doctest: +SKIP
+        ...     for image in images:
+        ...         if ctrl_c.pressed:
+        ...             break
+        ...         work(image)
+    """
+
+    def __init__(self, message: str, on_first: Callable[[], None] | None = None) -> None:
+        self.message, self.on_first = message, on_first
+        self.presses = 0
+        self._previous: Any = None
+
+    @property
+    def pressed(self) -> bool:
+        return self.presses > 0
+
+    def __enter__(self) -> StopOnCtrlC:
+        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+            self._previous = None
+
+    def _on_sigint(self, signum: int, frame: object) -> None:
+        self.presses += 1
+        if self.presses == 1:
+            if self.on_first is not None:
+                self.on_first()
+            err.print(self.message, highlight=False, soft_wrap=True)
+        elif self.presses == 2:
+            raise KeyboardInterrupt

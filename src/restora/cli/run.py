@@ -7,8 +7,6 @@ Examples:
 
 from __future__ import annotations
 
-import signal
-import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from restora.cli.common import app, err, fail, gather_inputs, out, print_rows, report_failure, split_csv, user_errors
+from restora.cli.common import StopOnCtrlC, app, err, fail, gather_inputs, out, print_rows, report_failure, split_csv, user_errors
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
 
 OUTPUT_SUFFIXES = (".png", ".trace.jsonl", ".html")
@@ -88,7 +86,7 @@ def run(
         console=err,
         disable=not live,
     )
-    ctrl_c = StopOnCtrlC()
+    ctrl_c = StopOnCtrlC("Ctrl-C: stopping after the image being restored (Ctrl-C again to stop now)")
 
     def restore_one(item: Input) -> Finished:
         if ctrl_c.pressed:
@@ -263,46 +261,6 @@ def progress_line(n: int, total: int, path: Path, finished: Finished | None, err
     tally = Tally(limit=0)
     tally.finish(finished.tool_calls, len(finished.kept))
     return f"[{n}/{total}] {path}: {tally.counter()}, {finished.seconds:.1f}s -> {finished.output}"
-
-
-class StopOnCtrlC:
-    """Ctrl-C (SIGINT) during a batch: the first press is noted (``pressed``; the batch stops
-    before its next image), a second raises ``KeyboardInterrupt`` at once, later ones are
-    ignored while that is cleaned up. Outside the main thread, or where SIGINT is ignored
-    (a background job), it changes nothing.
-
-    Examples:
-        >>> with StopOnCtrlC() as ctrl_c:        # doctest: +SKIP
-        ...     for image in images:
-        ...         if ctrl_c.pressed:
-        ...             break
-        ...         work(image)
-    """
-
-    def __init__(self) -> None:
-        self.presses = 0
-        self._previous: Any = None
-
-    @property
-    def pressed(self) -> bool:
-        return self.presses > 0
-
-    def __enter__(self) -> StopOnCtrlC:
-        if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
-            self._previous = signal.signal(signal.SIGINT, self._on_sigint)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
-
-    def _on_sigint(self, signum: int, frame: object) -> None:
-        self.presses += 1
-        if self.presses == 1:
-            err.print("Ctrl-C: stopping after the image being restored (Ctrl-C again to stop now)", highlight=False, soft_wrap=True)
-        elif self.presses == 2:
-            raise KeyboardInterrupt
 
 
 def _interrupted(finished: list[Finished], total: int, outdir: Path) -> typer.Exit:
