@@ -72,6 +72,7 @@ ENV_VARS: dict[str, str] = {
     "RESTORA_DIT_OFFLOAD": "none, model or sequential: diffusers CPU offload for the DiT (default: model when the card does not fit the GPU)",
     "RESTORA_NCNN_THREADS": "threads per ncnn network (default: all CPUs; the batch workers set 1)",
     "RESTORA_PLANNER_KEY": "API key of an OpenAI-compatible planner server (restora run --planner vlm)",
+    "RESTORA_SESSIONS": "where chat sessions (restora chat, restora web) keep their images and checkpoints (default ~/.local/share/restora/sessions)",
     "RESTORA_PERCEPTION": "perception backend when a run does not name one: learned (the shipped network), classical, or a run folder of `restora train perception`",
 }
 """Every ``RESTORA_*`` variable restora reads, with its meaning."""
@@ -94,6 +95,7 @@ class Env:
     ncnn_threads: int | None = help_field("RESTORA_NCNN_THREADS", default=None)
     planner_key: str | None = help_field("RESTORA_PLANNER_KEY", default=None)
     perception: str | None = help_field("RESTORA_PERCEPTION", default=None)
+    sessions: Path | None = help_field("RESTORA_SESSIONS", default=None)
 
 
 def _positive_int(name: str, raw: str) -> int:
@@ -141,6 +143,7 @@ def env(environ: dict[str, str] | None = None) -> Env:
         ncnn_threads=_positive_int("RESTORA_NCNN_THREADS", threads) if threads else None,
         planner_key=get("RESTORA_PLANNER_KEY"),
         perception=get("RESTORA_PERCEPTION"),
+        sessions=Path(get("RESTORA_SESSIONS")).expanduser() if get("RESTORA_SESSIONS") else None,
     )
 
 

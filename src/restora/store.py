@@ -12,6 +12,9 @@ Examples:
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 
@@ -52,3 +55,57 @@ class ImageStore:
 
     def __len__(self) -> int:
         return len(self._images)
+
+
+class DiskImageStore(ImageStore):
+    """A content-addressed store kept in ``folder`` (one ``<hash>.npy`` per image), so that a
+    state of references outlives the process: a chat session resumed in another process finds
+    every image its undo stack refers to. Writes are atomic (a temporary name, then a rename);
+    images are read on first use and cached.
+
+    Examples:
+        >>> store = DiskImageStore("sessions/abc/images")     # doctest: +SKIP
+        >>> ref = store.put(image)                            # doctest: +SKIP
+        >>> DiskImageStore("sessions/abc/images").get(ref).shape == image.shape   # doctest: +SKIP
+        True
+    """
+
+    def __init__(self, folder: str | os.PathLike) -> None:
+        super().__init__()
+        self.folder = Path(folder)
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, ref: str) -> Path:
+        if not ref.startswith("img:") or not ref[4:].isalnum():
+            raise RestoraError(f"not an image reference: {ref!r}")
+        return self.folder / f"{ref[4:]}.npy"
+
+    def put(self, image: np.ndarray) -> str:
+        ref = super().put(image)
+        path = self._path(ref)
+        if not path.exists():
+            fd, tmp = tempfile.mkstemp(dir=self.folder, prefix=".", suffix=".part")
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    np.save(f, self._images[ref], allow_pickle=False)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        return ref
+
+    def get(self, ref: str) -> np.ndarray:
+        if ref not in self._images:
+            path = self._path(ref)
+            if not path.exists():
+                raise RestoraError(f"image {ref!r} is not in the store at {self.folder}")
+            image = np.load(path, allow_pickle=False)
+            image.setflags(write=False)
+            self._images[ref] = image
+        return self._images[ref]
+
+    def __contains__(self, ref: object) -> bool:
+        return isinstance(ref, str) and (ref in self._images or self._path(ref).exists())
+
+    def __len__(self) -> int:
+        return len(list(self.folder.glob("*.npy")))

@@ -84,6 +84,8 @@ class StepRecord(_Record):
     tool_info: dict[str, Any] = Field(
         default_factory=dict, description="what the tool decided (e.g. the DiT's resolution policy, tiles, LoRA)"
     )
+    turn: int | None = Field(None, description="chat sessions: the turn (1-based) this step belongs to")
+    request: str | None = Field(None, description="chat sessions: the person's words this step answered")
 
 
 class EndRecord(_Record):
