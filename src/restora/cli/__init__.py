@@ -13,7 +13,7 @@ Examples:
     restora --version
 """
 
-from restora.cli import run, batch, tools, perceive, degrade, bench, synth, train, zoo  # noqa: F401, I001 - registers the commands, in help order
+from restora.cli import run, batch, tools, perceive, degrade, bench, synth, train, zoo, web  # noqa: F401, I001 - registers the commands, in help order
 from restora.cli.common import app
 
 __all__ = ["app", "main"]
