@@ -592,7 +592,15 @@ class ChatSession:
             values = self._values()
             before = values["agent"]["current_ref"]
             shown = len(values.get("reply", [])) if isinstance(payload, Command) else 0  # said before the proposal
-            self._graph.invoke(payload, self._cfg, context=self.ctx)
+            # durability "exit": one checkpoint when the message is done or waits for approval; a
+            # process killed half-way saved nothing, and a message stopped by an exception (Ctrl-C, a
+            # crash) gets the state before it written back: the session is exactly as it was
+            try:
+                self._graph.invoke(payload, self._cfg, context=self.ctx, durability="exit")
+            except BaseException:
+                # (a proposal that was waiting goes with it: the next message starts afresh)
+                self._graph.update_state(self._cfg, values, as_node="finish")
+                raise
             values = self._values()
             said = [s for s in values.get("reply", [])[shown:] if s]
             pending = self.pending()
@@ -708,7 +716,7 @@ class ChatSession:
         like = None
         if originals:
             try:
-                like = load_image(originals[0], max_megapixels=float("inf"))
+                like = load_image(originals[0], max_megapixels=1e6)  # it was read within the limit once
             except RestoraError:
                 like = None
         result = self.result()
@@ -857,46 +865,35 @@ def _user_record(state: SessionState, kind: Literal["tool", "rollback"], decisio
     return record.model_dump(mode="json")
 
 
-def _kept_since(now: dict[str, Any], then: dict[str, Any]) -> list[dict[str, Any]]:
-    """The agent ``undo`` entries (kept steps) of ``now`` that ``then`` does not have."""
-    n = len(then.get("undo", []))
-    if now.get("undo", [])[:n] == then.get("undo", []):
-        return now.get("undo", [])[n:]
-    return now.get("undo", [])
-
-
-def _going_back(state: SessionState, now: dict[str, Any], target: dict[str, Any], reason: str) -> list[dict[str, Any]]:
-    """Rollback records, one per kept step undone on the way from ``now`` back to ``target``
-    (so the report counts kept steps right), the last one landing on ``target``'s image."""
-    steps = list(reversed(_kept_since(now, target)))
+def _transition(state: SessionState, now: dict[str, Any], target: dict[str, Any], back: str, forward: str) -> list[dict[str, Any]]:
+    """The person's records from agent state ``now`` to ``target``: one rollback per kept step of
+    ``now`` that ``target`` does not share, then one accept per kept step of ``target`` that
+    ``now`` does not have (so the report counts the kept steps right); the last lands on
+    ``target``'s image."""
+    a, b = now.get("undo", []), target.get("undo", [])
+    k = 0
+    while k < min(len(a), len(b)) and a[k] == b[k]:
+        k += 1
+    # images along the way: each kept step's input, then the state's current image
+    a_imgs = [(e["ref"], e["report"], e["scores"]) for e in a] + [(now["current_ref"], now["report"], now["scores"])]
+    b_imgs = [(e["ref"], e["report"], e["scores"]) for e in b] + [(target["current_ref"], target["report"], target["scores"])]
     out = []
     step = _next_step(state)
-    cur = now
-    for i, entry in enumerate(steps):
-        last = i == len(steps) - 1
-        after_ref = target["current_ref"] if last else entry["ref"]
-        after_scores = target["scores"] if last else entry["scores"]
-        out.append(_user_record(state, "rollback", "rollback", before=cur, after_ref=after_ref, after_scores=after_scores,
-                                tool=entry["tool"], task=entry["task"], params=entry["params"], reason=reason, step=step))
+    for i in range(len(a) - 1, k - 1, -1):  # back down to the shared prefix
+        (ref0, rep0, sc0), (ref1, _, sc1) = a_imgs[i + 1], a_imgs[i]
+        e = a[i]
+        out.append(_user_record(state, "rollback", "rollback", before={"current_ref": ref0, "report": rep0, "scores": sc0},
+                                after_ref=ref1, after_scores=sc1, tool=e["tool"], task=e["task"], params=e["params"],
+                                reason=back, step=step))
         step += 1
-        cur = {"report": entry["report"], "scores": entry["scores"], "current_ref": entry["ref"]}
-    return out
-
-
-def _going_forward(state: SessionState, now: dict[str, Any], target: dict[str, Any], reason: str) -> list[dict[str, Any]]:
-    """Accept records by the person, one per kept step taken again from ``now`` to ``target``."""
-    steps = _kept_since(target, now)
-    out = []
-    step = _next_step(state)
-    refs = [e["ref"] for e in steps[1:]] + [target["current_ref"]]
-    scores = [e["scores"] for e in steps[1:]] + [target["scores"]]
-    cur = now
-    for entry, ref, sc in zip(steps, refs, scores, strict=True):
-        gain = float(sc["overall"]) - float(cur["scores"]["overall"])
-        out.append(_user_record(state, "tool", "accept", before=cur, after_ref=ref, after_scores=sc, tool=entry["tool"],
-                                task=entry["task"], params=entry["params"], reason=reason, step=step, gain=gain))
+    for i in range(k, len(b)):  # then up to the target
+        (ref0, rep0, sc0), (ref1, _, sc1) = b_imgs[i], b_imgs[i + 1]
+        e = b[i]
+        gain = float(sc1["overall"]) - float(sc0["overall"])
+        out.append(_user_record(state, "tool", "accept", before={"current_ref": ref0, "report": rep0, "scores": sc0},
+                                after_ref=ref1, after_scores=sc1, tool=e["tool"], task=e["task"], params=e["params"],
+                                reason=forward, step=step, gain=gain))
         step += 1
-        cur = {"report": target["report"], "scores": sc, "current_ref": ref}
     return out
 
 
@@ -911,7 +908,7 @@ def _command(state: SessionState, ctx: SessionContext, name: str) -> dict[str, A
             return {"reply": ["Nothing to undo."]}
         snap = undo.pop()
         target = snap["agent"]
-        new = _going_back(state, agent, target, "undone by the person")
+        new = _transition(state, agent, target, "undone by the person", "brought back by the person's undo")
         redo.append({"agent": agent, "label": snap["label"]})
         said = f"Undid {snap['label']}."
     elif name == "redo":
@@ -919,14 +916,14 @@ def _command(state: SessionState, ctx: SessionContext, name: str) -> dict[str, A
             return {"reply": ["Nothing to redo."]}
         snap = redo.pop()
         target = snap["agent"]
-        new = _going_forward(state, agent, target, "redone by the person")
+        new = _transition(state, agent, target, "taken back by the person's redo", "redone by the person")
         undo.append({"agent": agent, "label": snap["label"]})
         said = f"Redid {snap['label']}."
     else:  # reset
         target = state["origin"]
         if agent["current_ref"] == target["current_ref"] and not agent.get("undo"):
             return {"reply": ["The image is already the original."]}
-        new = _going_back(state, agent, target, "reset to the original by the person")
+        new = _transition(state, agent, target, "reset to the original by the person", "reset to the original by the person")
         undo.append({"agent": agent, "label": "the reset"})
         redo = []
         said = "Back to the original (undo brings the restored image back)."

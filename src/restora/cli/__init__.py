@@ -5,6 +5,7 @@
 
 Examples:
     restora run photo.jpg -o out/                # restore, write out/photo.png, .trace.jsonl, .html
+    restora chat photo.jpg                       # restore by talking: 'remove the rain', /undo, /save
     restora tools --json                         # the tool catalogue
     restora perceive photo.jpg --json            # what is wrong with an image
     restora bench mio --clean DIR --out OUT      # the benchmark
@@ -13,7 +14,7 @@ Examples:
     restora --version
 """
 
-from restora.cli import run, batch, tools, perceive, degrade, bench, synth, train, zoo, web  # noqa: F401, I001 - registers the commands, in help order
+from restora.cli import run, batch, chat, tools, perceive, degrade, bench, synth, train, zoo, web  # noqa: F401, I001 - registers the commands, in help order
 from restora.cli.common import app
 
 __all__ = ["app", "main"]
