@@ -67,6 +67,9 @@ CSS = """
 #restora-chat button[aria-label="Clear"] { display: none; }
 #restora-notice { border-left: 4px solid #d97706; padding: 0.4em 0.8em; background: rgba(217, 119, 6, 0.08); }
 #restora-notice p { margin: 0; }
+#restora-steps .caption-label, #restora-candidates .caption-label {
+  white-space: normal; overflow: visible; text-overflow: clip; max-width: calc(100% - 8px); font-size: 0.8em; line-height: 1.25;
+}
 """
 
 
@@ -232,9 +235,9 @@ def step_items(values: dict[str, Any]) -> list[tuple[str, str, dict[str, Any] | 
         scores = agent["scores"] if last else entries[i + 1]["scores"]
         if entry["tool"] == "keep_grain":
             share = float((entry.get("params") or {}).get("share", 0.0))
-            title = f"{i + 1}. grain put back {round(share * 100)}%"
+            title = f"{i + 1}. grain {round(share * 100)}%"
         else:
-            title = f"{i + 1}. {entry['task']}: {tool_words(entry['tool'])}"
+            title = f"{i + 1}. {tool_words(entry['tool'])}"
         items.append((ref, title, scores, entry.get("scores")))
     return items
 
@@ -253,7 +256,7 @@ def candidate_caption(n: int, c: dict[str, Any]) -> str:
 
     words = f"{n}. {tool_words(c['tool'])}: quality {float(c['scores']['overall']):.3f} ({float(c['gain']):+.3f})"
     if not c.get("guard_ok", True):
-        words += ", the no-harm guard flags it"
+        words += "; the no-harm guard flags it"
     return words
 
 
@@ -315,9 +318,9 @@ def build_app(config: WebConfig):
         session = sessions.get(sid)
         hidden = gr.update(value=None, visible=False)
         if session is None:
-            return ([], None, [], [], shown(notice), status_html(None, None), gr.update(interactive=False),
-                    gr.update(interactive=False), gr.update(interactive=False), gr.update(value=0.0), gr.update(interactive=False),
-                    hidden, hidden, None, gr.update(interactive=False))
+            return ([], None, [], gr.update(value=[], visible=False), shown(notice), status_html(None, None),
+                    gr.update(interactive=False), gr.update(interactive=False), gr.update(interactive=False), gr.update(value=0.0),
+                    gr.update(interactive=False), hidden, hidden, None, gr.update(interactive=False, visible=False))
         values = session.state
         agent = values["agent"]
         before, after = sessions.preview(session, agent["input_ref"]), sessions.preview(session, agent["current_ref"])
@@ -325,14 +328,14 @@ def build_app(config: WebConfig):
             import cv2
 
             before = cv2.resize(before, (after.shape[1], after.shape[0]), interpolation=cv2.INTER_CUBIC)
-        steps = [(sessions.preview(session, ref), f"{title}, {_caption_score(sc, prev)}" if sc else title)
+        steps = [(sessions.preview(session, ref), f"{title}: {_caption_score(sc, prev)}" if sc else title)
                  for ref, title, sc, prev in step_items(values)]
         cands = [(sessions.preview(session, c["ref"]), candidate_caption(n, c)) for n, c in candidate_items(values)]
         return (
             chat_messages(values),
             (before, after),
             steps,
-            cands,
+            gr.update(value=cands, visible=bool(cands)),
             shown(notice),
             status_html(session, values),
             gr.update(interactive=bool(values.get("undo"))),
@@ -343,7 +346,7 @@ def build_app(config: WebConfig):
             hidden,
             hidden,
             None,
-            gr.update(interactive=bool(cands)),
+            gr.update(interactive=bool(cands), visible=bool(cands)),
         )
 
     def send(message: dict[str, Any] | None, sid: str | None):
@@ -434,14 +437,15 @@ def build_app(config: WebConfig):
         return (gr.update(value=str(served[0]), visible=True), gr.update(value=str(served[1]), visible=True),
                 shown(f"Saved {image.name} and its report page {page.name} in the session folder."))
 
-    with gr.Blocks(title="restora", analytics_enabled=False) as demo:
+    # gradio's copies (previews, downloads) older than a day are deleted hourly; the sessions stay
+    with gr.Blocks(title="restora", analytics_enabled=False, delete_cache=(3600, 86400)) as demo:
         sid_state = gr.State(None, delete_callback=sessions.close)
         picked = gr.State(None)
         gr.Markdown("## restora: restore a photo by talking to it\n" + HELP)
         status = gr.HTML(status_html(None, None), elem_id="restora-status")
         with gr.Row(equal_height=False):
             with gr.Column(scale=5, min_width=360):
-                chat = gr.Chatbot(label="Conversation", elem_id="restora-chat", height=430, buttons=[],
+                chat = gr.Chatbot(label="Conversation", show_label=False, elem_id="restora-chat", height=430, buttons=[],
                                   placeholder="Attach a photo to start a session.")
                 box = gr.MultimodalTextbox(
                     placeholder="Attach a photo, or say what you want (remove the noise, undo, compare denoise)",
@@ -462,11 +466,12 @@ def build_app(config: WebConfig):
             with gr.Column(scale=6, min_width=360):
                 slider = gr.ImageSlider(label="Original | now", type="numpy", format="png", interactive=False,
                                         elem_id="restora-slider", max_height=520, buttons=["fullscreen"])
-                steps = gr.Gallery(label="Steps (each kept step's image)", format="png", columns=4, fit_columns=False,
+                steps = gr.Gallery(label="Steps (each kept step's image)", format="png", columns=3, fit_columns=False,
                                    height=230, object_fit="contain", elem_id="restora-steps", interactive=False)
-                cands = gr.Gallery(label="Compared candidates (click one, then use it)", format="png", columns=4,
-                                   fit_columns=False, height=230, object_fit="contain", elem_id="restora-candidates", interactive=False)
-                pick_btn = gr.Button("Use the selected candidate", elem_id="restora-pick", interactive=False, size="sm")
+                cands = gr.Gallery(label="Compared candidates (click one, then use it)", format="png", columns=3,
+                                   fit_columns=False, height=230, object_fit="contain", elem_id="restora-candidates", interactive=False,
+                                   visible=False)
+                pick_btn = gr.Button("Use the selected candidate", elem_id="restora-pick", interactive=False, size="sm", visible=False)
 
         outputs = [chat, slider, steps, cands, notice, status, undo, redo, reset, grain_slider, save_btn, get_image, get_page,
                    picked, pick_btn]
