@@ -109,3 +109,19 @@ def test_a_batch_keeps_a_camera_jpegs_exif_and_profile(data_dir: Path, tmp_path:
     assert report.results[0]["output"] == str(target)
     check_metadata(target.read_bytes(), icc)
     assert Image.open(target).format == "JPEG"
+
+
+@pytest.mark.slow
+def test_restora_run_keeps_the_metadata_too(data_dir: Path, tmp_path: Path):
+    """`restora run` writes the same EXIF (orientation normalised), ICC and XMP as `restora batch`."""
+    from typer.testing import CliRunner
+
+    from restora.cli import app
+
+    src = tmp_path / "in" / "cam.jpg"
+    src.parent.mkdir()
+    icc = camera_jpeg(data_dir, src)
+    res = CliRunner().invoke(app, ["run", str(src), "-o", str(tmp_path / "out"), "--max-steps", "1", "-q"])
+    assert res.exit_code == 0, res.output
+    im = check_metadata((tmp_path / "out" / "cam.png").read_bytes(), icc)
+    assert im.format == "PNG"

@@ -50,7 +50,7 @@ def run(
     from restora.batch import Input, run_jobs
     from restora.config import DeviceConfig, RunConfig, env
     from restora.errors import RestoraError
-    from restora.imageio import load_image, save_image, write_text_atomic
+    from restora.imageio import load_image, save_image_as, write_text_atomic
     from restora.model_zoo.loaded import apply as apply_device
     from restora.perception import backend
     from restora.quality import QualityScorer
@@ -118,7 +118,7 @@ def run(
                 on_event=on_event,
             )
             written.append(trace)
-            save_image(target, result.image, like=loaded)
+            save_image_as(target, result.image, like=loaded, fmt="png")  # EXIF, ICC and XMP carried over
             written.append(target)
             write_text_atomic(page, render_report(result, title=item.path.name))
             written.append(page)

@@ -271,10 +271,11 @@ def write_lock(folder: str | os.PathLike, card: ModelCard, files: list[str] | No
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    # through a temporary name and a rename, with the mode the umask gives (not mkstemp's 0600):
+    # a zoo folder is often shared, e.g. by a web server or other users
+    from restora.imageio import write_text_atomic
+
+    write_text_atomic(path, text)
 
 
 def _matches(name: str, patterns: tuple[str, ...]) -> bool:
