@@ -1109,10 +1109,15 @@ def _task_word(arg: str) -> Task | None:
         return tasks[0] if len(tasks) == 1 and not ins.not_understood else None
 
 
+def _params_words(params: dict[str, Any]) -> str:
+    """``sigma=25.3, strength=1`` (floats to 3 significant digits; nested values left out)."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items() if not isinstance(v, (dict, list)))
+
+
 def _candidate_line(c: dict[str, Any]) -> str:
     if c.get("error"):
         return f"{c['tool']}: failed ({c['error']})"
-    params = ", ".join(f"{k}={v}" for k, v in c["params"].items() if k != "task" and not isinstance(v, (dict, list)))
+    params = _params_words({k: v for k, v in c["params"].items() if k != "task"})
     guard = "" if c["guard_ok"] else " - the no-harm guard flags it"
     return f"{c['tool']} ({params}): quality {float(c['scores']['overall']):.3f} ({c['gain']:+.3f}), {c['seconds']:.1f} s{guard}"
 
@@ -1129,7 +1134,7 @@ def _turn_words(state: SessionState, new: list[dict[str, Any]], result: RestoreR
 
 
 def _proposal_words(proposal: dict[str, Any]) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in proposal.get("params", {}).items() if not isinstance(v, (dict, list)))
+    params = _params_words(proposal.get("params", {}))
     return f"Next I would run {proposal['tool']} ({params}) for {proposal.get('task') or 'the image'}: {proposal.get('reason', '')}."
 
 

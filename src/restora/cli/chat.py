@@ -162,7 +162,9 @@ class _Live:
     def on_event(self, kind: str, data: dict[str, Any]) -> None:
         if kind == "plan":
             a = data.get("action") or {}
-            params = ", ".join(f"{k}={v}" for k, v in (a.get("params") or {}).items() if not isinstance(v, (dict, list)))
+            from restora.chat.session import _params_words
+
+            params = _params_words(a.get("params") or {})
             out.print(f"  trying {a.get('tool')} ({escape_markup(params)}) ...", highlight=False, soft_wrap=True)
         elif kind == "decide":
             decision, gain = data.get("decision"), data.get("gain")
