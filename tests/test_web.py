@@ -36,6 +36,7 @@ SHOTS = ROOT / "out" / "web-shots"
 CHROMIUM = "/usr/bin/chromium"
 TOOLS = "denoise_srmd,denoise_nlm,denoise_bm3d"  # fast, and three of them for a comparison
 MAX_MEGAPIXELS = 0.05  # the 160 px photo is 0.026 MP; the test's 300 px one is over
+MAX_UPLOAD_MB = 0.25  # the 160 px noisy PNG is about 70 KB
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 
@@ -83,7 +84,7 @@ def server(browser_kit, tmp_path_factory):
     log = (home / "server.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "restora.cli", "web", "--port", str(port), "--sessions", str(home), "--allow", TOOLS,
-         "--max-megapixels", str(MAX_MEGAPIXELS)],
+         "--max-megapixels", str(MAX_MEGAPIXELS), "--max-upload-mb", str(MAX_UPLOAD_MB)],
         stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT,
     )
     url = f"http://127.0.0.1:{port}/"
@@ -319,3 +320,14 @@ def test_a_bad_upload_gets_a_clear_message(page, server, noisy_png, tmp_path: Pa
     assert _state(page).get("session", "") == "", "no session was opened"
     if name == "notes.txt":
         _shot(page, "bad-upload.png")
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_arrives(page, server, tmp_path: Path) -> None:
+    path = tmp_path / "huge.png"
+    path.write_bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes())
+    page.locator("#restora-input input[type=file]").set_input_files(str(path))
+    toast = page.get_by_text("exceed the maximum allowed size")
+    toast.wait_for(timeout=15_000)
+    assert "huge.png" in toast.inner_text()
+    assert _state(page).get("session", "") == ""
+    assert not list((server[1] / ".uploads").rglob("huge.png")), "gradio did not keep it"

@@ -28,8 +28,11 @@ import os
 import re
 import secrets
 import shutil
+import socket
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -514,11 +517,34 @@ def launch_options(config: WebConfig) -> dict[str, Any]:
 
 
 def serve(config: WebConfig, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, auth: tuple[str, str] | None = None,
-          quiet: bool = False) -> None:
-    """Serve the page until Ctrl-C."""
+          on_ready: Callable[[str], None] | None = None) -> None:
+    """Serve the page until Ctrl-C (which returns); ``on_ready(url)`` once it answers."""
     demo = build_app(config)
     try:
-        demo.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, auth=auth, quiet=quiet,
-                                                       **launch_options(config))
+        demo.queue(default_concurrency_limit=1).launch(server_name=host, server_port=port, auth=auth, quiet=True,
+                                                       prevent_thread_lock=True, **launch_options(config))
+        if on_ready is not None:
+            on_ready(f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}")
+        try:
+            while demo.is_running:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
     finally:
+        demo.close()
         demo.restora_sessions.close_all()
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """Whether something already listens on ``host:port`` (checked before starting, to say so plainly)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return False  # an address that does not resolve: gradio says why
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        try:
+            s.bind(addr)
+        except OSError:
+            return True
+    return False

@@ -15,7 +15,7 @@ import typer
 
 from restora.cli.common import app, err, fail, out, split_csv, user_errors
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
-from restora.web import DEFAULT_HOST, DEFAULT_PORT, LOCAL_HOSTS, MAX_UPLOAD_MB
+from restora.web import DEFAULT_HOST, DEFAULT_PORT, LOCAL_HOSTS, MAX_UPLOAD_MB, port_in_use
 
 
 @app.command()
@@ -55,11 +55,13 @@ def web(
         err.print(f"[yellow]warning:[/] serving on {host}: other machines can reach this page"
                   + ("" if login else " and anyone who can may open photos on it (add --auth USER:PASSWORD)") + ".",
                   highlight=False, soft_wrap=True)
-    out.print(f"restora web: http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port} (sessions in {config.home}; Ctrl-C stops)",
-              highlight=False, markup=False, soft_wrap=True)
+    if port_in_use(host, port):
+        raise fail(f"port {port} on {host} is in use (another restora web?); pick another with --port")
+
+    def ready(url: str) -> None:
+        out.print(f"restora web: {url} (sessions in {config.home}; Ctrl-C stops)", highlight=False, markup=False, soft_wrap=True)
+
     try:
-        serve(config, host=host, port=port, auth=login, quiet=True)
-    except OSError as e:  # the port is taken, the address is not this machine's
+        serve(config, host=host, port=port, auth=login, on_ready=ready)
+    except OSError as e:  # the address is not this machine's
         raise fail(f"cannot serve on {host}:{port}: {e}") from None
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
