@@ -29,8 +29,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.data]
-
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "out" / "web-shots"
 CHROMIUM = "/usr/bin/chromium"
@@ -191,7 +189,61 @@ def _shot(page, name: str) -> Path:
     return path
 
 
-# -- the tests -------------------------------------------------------------------------------------
+# -- without a browser: what the page trusts and says ------------------------------------------------
+def test_only_files_in_the_upload_folder_are_taken(tmp_path: Path) -> None:
+    from restora.errors import RestoraError
+    from restora.web import upload_file
+
+    uploads = tmp_path / "uploads"
+    (uploads / "abc").mkdir(parents=True)
+    inside = uploads / "abc" / "cat.png"
+    inside.write_bytes(b"x")
+    outside = tmp_path / "secret.png"
+    outside.write_bytes(b"x")
+    assert upload_file([str(inside)], uploads) == (inside.resolve(), "cat.png")
+    assert upload_file([], uploads) is None and upload_file(None, uploads) is None
+    for bad in (str(outside), str(uploads / "abc" / ".." / ".." / "secret.png"), "/etc/passwd", str(uploads / "abc")):
+        with pytest.raises(RestoraError, match="did not arrive through the page's upload"):
+            upload_file([bad], uploads)
+    link = uploads / "abc" / "link.png"
+    link.symlink_to(outside)
+    with pytest.raises(RestoraError):
+        upload_file([str(link)], uploads)
+    with pytest.raises(RestoraError, match="one photo at a time"):
+        upload_file([str(inside), str(inside)], uploads)
+
+
+def test_names_from_the_browser_are_made_safe() -> None:
+    from restora.web import _safe_name
+
+    assert _safe_name("../../etc/passwd") == "passwd"
+    assert _safe_name("C:\\Users\\me\\cat.jpg") == "cat.jpg"
+    assert _safe_name("<script>.png") == "_script_.png"
+    assert _safe_name("...") == "photo"
+    assert len(_safe_name("a" * 500 + ".png")) == 80
+
+
+def test_captions_say_the_tool_and_its_scores() -> None:
+    from restora.web import candidate_caption, candidate_items, step_items
+
+    sc = lambda q: {"overall": q}  # noqa: E731
+    agent = {"input_ref": "img:a", "current_ref": "img:c", "input_scores": sc(0.4), "scores": sc(0.8),
+             "undo": [{"ref": "img:a", "scores": sc(0.4), "tool": "denoise_nlm", "task": "denoise", "params": {}},
+                      {"ref": "img:b", "scores": sc(0.9), "tool": "keep_grain", "task": "denoise", "params": {"share": 0.3}}]}
+    items = step_items({"agent": agent})
+    assert [(ref, title) for ref, title, _, _ in items] == [("img:a", "original"), ("img:b", "1. non-local means"), ("img:c", "2. grain 30%")]
+    assert items[1][2] == sc(0.9) and items[1][3] == sc(0.4)
+    cand = {"tool": "denoise_bm3d", "ref": "img:x", "scores": sc(0.77), "gain": 0.33, "guard_ok": False}
+    values = {"agent": agent, "compare": {"current": "img:c", "candidates": [cand, {"tool": "denoise_srmd", "error": "no"}]}}
+    assert candidate_items(values) == [(1, cand)]
+    assert candidate_caption(1, cand) == "1. BM3D: quality 0.770 (+0.330); the no-harm guard flags it"
+    assert candidate_items({**values, "compare": {**values["compare"], "current": "img:old"}}) == [], "stale comparison"
+
+
+# -- in the browser --------------------------------------------------------------------------------
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.data
 def test_a_session_remove_the_noise_undo_compare_download(page, server, noisy_png, tmp_path: Path) -> None:
     _, home = server
     uploaded = np.asarray(Image.open(noisy_png).convert("RGB"))
@@ -293,6 +345,9 @@ def test_a_session_remove_the_noise_undo_compare_download(page, server, noisy_pn
     assert page.errors == [], page.errors
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.data
 @pytest.mark.parametrize(
     "name, data, words",
     [
@@ -322,6 +377,9 @@ def test_a_bad_upload_gets_a_clear_message(page, server, noisy_png, tmp_path: Pa
         _shot(page, "bad-upload.png")
 
 
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.data
 def test_an_upload_over_the_size_limit_is_refused_before_it_arrives(page, server, tmp_path: Path) -> None:
     path = tmp_path / "huge.png"
     path.write_bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8).tobytes())

@@ -377,8 +377,11 @@ def build_app(config: WebConfig):
             return (*view(sid, "Attach a photo first (the paperclip), then say what you want." if text else ""), sid,
                     gr.update(value=None))
         if text:
-            if text.lower().lstrip("/").split(" ")[0] in ("save", "help", "history", "quit"):
-                notice = ("Use the Save button below for the image and its report." if "save" in text.lower() else HELP)
+            command = text.lower().split()[0] if text.startswith("/") else ""
+            if command in ("/save", "/help", "/history", "/quit"):  # the terminal's; here the page has them
+                notice = {"/save": "Use the Save button below for the image and its report.",
+                          "/history": "The conversation above is the history.",
+                          "/quit": "Close the tab to leave; the session stays in its folder."}.get(command, HELP)
             else:
                 try:
                     session.say(text)
