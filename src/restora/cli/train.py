@@ -116,3 +116,131 @@ def train_guard(
         )
     reused = f" (rows reused for {', '.join(result['rows_reused'])})" if result["rows_reused"] else ""
     out.print(f"{outdir}: {result['steps']} steps in {result['seconds']:.0f} s{reused}; see {outdir / 'report.md'}", highlight=False)
+
+
+# -- restora train dit: the DiT restorer's LoRA trainers (restora.trainer.dit_sft / dit_rl) --------
+dit_app = typer.Typer(help="The DiT restorer: LoRA SFT (transfer, then real pairs mixed in) and difficulty-adaptive RL.", no_args_is_help=True)
+train_app.add_typer(dit_app, name="dit")
+
+
+@dit_app.command("sft")
+def train_dit_sft_cmd(
+    zoo: Annotated[Path, typer.Option("--zoo", help="zoo folder: the base card is looked up with it first; the adapter card is written into it")],
+    base: Annotated[str, typer.Option("--base", help="diffusers card (FLUX.1 Kontext pipeline) to adapt")],
+    out_card: Annotated[str, typer.Option("--out-card", help="id of the lora card to write")],
+    clean: Annotated[list[Path] | None, typer.Option("--clean", help="folders of clean photos (default: the shared data's clean/cbsd68 and clean/live1)")] = None,
+    real: Annotated[list[Path] | None, typer.Option("--real", help="real_gt sets, or folders of them (stage sft; default: the shared data's real_gt)")] = None,
+    stage: Annotated[str, typer.Option("--stage", help="transfer (synthetic pairs) or sft (real pairs progressively mixed in)")] = "transfer",
+    adapter: Annotated[str | None, typer.Option("--adapter", help="lora card to continue from (stage sft: the transfer card)")] = None,
+    outdir: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default runs/dit/<out-card>; resumable)")] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="optimizer steps in all")] = 1000,
+    task: Annotated[list[str] | None, typer.Option("--task", help="tasks to train (repeat; default every task dit_restore serves)")] = None,
+    size: Annotated[int | None, typer.Option(help="crop side in px, multiple of 16 (default the card's native size)")] = None,
+    pool: Annotated[int, typer.Option(min=1, help="synthetic training pairs (latents cached)")] = 512,
+    batch_size: Annotated[int, typer.Option(min=1, help="pairs per step")] = 4,
+    lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-4,
+    rank: Annotated[int, typer.Option(min=1, help="LoRA rank")] = 16,
+    val_samples: Annotated[int, typer.Option(min=1, help="held-out pairs validated")] = 16,
+    eval_every: Annotated[int, typer.Option(min=1, help="steps between validations (images written)")] = 100,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="steps between checkpoints")] = 100,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N]")] = "auto",
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (accelerate)")] = "no",
+    gradient_checkpointing: Annotated[bool, typer.Option(help="recompute activations in the backward pass")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """LoRA SFT of the DiT restorer with the flow-matching objective on (degraded, clean,
+    instruction) triples; writes the adapter as a lora card into ZOO, metrics.json and a report."""
+    from restora.trainer.dit_sft import DiTSFTConfig, train_dit_sft
+
+    with user_errors():
+        kwargs: dict = {}
+        if clean:
+            kwargs["clean"] = clean
+        if real:
+            kwargs["real"] = real
+        cfg = DiTSFTConfig(
+            zoo=zoo, base=base, out_card=out_card, out=outdir or Path("runs") / "dit" / out_card, stage=stage, init_adapter=adapter,
+            max_steps=max_steps, tasks=list(task or []), size=size, pool=pool, batch_size=batch_size, lr=lr, rank=rank,
+            val_samples=val_samples, eval_every=eval_every, checkpoint_every=checkpoint_every, device=device,
+            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, threads=threads, seed=seed, **kwargs,
+        )
+    progress = progress_bar(quiet)
+    with progress:
+        bar = progress.add_task("steps", total=max_steps, last="")
+
+        def on_step(step: int, row: dict) -> None:
+            advance_to(progress, bar, step, f"step {step} loss {row['loss']:.4f} real share {row['real_share']:.2f}", quiet, log_every=50)
+
+        with user_errors():
+            result = train_dit_sft(cfg, on_step=on_step)
+    b, a = result["val"]["before"] or {}, result["val"]["after"]
+    out.print(
+        f"{cfg.out}: loss {result['loss']['first']} -> {result['loss']['last']}, held-out PSNR {b.get('psnr')} -> {a['psnr']} dB; "
+        f"card {out_card} written to {zoo}; see {cfg.out / 'report.md'}",
+        highlight=False,
+    )
+
+
+@dit_app.command("rl")
+def train_dit_rl_cmd(
+    zoo: Annotated[Path, typer.Option("--zoo", help="zoo folder with the base and adapter cards; the new card is written into it")],
+    base: Annotated[str, typer.Option("--base", help="diffusers card the adapter belongs to")],
+    adapter: Annotated[str, typer.Option("--adapter", help="the SFT lora card to start from")],
+    out_card: Annotated[str, typer.Option("--out-card", help="id of the lora card to write (SFT + RL as one adapter)")],
+    clean: Annotated[list[Path] | None, typer.Option("--clean", help="folders of clean photos (default: the shared data's clean/cbsd68 and clean/live1)")] = None,
+    outdir: Annotated[Path | None, typer.Option("--out", "-o", help="run folder (default runs/dit/<out-card>; resumable)")] = None,
+    max_steps: Annotated[int, typer.Option("--max-steps", min=1, help="RL updates in all")] = 300,
+    hard_fraction: Annotated[float, typer.Option("--hard-fraction", help="share of the pool kept: the SFT model's hardest (IRPO 0.3)")] = 0.3,
+    group_size: Annotated[int, typer.Option("--group-size", min=2, help="samples per input image (one group)")] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="input images per step")] = 2,
+    lr: Annotated[float, typer.Option(help="learning rate of the RL LoRA")] = 5e-5,
+    rank: Annotated[int, typer.Option(min=1, help="rank of the RL LoRA")] = 4,
+    kl_weight: Annotated[float, typer.Option(help="weight of the KL to the SFT model")] = 0.1,
+    nr_metric: Annotated[list[str] | None, typer.Option("--nr-metric", help="no-reference metrics in the reward (repeat; default brisque, piqe)")] = None,
+    nr_weight: Annotated[float, typer.Option(help="weight of the no-reference term")] = 1.0,
+    fidelity_weight: Annotated[float, typer.Option(help="weight of the fidelity term (SSIM)")] = 1.0,
+    task: Annotated[list[str] | None, typer.Option("--task", help="tasks (repeat; default the adapter's)")] = None,
+    size: Annotated[int | None, typer.Option(help="crop side in px (default the card's native size)")] = None,
+    pool: Annotated[int, typer.Option(min=2, help="synthetic pairs scored by the SFT model")] = 256,
+    val_pool: Annotated[int, typer.Option(min=2, help="held-out pairs scored by the SFT model")] = 64,
+    eval_every: Annotated[int, typer.Option(min=1, help="steps between held-out evaluations")] = 50,
+    checkpoint_every: Annotated[int, typer.Option(min=1, help="steps between checkpoints")] = 50,
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N]")] = "auto",
+    mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (accelerate)")] = "no",
+    gradient_checkpointing: Annotated[bool, typer.Option(help="recompute activations in the backward pass")] = False,
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Difficulty-adaptive RL (DiffusionNFT, per-sample SFT/RL blend, KL to the SFT model) on the
+    SFT model's hardest samples, rewarded by no-reference IQA + SSIM; writes a lora card into ZOO."""
+    from restora.trainer.dit_rl import DiTRLConfig, train_dit_rl
+
+    with user_errors():
+        kwargs: dict = {"clean": clean} if clean else {}
+        if nr_metric:
+            kwargs["nr_metrics"] = list(nr_metric)
+        cfg = DiTRLConfig(
+            zoo=zoo, base=base, adapter=adapter, out_card=out_card, out=outdir or Path("runs") / "dit" / out_card, max_steps=max_steps,
+            hard_fraction=hard_fraction, group_size=group_size, batch_size=batch_size, lr=lr, rank=rank, kl_weight=kl_weight,
+            nr_weight=nr_weight, fidelity_weight=fidelity_weight, tasks=list(task or []), size=size, pool=pool, val_pool=val_pool,
+            eval_every=eval_every, checkpoint_every=checkpoint_every, device=device, mixed_precision=mixed_precision,
+            gradient_checkpointing=gradient_checkpointing, threads=threads, seed=seed, **kwargs,
+        )
+    progress = progress_bar(quiet)
+    with progress:
+        bar = progress.add_task("steps", total=max_steps, last="")
+
+        def on_step(step: int, row: dict) -> None:
+            advance_to(progress, bar, step, f"step {step} reward {row['reward']:.4f} loss {row['loss']:.4f}", quiet, log_every=20)
+
+        with user_errors():
+            result = train_dit_rl(cfg, on_step=on_step)
+    b, a = result["held_out"]["before"], result["held_out"]["after"]
+    out.print(
+        f"{cfg.out}: held-out hard mean reward {b['reward']} -> {a['reward']}, PSNR (not rewarded) {b['psnr']} -> {a['psnr']} dB; "
+        f"card {out_card} written to {zoo}; see {cfg.out / 'report.md'}",
+        highlight=False,
+    )
