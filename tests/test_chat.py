@@ -197,6 +197,13 @@ def test_keep_the_grain_puts_back_a_share_of_what_the_denoiser_removed(tmp_path:
         assert s.state["agent"]["accepted"].count("keep_grain") == 1, "a new share replaces the old one"
         s.undo()
         np.testing.assert_allclose(s.image, np.clip(denoised + 0.3 * (before - denoised), 0, 1), atol=1e-6)
+        # a denoiser picked from a comparison keeps the grain share asked for
+        r = s.compare("denoise")
+        n, cand = next((i, c) for i, c in enumerate(r.compare["candidates"], 1) if c.get("ref") and c["tool"] != agent["accepted"][0])
+        s.pick(n)
+        picked = s.ctx.store.get(cand["ref"])
+        np.testing.assert_allclose(s.image, np.clip(picked + 0.3 * (before - picked), 0, 1), atol=1e-6)
+        assert s.state["agent"]["accepted"] == [cand["tool"], "keep_grain"]
 
 
 @pytest.mark.slow

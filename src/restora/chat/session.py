@@ -1078,13 +1078,19 @@ def _pick(state: SessionState, ctx: SessionContext, arg: str) -> dict[str, Any]:
         warn = f" Note: the no-harm guard flagged it ({(cand.get('guard') or {}).get('reason', 'likely harm')})."
     elif cand["gain"] <= 0:
         warn = " Note: the quality measures score it below the image it replaced."
-    return {
+    update: dict[str, Any] = {
         "agent": new_agent,
         "records": [*state.get("records", []), *pre, record],
         "undo": [*state.get("undo", []), {"agent": previous, "label": f"picking {cand['tool']}"}],
         "redo": [],
         "reply": [f"Took candidate {n}, {cand['tool']}.{warn}"],
     }
+    share = float(state.get("grain") or 0.0)
+    if share and cand["task"] == "denoise":  # the grain the person asked to keep holds for a picked denoiser too
+        grained = _apply_grain({**state, **update}, ctx, share, push=False)
+        update["reply"] += grained.pop("reply")
+        update.update({k: v for k, v in grained.items() if k != "reply"})
+    return update
 
 
 def _default_compare_task(agent: dict[str, Any]) -> Task | None:
