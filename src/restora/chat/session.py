@@ -109,7 +109,6 @@ class SessionState(TypedDict, total=False):
     instructions: dict[str, Any] | None  # the last message, parsed
     turns: int
     approval: bool  # step-by-step: every tool step is proposed and waits for the person
-    grain: float  # the share of removed noise the person wants kept; applied after later denoising too
     # one message's working fields (each message sets them again)
     message: str
     route: str
@@ -222,6 +221,7 @@ def restore(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, 
     ins = _instructions(state)
     turn = state.get("turns", 0)
     before = state["agent"]
+    kept_share = grain_share(before)
     said = list(state.get("reply", []))
     pre: list[dict[str, Any]] = []
     target = _adjusted_task(before, ins)
@@ -242,7 +242,7 @@ def restore(state: SessionState, runtime: Runtime[SessionContext]) -> dict[str, 
     if changed:
         update["undo"] = [*state.get("undo", []), {"agent": before, "label": f"turn {turn}: {state.get('message')}"}]
         update["redo"] = []
-        share = ins.keep_grain or float(state.get("grain") or 0.0)  # "keep the grain" holds for later denoising
+        share = ins.keep_grain or kept_share  # "keep the grain" holds for later denoising
         if share and any(s["action"]["task"] == "denoise" and s["decision"] == "accept" for s in new):
             grained = _apply_grain({**state, **update}, ctx, share, push=False)
             said += grained.pop("reply")
@@ -963,6 +963,20 @@ def _pop_last_task(state: SessionState, ctx: SessionContext, task: Task, reason:
     return {**state, "agent": agent}, records, words
 
 
+def grain_share(agent: dict[str, Any]) -> float:
+    """The share of removed noise the person keeps now: the last kept ``keep_grain`` step's (0
+    without one). It holds for later denoising, and comes and goes with undo like the step.
+
+    Examples:
+        >>> grain_share({"undo": [{"tool": "keep_grain", "params": {"share": 0.3}}]})
+        0.3
+    """
+    for e in reversed(agent.get("undo", [])):
+        if e["tool"] == "keep_grain":
+            return float(e["params"].get("share", 0.0))
+    return 0.0
+
+
 def _last_denoise(agent: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
     """The last kept denoise step (index into the agent's ``undo`` entries) and its entry."""
     entries = agent.get("undo", [])
@@ -1018,7 +1032,7 @@ def _apply_grain(state: SessionState, ctx: SessionContext, share: float, push: b
                                    "task": "denoise", "params": {"share": share}, "key": choice_key("keep_grain", {"share": share})}],
         )
     new_agent["step"] = step
-    update: dict[str, Any] = {"agent": new_agent, "records": records, "grain": share}
+    update: dict[str, Any] = {"agent": new_agent, "records": records}
     if push:
         update["undo"] = [*state.get("undo", []), {"agent": agent, "label": f"the grain at {round(share * 100)}%"}]
         update["redo"] = []
@@ -1085,7 +1099,7 @@ def _pick(state: SessionState, ctx: SessionContext, arg: str) -> dict[str, Any]:
         "redo": [],
         "reply": [f"Took candidate {n}, {cand['tool']}.{warn}"],
     }
-    share = float(state.get("grain") or 0.0)
+    share = grain_share(previous)
     if share and cand["task"] == "denoise":  # the grain the person asked to keep holds for a picked denoiser too
         grained = _apply_grain({**state, **update}, ctx, share, push=False)
         update["reply"] += grained.pop("reply")
