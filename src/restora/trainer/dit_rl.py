@@ -138,7 +138,10 @@ class DiTRLConfig:
         self.clean = [Path(p) for p in self.clean]
         self.severity = (float(self.severity[0]), float(self.severity[1]))
         for m in self.nr_metrics:
-            get_metric(m)  # an unknown name fails here, with suggestions
+            try:
+                get_metric(m)
+            except Exception as e:  # noqa: BLE001 - an unknown name: the registry's message, with suggestions
+                raise ValueError(f"nr_metrics: {e}") from None
         check_all(
             [
                 (self.size is None or (self.size >= 16 and self.size % 16 == 0), f"size must be a multiple of 16, got {self.size}"),
