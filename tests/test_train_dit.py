@@ -201,3 +201,50 @@ def test_restora_run_uses_the_trained_card(rl_run: dict, zoo: Path, tmp_path: Pa
     finally:
         loaded_models().clear()
         clear_cache()
+
+
+def test_micro_batches_accumulate_the_same_gradient():
+    """GPU memory plan: micro-batches (gradient accumulation) must give the full batch's gradient,
+    for the flow-matching backward and for the NFT blend (with its no-grad v_old / v_sft passes)."""
+    import torch
+    from accelerate import Accelerator
+
+    from restora.model_zoo.tiny.dit import flux_kontext_pipeline
+    from restora.trainer.dit_common import KontextFlow, add_lora
+    from restora.trainer.dit_rl import activate, nft_backward
+    from restora.trainer.dit_sft import flow_matching_backward
+
+    pipe = flux_kontext_pipeline(0, "tiny")
+    tr = pipe.transformer.requires_grad_(False)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        add_lora(tr, 4, 4.0, ("attn.to_q", "attn.to_v", "proj_out"), "sft")
+        add_lora(tr, 2, 2.0, ("attn.to_q", "attn.to_v", "proj_out"), "rl")
+        for name, p in tr.named_parameters():  # non-zero B, so every term has a gradient
+            if ".lora_B." in name:
+                p.data.normal_(0, 0.1)
+    activate(tr, ["sft", "rl"], "rl")
+    acc = Accelerator(cpu=True)
+    flow = KontextFlow(pipe, 32, 2.5, "cpu", torch.float32)
+    g = torch.Generator().manual_seed(1)
+    n, L = 6, flow.tokens
+    x0, xc, cond, eps = (torch.randn(n, L, 64, generator=g) for _ in range(4))
+    sigma = flow.sigmas(n, g, "logit_normal")
+    emb, pooled = torch.randn(n, 5, 32, generator=g), torch.randn(n, 32, generator=g)
+    text_ids = torch.zeros(5, 3)
+    p, w = torch.rand(n, generator=g), torch.rand(n, generator=g)
+
+    def grads(fn) -> list:
+        for q in tr.parameters():
+            q.grad = None
+        fn()
+        return [q.grad.clone() for q in tr.parameters() if q.requires_grad]
+
+    full = grads(lambda: flow_matching_backward(flow, tr, acc, x0, cond, sigma, eps - x0, emb, pooled, text_ids, None))
+    parts = grads(lambda: flow_matching_backward(flow, tr, acc, x0, cond, sigma, eps - x0, emb, pooled, text_ids, 4))
+    assert full and all(torch.allclose(a, b, atol=1e-6) for a, b in zip(full, parts, strict=True))
+    kw = {"beta": 1.0, "kl_weight": 0.1}
+    full = grads(lambda: nft_backward(flow, tr, tr, acc, x0, xc, cond, eps, sigma, p, w, emb, pooled, text_ids, **kw))
+    parts = grads(lambda: nft_backward(flow, tr, tr, acc, x0, xc, cond, eps, sigma, p, w, emb, pooled, text_ids, micro_batch=2, **kw))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(full, parts, strict=True))
+    assert any(float(a.abs().sum()) > 0 for a in full)

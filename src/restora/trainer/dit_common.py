@@ -535,6 +535,14 @@ def encode_prompts(pipe: Any, tasks: list[Task], device: str) -> dict[Task, tupl
     return out
 
 
+def offload_text_encoders(pipe: Any) -> None:
+    """Move the text encoders to the CPU once the instructions are encoded: nothing else uses them
+    (T5-XXL alone is ~9.5 GB of bf16 weights that a GPU need not hold while training)."""
+    for part in (pipe.text_encoder, pipe.text_encoder_2):
+        if part is not None:
+            part.to("cpu")
+
+
 def restore_images(
     pipe: Any, degraded: np.ndarray, task: Task, prompts: dict[Task, tuple[Any, Any, Any]], steps: int, guidance: float, seeds: list[int],
     latents: bool = False,

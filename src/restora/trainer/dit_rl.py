@@ -128,6 +128,7 @@ class DiTRLConfig:
     device: str = help_field("auto (GPU if any), cpu or cuda[:N]", default="auto")
     mixed_precision: str = help_field("accelerate mixed precision: no, bf16 or fp16", default="no")
     gradient_checkpointing: bool = help_field("recompute activations in the backward pass (GPU memory)", default=False)
+    micro_batch: int | None = help_field("samples per forward/backward, gradients accumulated (None: all batch_size x group_size at once)", default=None)
     threads: int | None = help_field("torch threads (None: torch's default)", default=None)
     seed: int = help_field("seed of the pools, the rollouts and the LoRA init", default=0)
 
@@ -157,6 +158,7 @@ class DiTRLConfig:
                 (bool(self.nr_metrics) or self.nr_weight == 0, "nr_metrics: name at least one (or set nr_weight 0)"),
                 (self.timestep_sampling in ("logit_normal", "uniform"), "timestep_sampling must be logit_normal or uniform"),
                 (self.mixed_precision in ("no", "bf16", "fp16"), "mixed_precision must be no, bf16 or fp16"),
+                (self.micro_batch is None or self.micro_batch >= 1, "micro_batch must be >= 1"),
                 (self.eval_rollouts >= 1 and self.eval_every >= 1 and self.checkpoint_every >= 1, "eval_rollouts, eval_every, checkpoint_every must be >= 1"),
             ]
         )
@@ -168,7 +170,7 @@ class DiTRLConfig:
 
     def identity(self) -> dict[str, Any]:
         d = self.to_json()
-        for k in ("out", "max_steps", "eval_every", "eval_images", "eval_rollouts", "checkpoint_every", "device", "threads", "gradient_checkpointing", "out_card"):
+        for k in ("out", "max_steps", "eval_every", "eval_images", "eval_rollouts", "checkpoint_every", "device", "threads", "gradient_checkpointing", "micro_batch", "out_card"):
             d.pop(k)
         return d
 
@@ -275,6 +277,59 @@ def activate(transformer: Any, names: list[str], trainable: str | None) -> None:
         p.requires_grad_(trainable is not None and (".lora_A." in pname or ".lora_B." in pname) and f".{trainable}." in pname)
 
 
+# -- the update ----------------------------------------------------------------------------------
+def nft_backward(
+    flow: Any, model: Any, transformer: Any, accelerator: Any, x0: Any, xc: Any, cond: Any, eps: Any, sigma: Any,
+    p: Any, w: Any, embeds: Any, pooled: Any, text_ids: Any, *, beta: float, kl_weight: float, micro_batch: int | None = None,
+    cache: dict[str, Any] | None = None,
+) -> dict[str, float]:
+    """Backward of ``mean_i[(1 - w_i) L_fm(i) + w_i L_nft(i)] + kl_weight * mean_i ||v_i - v_sft,i||^2``
+    for sampled outputs ``x0`` (their inputs' ground truths ``xc``, condition latents ``cond``),
+    noise ``eps`` at ``sigma``, optimalities ``p`` and blend weights ``w``; in chunks of
+    ``micro_batch`` samples (gradients accumulated). ``v_old`` (the sampling policy) and ``v_sft``
+    are computed without gradients once and kept in ``cache`` for further updates on the batch.
+    The adapters ``sft`` + ``rl`` must be active; returns the mean loss terms."""
+    import torch
+
+    n = x0.shape[0]
+    step = micro_batch or n
+    s3 = sigma.view(-1, 1, 1)
+    xt, xtc = (1 - s3) * x0 + s3 * eps, (1 - s3) * xc + s3 * eps
+    cache = {} if cache is None else cache
+    if "v_old" not in cache:
+        olds, refs = [], []
+        with torch.no_grad(), accelerator.autocast():
+            for i in range(0, n, step):
+                sl = slice(i, i + step)
+                olds.append(flow.velocity(model, xt[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids))
+            activate(transformer, ["sft"], None)
+            for i in range(0, n, step):
+                sl = slice(i, i + step)
+                refs.append(flow.velocity(model, xt[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids))
+            activate(transformer, ["sft", "rl"], "rl")
+        cache["v_old"], cache["v_ref"] = torch.cat(olds), torch.cat(refs)
+    v_old, v_ref = cache["v_old"], cache["v_ref"]
+    sums = {"loss": 0.0, "l_fm": 0.0, "l_rl": 0.0, "l_kl": 0.0}
+    for i in range(0, n, step):
+        sl = slice(i, i + step)
+        with accelerator.autocast():
+            v = flow.velocity(model, xt[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids)
+            vc = flow.velocity(model, xtc[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids)
+        target = eps[sl] - x0[sl]
+        pos = (((1 - beta) * v_old[sl] + beta * v - target) ** 2).mean(dim=(1, 2))
+        neg = (((1 + beta) * v_old[sl] - beta * v - target) ** 2).mean(dim=(1, 2))
+        l_rl = p[sl] * pos + (1 - p[sl]) * neg
+        l_fm = ((vc - (eps[sl] - xc[sl])) ** 2).mean(dim=(1, 2))
+        l_kl = ((v - v_ref[sl]) ** 2).mean(dim=(1, 2))
+        part = (((1 - w[sl]) * l_fm + w[sl] * l_rl).sum() + kl_weight * l_kl.sum()) / n
+        accelerator.backward(part)
+        sums["loss"] += float(part)
+        sums["l_fm"] += float(l_fm.sum()) / n
+        sums["l_rl"] += float(l_rl.sum()) / n
+        sums["l_kl"] += float(l_kl.sum()) / n
+    return sums
+
+
 # -- the run --------------------------------------------------------------------------------------
 def _score_pool(pipe: Any, pairs: list[Any], prompts: dict[Any, Any], steps: int, guidance: float) -> np.ndarray:
     """RMSE of the current policy's output (seed 0) to the ground truth, per pair."""
@@ -363,6 +418,7 @@ def train_dit_rl(cfg: DiTRLConfig, *, on_step: Callable[[int, dict[str, Any]], N
     if cfg.gradient_checkpointing:
         transformer.enable_gradient_checkpointing()
     prompts = dc.encode_prompts(pipe, tasks, device)
+    dc.offload_text_encoders(pipe)
     flow = dc.KontextFlow(pipe, size, guidance, device, weight_dtype)
 
     # 1. the pools and their hardest samples (scored by the SFT model; cached in hard.json)
@@ -458,38 +514,24 @@ def train_dit_rl(cfg: DiTRLConfig, *, on_step: Callable[[int, dict[str, Any]], N
         text_ids = prompts[ts[0]][2]
         eps = torch.randn(x0.shape, generator=gen).to(device)
         sigma = flow.sigmas(n, gen, cfg.timestep_sampling).to(device)
-        s3 = sigma.view(-1, 1, 1)
-        xt, xtc = (1 - s3) * x0 + s3 * eps, (1 - s3) * xc + s3 * eps
         p_t = torch.tensor(prob.ravel(), dtype=torch.float32, device=device)
         w_t = torch.tensor(w, dtype=torch.float32, device=device)
-        with torch.no_grad(), accelerator.autocast():
-            v_old = flow.velocity(model, xt, cond, sigma, embeds, pooled, text_ids)
-            activate(transformer, ["sft"], None)
-            v_ref = flow.velocity(model, xt, cond, sigma, embeds, pooled, text_ids)
-            activate(transformer, ["sft", "rl"], "rl")
-        beta = cfg.nft_beta
+        v_cache: dict[str, Any] = {}
         for _ in range(cfg.updates_per_batch):
-            with accelerator.autocast():
-                v = flow.velocity(model, xt, cond, sigma, embeds, pooled, text_ids)
-                vc = flow.velocity(model, xtc, cond, sigma, embeds, pooled, text_ids)
-            target = eps - x0
-            pos = (((1 - beta) * v_old + beta * v - target) ** 2).mean(dim=(1, 2))
-            neg = (((1 + beta) * v_old - beta * v - target) ** 2).mean(dim=(1, 2))
-            l_rl = p_t * pos + (1 - p_t) * neg
-            l_fm = ((vc - (eps - xc)) ** 2).mean(dim=(1, 2))
-            l_kl = ((v - v_ref) ** 2).mean(dim=(1, 2))
-            loss = ((1 - w_t) * l_fm + w_t * l_rl).mean() + cfg.kl_weight * l_kl.mean()
             opt.zero_grad(set_to_none=True)
-            accelerator.backward(loss)
+            parts = nft_backward(
+                flow, model, transformer, accelerator, x0, xc, cond, eps, sigma, p_t, w_t, embeds, pooled, text_ids,
+                beta=cfg.nft_beta, kl_weight=cfg.kl_weight, micro_batch=cfg.micro_batch, cache=v_cache,
+            )
             opt.step()
         step += 1
         rarr = np.array(rew)
         row = {
             "step": step,
-            "loss": round(float(loss), 6),
-            "l_fm": round(float(l_fm.mean()), 6),
-            "l_rl": round(float(l_rl.mean()), 6),
-            "l_kl": round(float(l_kl.mean()), 8),
+            "loss": round(parts["loss"], 6),
+            "l_fm": round(parts["l_fm"], 6),
+            "l_rl": round(parts["l_rl"], 6),
+            "l_kl": round(parts["l_kl"], 8),
             "reward": round(float(rarr.mean()), 5),
             "nr": round(float(np.mean([t["nr"] for t in terms])), 5),
             "fidelity": round(float(np.mean([t["fidelity"] for t in terms])), 5),

@@ -125,6 +125,7 @@ class DiTSFTConfig:
         default="no",
     )
     gradient_checkpointing: bool = help_field("recompute the transformer's activations in the backward pass (GPU memory)", default=False)
+    micro_batch: int | None = help_field("pairs per forward/backward, gradients accumulated over the batch (None: the whole batch at once)", default=None)
     threads: int | None = help_field("torch threads (None: torch's default)", default=None)
     seed: int = help_field("seed of the split, the pairs, the noise and the LoRA init", default=0)
 
@@ -153,6 +154,7 @@ class DiTSFTConfig:
                 (0.0 < self.real_ramp <= 1.0, f"real_ramp is a fraction of the steps in (0, 1], got {self.real_ramp}"),
                 (self.eval_every >= 1 and self.checkpoint_every >= 1, "eval_every and checkpoint_every must be >= 1"),
                 (self.eval_steps is None or self.eval_steps >= 1, "eval_steps must be >= 1"),
+                (self.micro_batch is None or self.micro_batch >= 1, "micro_batch must be >= 1"),
                 (self.mixed_precision in ("no", "bf16", "fp16"), f"mixed_precision must be no, bf16 or fp16, got {self.mixed_precision!r}"),
             ]
         )
@@ -165,7 +167,7 @@ class DiTSFTConfig:
     def identity(self) -> dict[str, Any]:
         """What must not change when a run is resumed."""
         d = self.to_json()
-        for k in ("out", "max_steps", "eval_every", "eval_steps", "eval_images", "checkpoint_every", "device", "threads", "gradient_checkpointing", "out_card"):
+        for k in ("out", "max_steps", "eval_every", "eval_steps", "eval_images", "checkpoint_every", "device", "threads", "gradient_checkpointing", "micro_batch", "out_card"):
             d.pop(k)
         return d
 
@@ -272,6 +274,26 @@ def _sheet(pairs: list[Any], outputs: list[list[np.ndarray]], names: list[str]) 
 
 
 # -- training -------------------------------------------------------------------------------------
+def flow_matching_backward(
+    flow: Any, model: Any, accelerator: Any, xt: Any, cond: Any, sigma: Any, target: Any, embeds: Any, pooled: Any, text_ids: Any,
+    micro_batch: int | None = None,
+) -> float:
+    """Backward of the flow-matching loss ``mean ||v(xt, cond, sigma) - target||^2`` over the batch,
+    in chunks of ``micro_batch`` samples (gradients accumulated: the same gradient, less memory);
+    returns the loss."""
+    n = xt.shape[0]
+    step = micro_batch or n
+    total = 0.0
+    for i in range(0, n, step):
+        sl = slice(i, i + step)
+        with accelerator.autocast():
+            v = flow.velocity(model, xt[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids)
+        part = ((v - target[sl]) ** 2).mean(dim=(1, 2)).sum() / n
+        accelerator.backward(part)
+        total += float(part)
+    return total
+
+
 def train_dit_sft(cfg: DiTSFTConfig, *, on_step: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """Train (or resume) a LoRA adapter as ``cfg`` says, write its card; return the metrics.
 
@@ -317,6 +339,7 @@ def train_dit_sft(cfg: DiTSFTConfig, *, on_step: Callable[[int, dict[str, Any]],
 
     data = build_pairs(cfg, size)
     prompts = dc.encode_prompts(pipe, tasks, device)
+    dc.offload_text_encoders(pipe)
     key = {k: v for k, v in cfg.identity().items() if k in ("zoo", "base", "stage", "clean", "real", "tasks", "pool", "real_crops", "severity", "val_fraction", "seed")}
     key["size"] = size
     train_pairs = data["train"] + data["real_train"]
@@ -372,11 +395,8 @@ def train_dit_sft(cfg: DiTSFTConfig, *, on_step: Callable[[int, dict[str, Any]],
         ts = [train_pairs[i].task for i in idx]
         embeds = torch.cat([prompts[t][0] for t in ts]).to(device)
         pooled = torch.cat([prompts[t][1] for t in ts]).to(device)
-        with accelerator.autocast():
-            v = flow.velocity(model, xt, cond, sigma, embeds, pooled, prompts[ts[0]][2])
-        loss = torch.nn.functional.mse_loss(v, noise - x0)
         opt.zero_grad(set_to_none=True)
-        accelerator.backward(loss)
+        loss = flow_matching_backward(flow, model, accelerator, xt, cond, sigma, noise - x0, embeds, pooled, prompts[ts[0]][2], cfg.micro_batch)
         opt.step()
         sched.step()
         step += 1
