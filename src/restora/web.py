@@ -546,6 +546,7 @@ def port_in_use(host: str, port: int) -> bool:
         return False  # an address that does not resolve: gradio says why
     family, kind, proto, _, addr = infos[0]
     with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server does: TIME_WAIT is no obstacle
         try:
             s.bind(addr)
         except OSError:
