@@ -118,6 +118,87 @@ def train_guard(
     out.print(f"{outdir}: {result['steps']} steps in {result['seconds']:.0f} s{reused}; see {outdir / 'report.md'}", highlight=False)
 
 
+planner_app = typer.Typer(help="Fine-tune the Qwen-VL planner on `restora synth` rows (TRL): sft, then grpo.", no_args_is_help=True)
+train_app.add_typer(planner_app, name="planner")
+
+
+def _print_held_out(outdir: Path, result: dict) -> None:
+    before, after = result.get("before"), result.get("after")
+    if after:
+        b = before["action_accuracy"]["overall"] if before else "-"
+        out.print(
+            f"held-out action accuracy {b} -> {after['action_accuracy']['overall']} (valid {after['valid_rate']}, best constant "
+            f"{after['baselines']['constant_best']}, chance {after['baselines']['chance']}); perception F1 {after['perception']['f1']}",
+            highlight=False,
+        )
+    out.print(f"{outdir}: {result['steps']} steps, {result['seconds_per_step']} s/step; weights {result['weights']}; see {outdir / 'report.md'}", highlight=False)
+
+
+@planner_app.command("sft")
+def train_planner_sft_cmd(
+    data: Annotated[Path, typer.Option("--data", help="a `restora synth` folder")],
+    base: Annotated[str, typer.Option("--base", help="base checkpoint folder (e.g. from `restora zoo tiny-planner DIR`)")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="run folder (a rerun with the same settings resumes)")],
+    max_steps: Annotated[int, typer.Option(help="optimizer steps (-1: --epochs)")] = 300,
+    epochs: Annotated[float, typer.Option(help="passes over the rows when --max-steps is -1")] = 3.0,
+    full: Annotated[bool, typer.Option("--full", help="fine-tune every weight instead of LoRA")] = False,
+    lora_r: Annotated[int, typer.Option(min=1, help="LoRA rank")] = 16,
+    lora_alpha: Annotated[int, typer.Option(min=1, help="LoRA alpha")] = 32,
+    lora_dropout: Annotated[float, typer.Option(help="LoRA dropout")] = 0.0,
+    target_modules: Annotated[str, typer.Option(help="language, all-linear, a comma list of module names or a regex")] = "language",
+    lr: Annotated[float, typer.Option(help="peak learning rate")] = 1e-3,
+    lr_scheduler: Annotated[str, typer.Option(help="cosine, linear, constant, ...")] = "cosine",
+    warmup_ratio: Annotated[float, typer.Option(help="share of steps warming up")] = 0.03,
+    batch_size: Annotated[int, typer.Option(min=1, help="rows per device and step")] = 2,
+    grad_accum: Annotated[int, typer.Option(min=1, help="gradient accumulation steps")] = 1,
+    max_length: Annotated[int | None, typer.Option(help="truncate rows to this many tokens (default: never)")] = None,
+    max_image_side: Annotated[int, typer.Option(help="cap images at this side, px (<= 1024)")] = 448,
+    perception_rows: Annotated[bool, typer.Option("--perception-rows/--no-perception-rows", help="also train the perception question")] = True,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 mixed precision (GPUs)")] = False,
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="save GPU memory")] = False,
+    eval_every: Annotated[int, typer.Option(min=1, help="steps between validation losses and checkpoints")] = 50,
+    eval_rows: Annotated[int, typer.Option(min=0, help="validation rows asked for replies before and after (0: none)")] = 64,
+    device: Annotated[str, typer.Option(help="cpu or auto (every GPU accelerate launches on)")] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Supervised fine-tuning of the planner (TRL SFTTrainer, LoRA by default) on a synth folder's
+    action and perception rows; writes OUT/adapter (safetensors + a planner card), metrics.json with
+    held-out accuracy before and after, and a report.
+
+    Examples:
+        restora train planner sft --data out/synth --base out/tiny-planner --out runs/sft --max-steps 300
+    """
+    from restora.cli.common import command_line
+    from restora.trainer.planner.sft import PlannerSFTConfig, train_planner_sft
+
+    with user_errors():
+        cfg = PlannerSFTConfig(
+            data=data, base=base, out=outdir, max_steps=max_steps, epochs=epochs, full=full, lora_r=lora_r, lora_alpha=lora_alpha,
+            lora_dropout=lora_dropout, target_modules=target_modules, learning_rate=lr, lr_scheduler=lr_scheduler, warmup_ratio=warmup_ratio,
+            batch_size=batch_size, grad_accum=grad_accum, max_length=max_length, max_image_side=max_image_side, perception_rows=perception_rows,
+            bf16=bf16, gradient_checkpointing=gradient_checkpointing, eval_every=eval_every, eval_rows=eval_rows, device=device, threads=threads, seed=seed,
+        )
+    progress = progress_bar(quiet)
+    with progress:
+        task = progress.add_task("steps", total=max_steps if max_steps > 0 else None, last="")
+        state = {"val": "-"}
+
+        def on_log(row: dict) -> None:
+            if "eval_loss" in row:
+                state["val"] = f"{row['eval_loss']:.4f}"
+            if "loss" in row:
+                advance_to(progress, task, int(row["step"]), f"step {row['step']} loss {row['loss']:.4f} val loss {state['val']}", quiet, log_every=25)
+
+        with user_errors():
+            result = train_planner_sft(cfg, on_log=on_log, command=command_line())
+    _print_held_out(outdir, result)
+
+
+from restora.cli import eval as _eval  # noqa: E402, F401 - registers `restora eval` (kept out of the shared cli/__init__.py)
+
+
 # -- restora train dit: the DiT restorer's LoRA trainers (restora.trainer.dit_sft / dit_rl) --------
 dit_app = typer.Typer(help="The DiT restorer: LoRA SFT (transfer, then real pairs mixed in) and difficulty-adaptive RL.", no_args_is_help=True)
 train_app.add_typer(dit_app, name="dit")
