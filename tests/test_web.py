@@ -3,7 +3,8 @@ port) driven by Playwright through Debian's headless ``chromium``.
 
 One session of a person: attach a noisy photo, "remove the noise" (the slider shows a changed
 image), "undo" (the page serves exactly the uploaded pixels again), redo, "compare denoise" (at
-least two candidates with their scores), use a candidate, save and download the image and the
+least two candidates with their scores), use a candidate, keep 30% of the grain (undone and
+redone with the buttons), save and download the image and the
 report. And what a person sees for a file that is not an image, a corrupt one and one over the
 megapixel limit. Screenshots of the page at desktop width go to ``out/web-shots/``.
 
@@ -321,6 +322,18 @@ def test_a_session_remove_the_noise_undo_compare_download(page, server, noisy_pn
     _wait_idle(page)
     assert "of the grain" in page.locator("#restora-chat").inner_text()
     assert page.locator("#restora-steps .gallery-item").count() == 3, "original, the pick, the grain"
+    assert float(page.locator("#restora-grain input[type=number]").input_value()) == pytest.approx(0.3)
+    grained = _state(page)["image"]
+
+    # the Undo button takes the grain back out, the slider with it; Redo puts it back
+    page.click("#restora-undo")
+    page.wait_for_function("ref => document.querySelector('#restora-state').dataset.image === ref", arg=taken, timeout=30_000)
+    _wait_idle(page)
+    assert float(page.locator("#restora-grain input[type=number]").input_value()) == 0.0
+    page.click("#restora-redo")
+    page.wait_for_function("ref => document.querySelector('#restora-state').dataset.image === ref", arg=grained, timeout=30_000)
+    _wait_idle(page)
+    assert float(page.locator("#restora-grain input[type=number]").input_value()) == pytest.approx(0.3)
     picked = _state(page)["image"]
 
     # save, then download the image (a PNG of the right size, the session's pixels) and the report

@@ -311,6 +311,8 @@ def build_app(config: WebConfig):
     upload_folder = prepare_environment(config.home)
     import gradio as gr
 
+    from restora.chat.session import grain_share
+
     sessions = Sessions(config)
 
     def shown(text: str):
@@ -344,7 +346,7 @@ def build_app(config: WebConfig):
             gr.update(interactive=bool(values.get("undo"))),
             gr.update(interactive=bool(values.get("redo"))),
             gr.update(interactive=agent["current_ref"] != agent["input_ref"] or bool(agent.get("undo"))),
-            gr.update(value=float(values.get("grain") or 0.0)),
+            gr.update(value=grain_share(agent)),
             gr.update(interactive=True),
             hidden,
             hidden,
