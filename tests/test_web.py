@@ -3,10 +3,11 @@ port) driven by Playwright through Debian's headless ``chromium``.
 
 One session of a person: attach a noisy photo, "remove the noise" (the slider shows a changed
 image), "undo" (the page serves exactly the uploaded pixels again), redo, "compare denoise" (at
-least two candidates with their scores), use a candidate, keep 30% of the grain (undone and
-redone with the buttons), save and download the image and the
-report. And what a person sees for a file that is not an image, a corrupt one and one over the
-megapixel limit. Screenshots of the page at desktop width go to ``out/web-shots/``.
+least two candidates with their scores), use a candidate, keep 30% of the grain (undone and redone
+with the buttons), save and download the image and the report. And what a person sees for a file
+that is not an image, a corrupt one, one over the megapixel limit and one over the upload size.
+Screenshots of the page at desktop width go to ``out/web-shots/``. Without a browser: what the page
+trusts of what the browser sends (uploads only from gradio's upload folder; names made safe).
 
 Needs Playwright for Python and ``/usr/bin/chromium`` (no ``playwright install``); without them
 the tests skip, saying why, unless ``RESTORA_REQUIRE_BROWSER=1`` (CI sets it), where they fail.
