@@ -126,8 +126,10 @@ def _print_held_out(outdir: Path, result: dict) -> None:
     before, after = result.get("before"), result.get("after")
     if after:
         b = before["action_accuracy"]["overall"] if before else "-"
+        d = before["decision_accuracy"]["overall"] if before else "-"
         out.print(
-            f"held-out action accuracy {b} -> {after['action_accuracy']['overall']} (valid {after['valid_rate']}, best constant "
+            f"held-out action accuracy {b} -> {after['action_accuracy']['overall']}, decision accuracy {d} -> "
+            f"{after['decision_accuracy']['overall']} (valid {after['valid_rate']}, best constant "
             f"{after['baselines']['constant_best']}, chance {after['baselines']['chance']}); perception F1 {after['perception']['f1']}",
             highlight=False,
         )

@@ -165,7 +165,7 @@ def accuracy_table(before: dict[str, Any] | None, after: dict[str, Any]) -> list
 
     keys = [("valid action replies", ("valid_rate",)), ("action accuracy", ("action_accuracy", "overall"))]
     keys += [(f"  {s}", ("action_accuracy", s)) for s in ("plan", "adjust", "rollback", "avoid_repeat", "stop")]
-    keys += [("task accuracy", ("task_accuracy",)), ("perception valid", ("perception", "valid_rate")), ("perception F1", ("perception", "f1"))]
+    keys += [("task accuracy", ("task_accuracy",)), ("decision accuracy (start of reply)", ("decision_accuracy", "overall")), ("perception valid", ("perception", "valid_rate")), ("perception F1", ("perception", "f1"))]
     lines = ["| held-out rows | before | after |", "|---|---:|---:|"]
     lines += [f"| {name} | {g(before, *p)} | {g(after, *p)} |" for name, p in keys]
     lines += [

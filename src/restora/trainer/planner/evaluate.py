@@ -9,6 +9,9 @@ reply is validated by the same code (:func:`restora.planners.schema.parse_action
 * ``action_accuracy``: share whose action is the teacher's (same kind, and the same tool for a
   tool step; params are not compared), overall and per scenario (plan, adjust, rollback,
   avoid_repeat, stop); ``task_accuracy``: the same task (or kind);
+* ``decision_accuracy``: the decision read from the start of the reply (``{"kind": ..., "tool": ...``)
+  against the teacher's, valid reply or not: what the model chose, which a server's constrained
+  decoding would complete into a valid action (an invalid reply without a readable decision is wrong);
 * ``perception``: valid share and F1 of ``present`` against the true labels (micro over
   degradations) on the perception rows;
 * baselines on the same rows: ``chance`` (a uniform pick among the tools, rollback and stop) and
@@ -25,6 +28,7 @@ Examples:
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable
@@ -49,6 +53,26 @@ def catalogue() -> dict[str, Any]:
 def action_key(action: Any) -> str:
     """``tool:NAME`` for a tool step, else the kind (``stop``, ``rollback``)."""
     return f"tool:{action.tool}" if action.kind == "tool" else str(action.kind)
+
+
+_DECISION = re.compile(r'^\s*\{\s*"kind"\s*:\s*"(tool|stop|rollback)"(?:\s*,\s*"tool"\s*:\s*"([A-Za-z0-9_]+)")?')
+
+
+def decision_key(reply: str) -> str | None:
+    """The decision at the start of a reply (``tool:NAME``, ``stop``, ``rollback``), None when unreadable.
+
+    Examples:
+        >>> decision_key('{"kind":"tool","tool":"denoise_nlm","params":{"sigma":'), decision_key('{"kind":"stop","rea')
+        ('tool:denoise_nlm', 'stop')
+        >>> decision_key('{"kind":"dejpeg"') is None
+        True
+    """
+    m = _DECISION.match(reply)
+    if m is None:
+        return None
+    if m.group(1) == "tool":
+        return f"tool:{m.group(2)}" if m.group(2) else None
+    return m.group(1)
 
 
 def _task_key(action: Any) -> str:
@@ -115,6 +139,7 @@ def evaluate_backend(
             want = parse_action(row["target"], cat)
             pred["want"] = action_key(want)
             pred["want_task"] = _task_key(want)
+            pred["decision"] = decision_key(reply)
             try:
                 got = parse_action(reply, cat)
                 pred["got"], pred["got_task"], pred["valid"] = action_key(got), _task_key(got), True
@@ -154,6 +179,7 @@ def summarize(predictions: list[dict[str, Any]], n_choices: int) -> dict[str, An
         "valid_rate": round(sum(p["valid"] for p in actions) / len(actions), 4) if actions else None,
         "action_accuracy": {"overall": acc(actions), **{s: acc(by[s]) for s in SCENARIOS if by[s]}},
         "task_accuracy": acc(actions, "got_task", "want_task"),
+        "decision_accuracy": {"overall": acc(actions, "decision"), **{s: acc(by[s], "decision") for s in SCENARIOS if by[s]}},
         "scenarios": {s: len(by[s]) for s in SCENARIOS if by[s]},
         "baselines": {
             "chance": round(1.0 / n_choices, 4),
