@@ -229,6 +229,7 @@ def train_dit_sft_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N]")] = "auto",
     mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (accelerate)")] = "no",
     gradient_checkpointing: Annotated[bool, typer.Option(help="recompute activations in the backward pass")] = False,
+    micro_batch: Annotated[int | None, typer.Option(min=1, help="samples per forward/backward, gradients accumulated (GPU memory)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -247,7 +248,8 @@ def train_dit_sft_cmd(
             zoo=zoo, base=base, out_card=out_card, out=outdir or Path("runs") / "dit" / out_card, stage=stage, init_adapter=adapter,
             max_steps=max_steps, tasks=list(task or []), size=size, pool=pool, batch_size=batch_size, lr=lr, rank=rank,
             val_samples=val_samples, eval_every=eval_every, checkpoint_every=checkpoint_every, device=device,
-            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, threads=threads, seed=seed, **kwargs,
+            mixed_precision=mixed_precision, gradient_checkpointing=gradient_checkpointing, micro_batch=micro_batch, threads=threads, seed=seed,
+            **kwargs,
         )
     progress = progress_bar(quiet)
     with progress:
@@ -293,6 +295,7 @@ def train_dit_rl_cmd(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda[:N]")] = "auto",
     mixed_precision: Annotated[str, typer.Option(help="no, bf16 or fp16 (accelerate)")] = "no",
     gradient_checkpointing: Annotated[bool, typer.Option(help="recompute activations in the backward pass")] = False,
+    micro_batch: Annotated[int | None, typer.Option(min=1, help="samples per forward/backward, gradients accumulated (GPU memory)")] = None,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
     seed: Annotated[int, typer.Option(help="seed")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -310,7 +313,7 @@ def train_dit_rl_cmd(
             hard_fraction=hard_fraction, group_size=group_size, batch_size=batch_size, lr=lr, rank=rank, kl_weight=kl_weight,
             nr_weight=nr_weight, fidelity_weight=fidelity_weight, tasks=list(task or []), size=size, pool=pool, val_pool=val_pool,
             eval_every=eval_every, checkpoint_every=checkpoint_every, device=device, mixed_precision=mixed_precision,
-            gradient_checkpointing=gradient_checkpointing, threads=threads, seed=seed, **kwargs,
+            gradient_checkpointing=gradient_checkpointing, micro_batch=micro_batch, threads=threads, seed=seed, **kwargs,
         )
     progress = progress_bar(quiet)
     with progress:

@@ -323,10 +323,10 @@ def nft_backward(
         l_kl = ((v - v_ref[sl]) ** 2).mean(dim=(1, 2))
         part = (((1 - w[sl]) * l_fm + w[sl] * l_rl).sum() + kl_weight * l_kl.sum()) / n
         accelerator.backward(part)
-        sums["loss"] += float(part)
-        sums["l_fm"] += float(l_fm.sum()) / n
-        sums["l_rl"] += float(l_rl.sum()) / n
-        sums["l_kl"] += float(l_kl.sum()) / n
+        sums["loss"] += part.item()
+        sums["l_fm"] += l_fm.detach().sum().item() / n
+        sums["l_rl"] += l_rl.detach().sum().item() / n
+        sums["l_kl"] += l_kl.detach().sum().item() / n
     return sums
 
 

@@ -290,7 +290,7 @@ def flow_matching_backward(
             v = flow.velocity(model, xt[sl], cond[sl], sigma[sl], embeds[sl], pooled[sl], text_ids)
         part = ((v - target[sl]) ** 2).mean(dim=(1, 2)).sum() / n
         accelerator.backward(part)
-        total += float(part)
+        total += part.item()
     return total
 
 
