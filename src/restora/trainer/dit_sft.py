@@ -233,9 +233,12 @@ def _cached_latents(pipe: Any, pairs: list[Any], key: dict[str, Any], folder: Pa
     return clean, degraded
 
 
-def evaluate(pipe: Any, pairs: list[Any], prompts: dict[Any, Any], steps: int, guidance: float) -> tuple[dict[str, Any], list[np.ndarray]]:
+def evaluate(
+    pipe: Any, pairs: list[Any], prompts: dict[Any, Any], steps: int, guidance: float, n_synthetic: int | None = None
+) -> tuple[dict[str, Any], list[np.ndarray]]:
     """PSNR/SSIM of the pipeline's outputs (seed 0, as the tool runs) against the clean images:
-    the mean, the degraded inputs' own, and per task; and the outputs."""
+    the mean, the degraded inputs' own, per task, and (when the first ``n_synthetic`` pairs are
+    synthetic and the rest real) per source; and the outputs."""
     from restora.quality.fidelity import psnr, ssim
     from restora.trainer.dit_common import restore_images
 
@@ -250,7 +253,12 @@ def evaluate(pipe: Any, pairs: list[Any], prompts: dict[Any, Any], steps: int, g
     for t in sorted({r[0] for r in rows}):
         sel = [r for r in rows if r[0] == t]
         per_task[t] = {"psnr": round(float(np.mean([r[1] for r in sel])), 3), "ssim": round(float(np.mean([r[2] for r in sel])), 4), "n": len(sel)}
+    sources = {}
+    if n_synthetic is not None and 0 < n_synthetic < len(rows):
+        for name, sel in (("synthetic", rows[:n_synthetic]), ("real", rows[n_synthetic:])):
+            sources[name] = {"psnr": round(float(np.mean([r[1] for r in sel])), 3), "input_psnr": round(float(np.mean([r[3] for r in sel])), 3), "n": len(sel)}
     return {
+        "sources": sources,
         "psnr": round(float(np.mean([r[1] for r in rows])), 3),
         "ssim": round(float(np.mean([r[2] for r in rows])), 4),
         "input_psnr": round(float(np.mean([r[3] for r in rows])), 3),
@@ -365,15 +373,17 @@ def train_dit_sft(cfg: DiTSFTConfig, *, on_step: Callable[[int, dict[str, Any]],
     evals = [json.loads(line) for line in (out / "evals.jsonl").read_text().splitlines()] if (out / "evals.jsonl").is_file() else []
     evals = [e for e in evals if e["step"] <= start]
     write_text_atomic(out / "evals.jsonl", "".join(json.dumps(e) + "\n" for e in evals))
-    shown = val_pairs[: cfg.eval_images]
+    k_real = min(len(data["real_val"]), cfg.eval_images // 2)  # stage sft: real pairs shown too
+    shown = data["val"][: cfg.eval_images - k_real] + data["real_val"][:k_real]
+    shown_at = list(range(len(shown) - k_real)) + [len(data["val"]) + i for i in range(k_real)]
     (out / "evals").mkdir(exist_ok=True)
     if start == 0 or not (out / "evals" / "before.npz").is_file():
-        before, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance)
-        np.savez_compressed(out / "evals" / "before.npz", *outs[: cfg.eval_images])
+        before, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance, len(data["val"]))
+        np.savez_compressed(out / "evals" / "before.npz", *[outs[i] for i in shown_at])
         if start == 0:
             evals = [{"step": 0, **before}]
             write_text_atomic(out / "evals.jsonl", json.dumps(evals[0]) + "\n")
-            save_image(out / "evals" / "step_000000.png", _sheet(shown, [outs], ["output"]))
+            save_image(out / "evals" / "step_000000.png", _sheet(shown, [[outs[i] for i in shown_at]], ["output"]))
     before_outs = list(np.load(out / "evals" / "before.npz").values())
     before = evals[0] if evals and evals[0]["step"] == 0 else None
 
@@ -407,19 +417,20 @@ def train_dit_sft(cfg: DiTSFTConfig, *, on_step: Callable[[int, dict[str, Any]],
             on_step(step, row)
         last = step == cfg.max_steps
         if step % cfg.eval_every == 0 or last:
-            after, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance)
+            after, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance, len(data["val"]))
             evals.append({"step": step, **after})
             dc.append_jsonl(out / "evals.jsonl", evals[-1])
-            save_image(out / "evals" / f"step_{step:06d}.png", _sheet(shown, [outs], ["output"]))
+            picked = [outs[i] for i in shown_at]
+            save_image(out / "evals" / f"step_{step:06d}.png", _sheet(shown, [picked], ["output"]))
             if last:
-                save_image(out / "samples.png", _sheet(shown, [before_outs, outs], ["before", "after"]))
+                save_image(out / "samples.png", _sheet(shown, [before_outs, picked], ["before", "after"]))
         if step % cfg.checkpoint_every == 0 or last:
             extra = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict(), "step": step}
             dc.save_checkpoint(out / "checkpoint", dc.adapter_state(transformer, name), extra, identity)
     seconds = time.perf_counter() - t0
     if after is None:  # a finished run asked again: validate the final adapter
-        after, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance)
-        save_image(out / "samples.png", _sheet(shown, [before_outs, outs], ["before", "after"]))
+        after, outs = evaluate(pipe, val_pairs, prompts, eval_steps, guidance, len(data["val"]))
+        save_image(out / "samples.png", _sheet(shown, [before_outs, [outs[i] for i in shown_at]], ["before", "after"]))
 
     weights = dc.save_adapter(out / "adapter", transformer, name)
     losses = [r["loss"] for r in history]
@@ -472,6 +483,10 @@ def sft_report(out: Path, result: dict[str, Any], history: list[dict[str, Any]])
         "",
         f"Held-out outputs ({result['val']['sampling_steps']} sampling steps, guidance {result['val']['guidance']}): "
         f"PSNR **{b.get('psnr')} -> {a['psnr']} dB**, SSIM {b.get('ssim')} -> {a['ssim']} (inputs: {a['input_psnr']} dB).",
+        *[
+            f"- {k} held-out pairs: PSNR {(b.get('sources') or {}).get(k, {}).get('psnr')} -> {v['psnr']} dB (inputs {v['input_psnr']} dB, {v['n']} pairs)"
+            for k, v in (a.get("sources") or {}).items()
+        ],
         "",
         "| task | PSNR before | PSNR after | SSIM before | SSIM after | n |",
         "|---|---:|---:|---:|---:|---:|",
