@@ -45,3 +45,12 @@ def clean_photos(data_dir: Path) -> list[np.ndarray]:
 def clean_photo(data_dir: Path) -> np.ndarray:
     """One clean 160-px crop (kodim23, parrots) for fast tool tests."""
     return _load_crop(data_dir / "clean" / "kodak24" / "kodim23.png", 160)
+
+
+@pytest.fixture(scope="session")
+def tiny_planner(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny random-weight Qwen2.5-VL planner checkpoint (``restora zoo tiny-planner``), built
+    once per test session (about 10-25 s here)."""
+    from restora.model_zoo.tiny.planner import build_tiny_planner
+
+    return build_tiny_planner(tmp_path_factory.mktemp("tiny-planner") / "planner", seed=0)

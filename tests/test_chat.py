@@ -341,3 +341,34 @@ def test_ctrl_c_in_a_turn_leaves_the_session_as_it_was(tmp_path: Path, clean_pho
     assert f"restora chat --resume {sid}" in stderr
     with ChatSession.resume(sid, home=tmp_path / "home", services=SessionServices(allow=TOOLS)) as s:
         assert s.messages == [] and s.comparison is None, "the interrupted message left nothing behind"
+
+
+@pytest.mark.slow
+def test_the_vlm_planner_gets_the_words_and_obeys_the_constraints(tmp_path: Path, noisy: np.ndarray, tiny_planner: Path):
+    """The in-process VLM planner (the tiny random-weight Qwen2.5-VL, real transformers) in a
+    session: the person's words are in the observation it gets and in the prompt it builds from
+    it, and whatever it answers, only the task asked for runs (the tiny model's random answers fall
+    back to the heuristic on the constrained observation, and say so)."""
+    from restora.planners.vlm import TransformersBackend, VLMPlanner
+
+    vlm = VLMPlanner(TransformersBackend(str(tiny_planner), max_tokens=32), max_retries=0)
+    seen: list[Observation] = []
+
+    class Watched:  # the real VLM planner, with the observations it was given kept for the assertions
+        name = vlm.name if hasattr(vlm, "name") else "vlm"
+
+        def next_action(self, obs):
+            seen.append(obs)
+            return vlm.next_action(obs)
+
+    services = SessionServices(planner=Watched(), allow=TOOLS, turn_steps=1)
+    words = "only denoise, a bit gentler please"
+    with ChatSession.create(noisy, home=tmp_path / "home", services=services) as s:
+        s.say(words)
+        assert seen and all(o.request == words for o in seen)
+        assert set(seen[0].catalogue) == {"denoise_srmd", "denoise_nlm", "denoise_bm3d"}, "the VLM sees only the tools allowed"
+        messages, _ = vlm._step_messages(seen[0], {})
+        assert words in json.dumps(messages), "the words are in the prompt the model is sent"
+        tools = [r for r in s.records()[1:] if r.action.kind == "tool"]
+        assert tools and all(r.action.task == "denoise" for r in tools), [(r.action.tool, r.action.task) for r in tools]
+        assert all("strength as asked" in r.action.reason for r in tools)
