@@ -186,11 +186,12 @@ class RestorationReward:
         ['fidelity', 'nr', 'nr_piqe', 'reward']
     """
 
-    def __init__(self, nr_metrics: list[str], nr_weight: float, fidelity_weight: float) -> None:
+    def __init__(self, nr_metrics: list[str], nr_weight: float, fidelity_weight: float, device: str | None = None) -> None:
         from restora.quality.metrics import get_metric, load_metric
 
         self.specs = [get_metric(m) for m in nr_metrics] if nr_weight > 0 else []
-        self.fns = [load_metric(s.name) for s in self.specs]
+        # learned metrics run on the training device; a missing weight file is an error naming its card
+        self.fns = [load_metric(s.name, device) for s in self.specs]
         self.nr_weight, self.fidelity_weight = nr_weight, fidelity_weight
 
     def check_size(self, side: int) -> None:
@@ -401,7 +402,7 @@ def train_dit_rl(cfg: DiTRLConfig, *, on_step: Callable[[int, dict[str, Any]], N
     if missing:
         raise ValueError(f"--adapter {cfg.adapter!r} was not trained for {', '.join(missing)}")
     size = cfg.size or dc.native_side(card)
-    reward = RestorationReward(cfg.nr_metrics, cfg.nr_weight, cfg.fidelity_weight)
+    reward = RestorationReward(cfg.nr_metrics, cfg.nr_weight, cfg.fidelity_weight, device)
     reward.check_size(size)
     guidance = float(cfg.guidance if cfg.guidance is not None else card.defaults.guidance)
     steps = int(cfg.sample_steps or card.defaults.steps)
