@@ -29,7 +29,7 @@ def eval_planner(
     planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
     split: Annotated[str, typer.Option(help="train or val")] = "val",
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many action rows (and as many perception rows), spread over the split")] = None,
-    max_tokens: Annotated[int, typer.Option(min=8, help="reply length cap")] = 200,
+    max_tokens: Annotated[int, typer.Option(min=8, help="reply length cap (the live planner asks for at most 512)")] = 512,
     timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 120.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:

@@ -34,6 +34,7 @@ def run(
     planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
     planner_model: Annotated[str | None, typer.Option(help="vlm: the served model name; hf: a local checkpoint folder")] = None,
     planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
+    planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")] = None,
     planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
@@ -60,7 +61,7 @@ def run(
     try:
         with user_errors():
             key = planner_key or env().planner_key or "EMPTY"
-            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout)
+            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout, planner_adapter)
             config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
             backend(config.perception)  # a bad name or model folder is an error before anything runs
             placed, _ = apply_device(DeviceConfig(device=device))
@@ -308,10 +309,12 @@ def _check_usable(toolbox: Any, names: list[str] | None) -> None:
         raise ToolError("--allow: " + " ".join(problems))
 
 
-def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float):
+def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float, adapter: str | None = None):
     """A function making a fresh planner per image (planners keep per-image caches)."""
     from restora.planners import HeuristicPlanner
 
+    if adapter is not None and kind != "hf":
+        raise ValueError("--planner-adapter is for --planner hf (a vLLM server loads adapters itself: --lora-modules NAME=PATH, then --planner-model NAME)")
     if kind == "heuristic":
         return HeuristicPlanner
     if kind == "vlm":
@@ -326,6 +329,10 @@ def _planner_factory(kind: str, url: str | None, model: str | None, key: str, ti
             raise ValueError("--planner hf needs --planner-model pointing at a local checkpoint folder")
         from restora.planners.vlm import TransformersBackend, VLMPlanner
 
-        backend = TransformersBackend(model)
+        if adapter is not None:
+            from restora.model_zoo.planner import planner_adapter
+
+            planner_adapter(adapter)  # a missing or corrupt adapter is an error before anything runs
+        backend = TransformersBackend(model, adapter=adapter)
         return lambda: VLMPlanner(backend)
     raise ValueError(f"unknown planner {kind!r} (available: heuristic, vlm, hf)")

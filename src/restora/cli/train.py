@@ -198,6 +198,73 @@ def train_planner_sft_cmd(
     _print_held_out(outdir, result)
 
 
+@planner_app.command("grpo")
+def train_planner_grpo_cmd(
+    data: Annotated[Path, typer.Option("--data", help="a `restora synth` folder")],
+    base: Annotated[str, typer.Option("--base", help="base checkpoint folder (or an SFT run's model/ after --full)")],
+    outdir: Annotated[Path, typer.Option("--out", "-o", help="run folder (a rerun with the same settings resumes)")],
+    adapter: Annotated[str | None, typer.Option("--adapter", help="start from this LoRA adapter (an SFT run folder or its adapter/); default: a fresh LoRA")] = None,
+    max_steps: Annotated[int, typer.Option(min=1, help="optimizer steps")] = 40,
+    num_generations: Annotated[int, typer.Option(min=2, help="replies sampled per prompt")] = 4,
+    batch_size: Annotated[int, typer.Option(min=2, help="completions per device and step (a multiple of --num-generations)")] = 8,
+    temperature: Annotated[float, typer.Option(help="sampling temperature")] = 0.7,
+    max_completion_length: Annotated[int, typer.Option(min=16, help="reply cap, tokens")] = 128,
+    lr: Annotated[float, typer.Option(help="learning rate")] = 2e-4,
+    beta: Annotated[float, typer.Option(help="KL coefficient (0: no reference model)")] = 0.0,
+    epsilon: Annotated[float, typer.Option(help="clipping of the probability ratio")] = 0.2,
+    reward_weights: Annotated[str, typer.Option(help="weights of valid, perception_f1, step_quality, penalties (summed)")] = "1,1,1,1",
+    questions: Annotated[str, typer.Option(help="both, action or perception")] = "both",
+    max_prompts: Annotated[int | None, typer.Option(min=1, help="at most this many training prompts")] = None,
+    max_image_side: Annotated[int, typer.Option(help="cap images at this side, px (<= 1024)")] = 448,
+    eval_rows: Annotated[int, typer.Option(min=0, help="validation rows replied to before and after (0: none)")] = 32,
+    save_every: Annotated[int, typer.Option(min=1, help="steps between checkpoints")] = 10,
+    bf16: Annotated[bool, typer.Option("--bf16", help="bfloat16 mixed precision (GPUs)")] = False,
+    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing", help="save GPU memory")] = False,
+    use_vllm: Annotated[bool, typer.Option("--use-vllm", help="generate with vLLM (GPUs; TRL's --vllm-mode)")] = False,
+    vllm_mode: Annotated[str, typer.Option(help="colocate or server")] = "colocate",
+    device: Annotated[str, typer.Option(help="cpu or auto")] = "auto",
+    threads: Annotated[int | None, typer.Option(min=1, help="torch threads")] = None,
+    seed: Annotated[int, typer.Option(help="seed")] = 0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
+) -> None:
+    """Reinforcement learning of the planner (TRL GRPOTrainer): sampled replies scored by restora's
+    reward functions (valid reply, perception F1, the proposed step run with the real tools and scored
+    against the clean image, banned-repeat and stop penalties), each logged, summed with weights.
+
+    Examples:
+        restora train planner grpo --data out/synth --base out/tiny-planner --adapter runs/sft --out runs/grpo --max-steps 40
+    """
+    from restora.cli.common import command_line
+    from restora.trainer.planner.grpo import PlannerGRPOConfig, train_planner_grpo
+
+    with user_errors():
+        weights = tuple(float(w) for w in reward_weights.split(","))
+        cfg = PlannerGRPOConfig(
+            data=data, base=base, out=outdir, adapter=adapter, max_steps=max_steps, num_generations=num_generations, batch_size=batch_size,
+            temperature=temperature, max_completion_length=max_completion_length, learning_rate=lr, beta=beta, epsilon=epsilon,
+            reward_weights=weights, questions=questions, max_prompts=max_prompts, max_image_side=max_image_side, eval_rows=eval_rows,
+            save_every=save_every, bf16=bf16, gradient_checkpointing=gradient_checkpointing, use_vllm=use_vllm, vllm_mode=vllm_mode,
+            device=device, threads=threads, seed=seed,
+        )
+    progress = progress_bar(quiet)
+    with progress:
+        task = progress.add_task("steps", total=max_steps, last="")
+
+        def on_log(row: dict) -> None:
+            if "reward" in row:
+                advance_to(progress, task, int(row["step"]), f"step {row['step']} reward {row['reward']:.3f}", quiet, log_every=5)
+
+        with user_errors():
+            result = train_planner_grpo(cfg, on_log=on_log, command=command_line())
+    b = (result.get("before") or {}).get("reward", {}).get("reward", "-")
+    a = (result.get("after") or {}).get("reward", {}).get("reward", "-")
+    out.print(
+        f"{outdir}: mean training reward {result['train_reward_first']} (first steps) -> {result['train_reward_last']} (last steps); "
+        f"held-out greedy reward {b} -> {a}; {result['seconds_per_step']} s/step; weights {result['weights']}; see {outdir / 'report.md'}",
+        highlight=False,
+    )
+
+
 from restora.cli import eval as _eval  # noqa: E402, F401 - registers `restora eval` (kept out of the shared cli/__init__.py)
 
 

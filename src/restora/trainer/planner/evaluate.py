@@ -35,6 +35,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from restora.planners.hf import MAX_IMAGE_SIDE
 from restora.planners.schema import ActionError, action_schema, parse_action
 from restora.planners.teacher import SCENARIOS
@@ -117,7 +119,7 @@ def evaluate_backend(
     predictions: list[dict[str, Any]] = []
     t0 = time.perf_counter()
     for i, row in enumerate(arows + prows):
-        image = load_image(data, row["image"], max_side)
+        image = np.asarray(load_image(data, row["image"], max_side), dtype=np.float32) / 255.0  # the backends' image contract
         q0 = time.perf_counter()
         perception = row["scenario"] == "perception"
         try:

@@ -38,6 +38,12 @@ from restora.imageio import write_text_atomic
 from restora.planners.hf import HARD_IMAGE_SIDE, MAX_IMAGE_SIDE
 from restora.trainer.common import check_all
 
+
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
 REWARDS = ("valid", "perception_f1", "step_quality", "penalties")
 
 
@@ -243,7 +249,8 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
     val = grpo_dataset(cfg, "val")
     rewards = Rewards(cfg.data)
     before_file = out / "before" / "metrics.json"
-    before = json.loads(before_file.read_text()) if before_file.is_file() else _held_out(model, processor, cfg, rewards, val, out / "before")
+    main = _is_main_process()
+    before = json.loads(before_file.read_text()) if before_file.is_file() else (_held_out(model, processor, cfg, rewards, val, out / "before") if main else None)
     use_cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     args = GRPOConfig(
         output_dir=str(out / "checkpoints"),
@@ -312,6 +319,8 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
     with completion_only_lm_head():
         trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
+    if not main:  # several processes (accelerate launch): the first one writes the run's files
+        return {"steps": trainer.state.global_step, "main_process": False}
     final = save_adapter(trainer, out, cfg.base, False, processor, "restora planner, GRPO on restora synth rows", command or "")
     after = _held_out(trainer.model, processor, cfg, rewards, val, out / "after")
     logs = [r for r in history_rows(trainer.state.log_history) if "reward" in r]

@@ -34,6 +34,12 @@ from restora.planners.hf import HARD_IMAGE_SIDE, MAX_IMAGE_SIDE
 from restora.trainer.common import check_all
 
 
+def _is_main_process() -> bool:
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
 @dataclass
 class PlannerSFTConfig:
     """Everything that decides a planner SFT run (``restora train planner sft`` flags).
@@ -182,6 +188,17 @@ def _held_out(model: Any, processor: Any, cfg: PlannerSFTConfig, out: Path) -> d
         model.train(was_training)
 
 
+def _read_history(path: Path) -> list[dict[str, Any]]:
+    """The logged rows, the last one kept per (step, kind of row): a resumed run logs some steps again."""
+    rows: dict[tuple[int, str], dict[str, Any]] = {}
+    if path.is_file():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                r = json.loads(line)
+                rows[(int(r["step"]), "eval" if "eval_loss" in r else "train" if "loss" in r else "other")] = r
+    return [rows[k] for k in sorted(rows)]
+
+
 def train_planner_sft(
     cfg: PlannerSFTConfig,
     *,
@@ -196,7 +213,6 @@ def train_planner_sft(
     from restora.trainer.planner.common import (
         accuracy_table,
         check_resume,
-        history_rows,
         last_checkpoint,
         load_base,
         lora_config,
@@ -217,11 +233,12 @@ def train_planner_sft(
     train_rows, val_rows = sft_rows(cfg, "train"), sft_rows(cfg, "val")
     model, processor = load_base(cfg.base, "float32")
     resume = last_checkpoint(out)
+    main = _is_main_process()
     before_file = out / "before" / "metrics.json"
     if before_file.is_file():
         before = json.loads(before_file.read_text())
     else:
-        before = _held_out(model, processor, cfg, out / "before")
+        before = _held_out(model, processor, cfg, out / "before") if main else None
     use_cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
@@ -282,12 +299,16 @@ def train_planner_sft(
         callbacks=[Log()],
     )
     trainer.remove_callback(PrinterCallback)  # the Log callback reports; no dict per step on stdout
+    if resume is None:
+        trainer.evaluate()  # the validation loss of the untrained model: the curve's step 0
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=resume)
     seconds = time.perf_counter() - t0
+    if not main:  # several processes (accelerate launch): the first one writes the run's files
+        return {"steps": trainer.state.global_step, "main_process": False}
     final = save_adapter(trainer, out, cfg.base, cfg.full, processor, "restora planner, SFT on restora synth rows", command or "")
     after = _held_out(trainer.model, processor, cfg, out / "after")
-    logs = history_rows(trainer.state.log_history)
+    logs = [*_read_history(out / "history.jsonl")]  # every run's rows (a resumed run's too), step 0's evaluation included
     result = {
         "kind": "planner-sft",
         "config": cfg.to_json(),
@@ -302,6 +323,7 @@ def train_planner_sft(
         "weights": str(final),
         "train_loss": [(r["step"], r["loss"]) for r in logs if "loss" in r],
         "eval_loss": [(r["step"], r["eval_loss"]) for r in logs if "eval_loss" in r],
+        "eval_token_accuracy": [(r["step"], r["eval_mean_token_accuracy"]) for r in logs if "eval_mean_token_accuracy" in r],
         "before": before,
         "after": after,
     }
