@@ -89,14 +89,14 @@ def test_poisoned_inputs_fail_alone(data_dir: Path, tmp_path: Path):
     for name in ("segv", "slow", "toolraise"):
         (src / f"{name}.jpg").write_bytes(good[1].read_bytes())  # JPEG q40: the agent will run a dejpeg tool
     out = tmp_path / "out"
-    report = run_batch([src], out, SETTINGS, workers=2, timeout=8, restorer=PoisonRestorer)
+    report = run_batch([src], out, SETTINGS, workers=2, timeout=20, restorer=PoisonRestorer)  # room for a loaded machine
     rows = {Path(r["source"]).name: r for r in ledger_rows(out)}
-    assert {n for n, r in rows.items() if r["state"] == "done"} == {p.name for p in good}
+    assert {n for n, r in rows.items() if r["state"] == "done"} == {p.name for p in good}, {n: r["error"] for n, r in rows.items()}
     errors = {n: r["error"] for n, r in rows.items() if r["state"] == "failed"}
     assert "exceeds the limit of 50 megapixels" in errors["bomb.png"]
     assert "truncated or corrupt" in errors["truncated.jpg"]
     assert "SIGSEGV" in errors["segv.jpg"] and "worker process died" in errors["segv.jpg"]
-    assert "took longer than 8s" in errors["slow.jpg"]
+    assert "took longer than 20s" in errors["slow.jpg"]
     assert errors["toolraise.jpg"].startswith("RuntimeError: ") and "blew up" in errors["toolraise.jpg"]
     assert len(report.results) == 8
     summary = (out / "summary.json").read_text()
