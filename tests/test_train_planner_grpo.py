@@ -131,6 +131,22 @@ def test_grpo_processor_pads_left_so_image_token_types_line_up_trl_5785(tiny_pla
                 check_padding(processor)
 
 
+def test_the_cpu_lm_head_hook_targets_the_pinned_trl():
+    """GRPO on a CPU relies on TRL 1.16's fused LM head reading ``_use_triton`` to compact positions."""
+    import torch
+    import trl
+    import trl.trainer.utils as trl_utils
+
+    from restora.trainer.planner.common import completion_only_lm_head
+
+    assert trl.__version__.startswith("1.16."), trl.__version__
+    original = trl_utils._use_triton
+    assert original(torch.device("cpu")) is False
+    with completion_only_lm_head():
+        assert trl_utils._use_triton(torch.device("cpu")) is True
+    assert trl_utils._use_triton is original
+
+
 def test_images_are_capped_and_one_per_prompt(synth_small, tmp_path):
     from restora.trainer.planner.data import DataError, action_rows
     from restora.trainer.planner.grpo import PlannerGRPOConfig, grpo_dataset

@@ -74,6 +74,8 @@ def completion_only_lm_head() -> Iterator[None]:
     """
     import trl.trainer.utils as trl_utils
 
+    if not hasattr(trl_utils, "_use_triton"):  # a TRL other than the pinned 1.16: this would silently do nothing
+        raise RuntimeError("trl.trainer.utils has no _use_triton: restora's planner trainers are verified with trl 1.16 (pip install 'trl>=1.16,<1.17')")
     original = trl_utils._use_triton
     trl_utils._use_triton = lambda device: True  # only `compact` reads this name in trl.trainer.utils
     try:
