@@ -98,10 +98,11 @@ def parse_tasks(names: list[str] | None) -> list[Task]:
 @contextlib.contextmanager
 def using_zoo(zoo: Path) -> Iterator[None]:
     """Resolve cards with ``RESTORA_ZOO=zoo`` inside the block (then as before)."""
+    from restora.config import env
     from restora.model_zoo import clear_cache
     from restora.model_zoo.resolver import ZOO_ENV
 
-    old = os.environ.get(ZOO_ENV)
+    old = env().zoo  # read through restora.config, as every RESTORA_* variable is
     os.environ[ZOO_ENV] = str(zoo)
     clear_cache()
     try:
@@ -110,7 +111,7 @@ def using_zoo(zoo: Path) -> Iterator[None]:
         if old is None:
             os.environ.pop(ZOO_ENV, None)
         else:
-            os.environ[ZOO_ENV] = old
+            os.environ[ZOO_ENV] = str(old)
         clear_cache()
 
 
