@@ -171,3 +171,24 @@ def test_rows_carry_one_capped_image_and_the_live_prompt(synth_small):
     assert cap_image(np.zeros((3000, 1200, 3), np.float32)).size == (179, 448)
     with pytest.raises(ValueError, match="capped at 1024"):
         cap_image(np.zeros((64, 64, 3), np.float32), 2048)
+
+
+@pytest.mark.slow
+def test_eval_planner_in_process_writes_the_figures(lora_run, synth_small, tiny_planner, tmp_path):
+    from typer.testing import CliRunner
+
+    from restora.cli import app
+
+    out = tmp_path / "eval"
+    args = ["eval", "planner", "--data", str(synth_small), "--planner", "hf", "--planner-model", str(tiny_planner),
+            "--planner-adapter", str(lora_run), "--limit", "3", "--out", str(out), "-q"]
+    res = CliRunner().invoke(app, args)
+    assert res.exit_code == 0, res.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["rows"] == 3 and m["perception"]["rows"] == 3 and m["backend"] == "hf"
+    assert {"valid_rate", "action_accuracy", "task_accuracy", "decision_accuracy", "baselines", "perception"} <= set(m)
+    assert "overall" in m["action_accuracy"] and 0.0 <= m["baselines"]["chance"] < m["baselines"]["constant_best"] <= 1.0
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").read_text().splitlines()]
+    assert len(preds) == 6 and all("reply" in p and "valid" in p for p in preds)
+    bad = CliRunner().invoke(app, [*args[:6], str(tmp_path / "no-model"), *args[7:]])
+    assert bad.exit_code != 0 and "no-model" in bad.output
