@@ -148,6 +148,9 @@ def test_a_session_restores_undoes_redoes_and_resets_exactly(tmp_path: Path, noi
         assert s.redo().changed and _hash(s.image) == original  # and redone
         assert not s.redo().changed and "Nothing to redo" in s.redo().text
 
+        r = s.reset()
+        r = s.say("fix it")  # no constraint: the planner decides, and says so
+        assert r.text.startswith("I will fix what I find.") and r.changed
         r = s.say("make it pop")
         assert not r.changed and "did not understand" in r.text and "'make it pop'" in r.text
 

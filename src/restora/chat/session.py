@@ -191,6 +191,8 @@ def understand(state: SessionState, runtime: Runtime[SessionContext]) -> dict[st
         return {**base, "reply": [f"Unknown command /{name}. " + "Commands: /undo /redo /reset /compare TASK /pick N /grain SHARE /save PATH /history /help /quit."], "route": "done"}
     ins = parse(text)
     said = [ins.summary()]
+    if ins == Instructions():  # "fix it", "restore this photo": no constraint, the planner decides
+        said = ["I will fix what I find."]
     update: dict[str, Any] = {**base, "instructions": ins.model_dump(mode="json")}
     if ins.command in ("undo", "redo", "reset", "stop"):
         done = _command({**state, **update}, runtime.context, ins.command)
