@@ -358,6 +358,22 @@ def test_a_session_remove_the_noise_undo_compare_download(page, server, noisy_pn
     _shot(page, "session-saved.png")
     assert page.errors == [], page.errors
 
+    # a reload with ?session=ID continues the session where it was; an unknown id says so
+    page.goto(f"{server[0]}?session={sid}")
+    page.wait_for_function("sid => { const e = document.querySelector('#restora-state'); return e && e.dataset.session === sid }",
+                           arg=sid, timeout=30_000)
+    _wait_idle(page)
+    assert _state(page)["image"] == picked and "Continued session" in page.locator("#restora-notice").inner_text()
+    assert "remove the noise" in page.locator("#restora-chat").inner_text()
+    page.wait_for_timeout(1500)  # the tab before the reload is gone by now: the session must still answer
+    page.click("#restora-undo")
+    page.wait_for_function("ref => document.querySelector('#restora-state').dataset.image !== ref", arg=picked, timeout=30_000)
+    page.goto(f"{server[0]}?session=0123456789ab")
+    page.locator("#restora-notice").wait_for(state="visible", timeout=30_000)
+    assert "Could not continue session 0123456789ab" in page.locator("#restora-notice").inner_text()
+    assert _state(page)["session"] == ""
+    assert page.errors == [], page.errors
+
 
 @pytest.mark.browser
 @pytest.mark.slow

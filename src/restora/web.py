@@ -137,6 +137,7 @@ class Sessions:
         self.config = config
         self.services = config.services or SessionServices(allow=config.allow, turn_steps=config.turn_steps or TURN_STEPS)
         self._open: dict[str, ChatSession] = {}
+        self._tabs: dict[str, int] = {}  # tabs holding each open session (a reload opens a second one first)
         self._lock = threading.Lock()
         self._previews: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
 
@@ -148,15 +149,39 @@ class Sessions:
                                      max_megapixels=self.config.max_megapixels, source=name)
         with self._lock:
             self._open[session.id] = session
+            self._tabs[session.id] = 1
         return session
 
     def get(self, session_id: str | None) -> ChatSession | None:
         with self._lock:
             return self._open.get(session_id or "")
 
-    def close(self, session_id: str | None) -> None:
-        """Close the session (it stays on disk); called when its tab goes away."""
+    def resume(self, session_id: str) -> ChatSession:
+        """The session ``session_id`` of the sessions home (the page's ``?session=ID``), opened
+        here if it is not already; a bad or unknown id is a :class:`RestoraError`."""
+        from restora.chat.session import ChatSession
+
         with self._lock:
+            found = self._open.get(session_id)
+            if found is not None:
+                self._tabs[session_id] = self._tabs.get(session_id, 0) + 1
+                return found
+        session = ChatSession.resume(session_id, home=self.config.home, services=self.services)
+        with self._lock:
+            kept = self._open.setdefault(session.id, session)
+            self._tabs[session.id] = self._tabs.get(session.id, 0) + 1
+        if kept is not session:
+            session.close()
+        return kept
+
+    def close(self, session_id: str | None) -> None:
+        """Close the session (it stays on disk) when the last tab holding it goes away."""
+        with self._lock:
+            left = self._tabs.get(session_id or "", 1) - 1
+            if left > 0:
+                self._tabs[session_id or ""] = left
+                return
+            self._tabs.pop(session_id or "", None)
             session = self._open.pop(session_id or "", None)
             for key in [k for k in self._previews if k[0] == session_id]:
                 del self._previews[key]
@@ -414,6 +439,19 @@ def build_app(config: WebConfig):
             return view(sid, str(e))
         return view(sid, "" if reply.changed else reply.text)
 
+    def on_load(request):
+        """``?session=ID`` in the address continues that session (after a reload, or a bookmark)."""
+        sid = str(dict(request.query_params).get("session") or "").strip() if request is not None else ""
+        if not sid:
+            return (*view(None), None)
+        try:
+            session = sessions.resume(sid)
+        except PAGE_ERRORS as e:
+            return (*view(None, f"Could not continue session {sid}: {e}"), None)
+        return (*view(session.id, f"Continued session {session.id}."), session.id)
+
+    on_load.__annotations__["request"] = gr.Request  # gradio reads the annotation (not a string)
+
     def select_candidate(evt):
         return evt.index
 
@@ -492,6 +530,7 @@ def build_app(config: WebConfig):
         cands.select(select_candidate, None, picked)
         pick_btn.click(pick, [picked, sid_state], outputs, **work)
         save_btn.click(save, sid_state, [get_image, get_page, notice])
+        demo.load(on_load, None, [*outputs, sid_state])
     demo.restora_sessions = sessions
     return demo
 
