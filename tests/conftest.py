@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -54,3 +55,26 @@ def tiny_planner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from restora.model_zoo.tiny.planner import build_tiny_planner
 
     return build_tiny_planner(tmp_path_factory.mktemp("tiny-planner") / "planner", seed=0)
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def headless_chromium():
+    """(Playwright's ``sync_playwright``, Debian's chromium executable) for the browser tests: no
+    downloaded browser. Without either the test skips, saying which is missing, or fails when
+    ``RESTORA_REQUIRE_BROWSER=1`` (CI)."""
+    why = None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright, why = None, "Playwright for Python is not installed (pip install -e '.[dev]')"
+    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
+    if why is None and exe is None:
+        why = "Debian's chromium is not installed (apt-get install -y chromium)"
+    if why is not None:
+        if os.environ.get("RESTORA_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"RESTORA_REQUIRE_BROWSER=1 but {why}")
+        pytest.skip(why)
+    return sync_playwright, exe

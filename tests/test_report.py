@@ -11,9 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 
 import cv2
@@ -262,29 +260,12 @@ def test_page_of_a_real_run_embeds_full_resolution_pictures_and_says_why(real_ru
 
 
 # -- the slider in a real browser ----------------------------------------------------------------------
-CHROMIUM = "/usr/bin/chromium"
-
-
-def _browser_or_skip():
-    why = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright, why = None, "Playwright for Python is not installed (pip install -e '.[dev]')"
-    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if why is None and exe is None:
-        why = "Debian's chromium is not installed (apt-get install -y chromium)"
-    if why is not None:
-        if os.environ.get("RESTORA_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"RESTORA_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
-    return sync_playwright, exe
 
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_slider_drags_zooms_and_fits_a_phone_in_headless_chromium(real_run, tmp_path: Path) -> None:
-    sync_playwright, exe = _browser_or_skip()
+def test_slider_drags_zooms_and_fits_a_phone_in_headless_chromium(real_run, headless_chromium, tmp_path: Path) -> None:
+    sync_playwright, exe = headless_chromium
     _, result = real_run
     page_path = tmp_path / "19.html"
     page_path.write_text(render_report(result, "19.jpg"), encoding="utf-8")

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import io
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -33,7 +32,6 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 SHOTS = ROOT / "out" / "web-shots"
-CHROMIUM = "/usr/bin/chromium"
 TOOLS = "denoise_srmd,denoise_nlm,denoise_bm3d"  # fast, and three of them for a comparison
 MAX_MEGAPIXELS = 0.05  # the 160 px photo is 0.026 MP; the test's 300 px one is over
 MAX_UPLOAD_MB = 0.25  # the 160 px noisy PNG is about 70 KB
@@ -41,19 +39,7 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--d
         "--disable-sync", "--no-first-run"]
 
 
-def _browser_or_skip():
-    why = None
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright, why = None, "Playwright for Python is not installed (pip install -e '.[dev]')"
-    exe = CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium")
-    if why is None and exe is None:
-        why = "Debian's chromium is not installed (apt-get install -y chromium)"
-    if why is not None:
-        if os.environ.get("RESTORA_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"RESTORA_REQUIRE_BROWSER=1 but {why}")
-        pytest.skip(why)
+def _gradio_or_skip() -> None:
     try:
         import gradio  # noqa: F401
     except ImportError:
@@ -61,7 +47,6 @@ def _browser_or_skip():
         if os.environ.get("RESTORA_REQUIRE_BROWSER") == "1":
             pytest.fail(f"RESTORA_REQUIRE_BROWSER=1 but {why}")
         pytest.skip(why)
-    return sync_playwright, exe
 
 
 def _free_port() -> int:
@@ -71,8 +56,9 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def browser_kit():
-    return _browser_or_skip()
+def browser_kit(headless_chromium):
+    _gradio_or_skip()
+    return headless_chromium
 
 
 @pytest.fixture(scope="module")
