@@ -17,7 +17,7 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,44 @@ from restora.imageio import write_text_atomic
 LANGUAGE_MODULES = r".*language_model.*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 """LoRA targets by default: the language model's attention and MLP projections (the vision tower's
 blocks have gate/up/down projections too; vLLM serves LoRA on the language model)."""
+
+
+def is_main_process() -> bool:
+    """Whether this process writes the run folder (accelerate's main process; True on one device)."""
+    from accelerate import PartialState
+
+    return bool(PartialState().is_main_process)
+
+
+def step_logger(out: Path, on_log: Callable[[dict[str, Any]], None] | None = None) -> Any:
+    """A ``TrainerCallback`` that appends every logged row to ``out/history.jsonl`` (and hands it to
+    ``on_log``) and times the optimizer steps; ``.seconds_per_step()`` is their mean."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class StepLog(TrainerCallback):
+        def __init__(self) -> None:
+            self.seconds: list[float] = []
+            self.t0 = 0.0
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.seconds.append(time.perf_counter() - self.t0)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            row = {"step": state.global_step, **{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}}
+            with open(out / "history.jsonl", "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            if on_log is not None:
+                on_log(row)
+
+        def seconds_per_step(self) -> float:
+            return round(sum(self.seconds) / max(1, len(self.seconds)), 3)
+
+    return StepLog()
 
 
 def target_modules(spec: str) -> str | list[str]:

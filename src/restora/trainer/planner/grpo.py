@@ -39,11 +39,6 @@ from restora.planners.hf import HARD_IMAGE_SIDE, MAX_IMAGE_SIDE
 from restora.trainer.common import check_all
 
 
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return bool(PartialState().is_main_process)
-
 REWARDS = ("valid", "perception_f1", "step_quality", "penalties")
 
 
@@ -219,10 +214,21 @@ def _held_out(model: Any, processor: Any, cfg: PlannerGRPOConfig, rewards: Any, 
 def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, Any]], None] | None = None, command: str | None = None) -> dict[str, Any]:
     """Train (or resume) the planner with GRPO as ``cfg`` says; return the metrics (also in ``out/metrics.json``)."""
     import torch
-    from transformers import PrinterCallback, TrainerCallback
+    from transformers import PrinterCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from restora.trainer.planner.common import check_resume, completion_only_lm_head, history_rows, last_checkpoint, load_base, lora_config, save_adapter, write_report
+    from restora.trainer.planner.common import (
+        check_resume,
+        completion_only_lm_head,
+        history_rows,
+        is_main_process,
+        last_checkpoint,
+        load_base,
+        lora_config,
+        save_adapter,
+        step_logger,
+        write_report,
+    )
     from restora.trainer.planner.rewards import Rewards
 
     out = cfg.out
@@ -249,7 +255,7 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
     val = grpo_dataset(cfg, "val")
     rewards = Rewards(cfg.data)
     before_file = out / "before" / "metrics.json"
-    main = _is_main_process()
+    main = is_main_process()
     before = json.loads(before_file.read_text()) if before_file.is_file() else (_held_out(model, processor, cfg, rewards, val, out / "before") if main else None)
     use_cpu = cfg.device == "cpu" or not torch.cuda.is_available()
     args = GRPOConfig(
@@ -285,23 +291,7 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
         disable_tqdm=True,
         remove_unused_columns=False,
     )
-    history: list[dict[str, Any]] = []
-    step_seconds: list[float] = []
-
-    class Log(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.t0 = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            step_seconds.append(time.perf_counter() - self.t0)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            row = {"step": state.global_step, **{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}}
-            history.append(row)
-            with open(out / "history.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-            if on_log is not None:
-                on_log(row)
+    log = step_logger(out, on_log)
 
     trainer = GRPOTrainer(
         model=model,
@@ -310,7 +300,7 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
         train_dataset=train,
         processing_class=processor,
         peft_config=peft_config,
-        callbacks=[Log()],
+        callbacks=[log],
     )
     trainer.remove_callback(PrinterCallback)  # the Log callback reports; no dict per step on stdout
     check_padding(trainer.processing_class)
@@ -334,7 +324,7 @@ def train_planner_grpo(cfg: PlannerGRPOConfig, *, on_log: Callable[[dict[str, An
         "steps": trainer.state.global_step,
         "resumed_from": resume,
         "seconds_this_run": round(seconds, 1),
-        "seconds_per_step": round(sum(step_seconds) / max(1, len(step_seconds)), 3),
+        "seconds_per_step": log.seconds_per_step(),
         "prompts": {"train": len(train), "val": len(val)},
         "tool_runs": rewards.tool_runs,
         "weights": str(final),

@@ -34,11 +34,6 @@ from restora.planners.hf import HARD_IMAGE_SIDE, MAX_IMAGE_SIDE
 from restora.trainer.common import check_all
 
 
-def _is_main_process() -> bool:
-    from accelerate import PartialState
-
-    return bool(PartialState().is_main_process)
-
 
 @dataclass
 class PlannerSFTConfig:
@@ -207,16 +202,18 @@ def train_planner_sft(
 ) -> dict[str, Any]:
     """Train (or resume) the planner as ``cfg`` says; return the metrics (also in ``out/metrics.json``)."""
     import torch
-    from transformers import PrinterCallback, TrainerCallback
+    from transformers import PrinterCallback
     from trl import SFTConfig
 
     from restora.trainer.planner.common import (
         accuracy_table,
         check_resume,
+        is_main_process,
         last_checkpoint,
         load_base,
         lora_config,
         save_adapter,
+        step_logger,
         write_report,
     )
 
@@ -233,7 +230,7 @@ def train_planner_sft(
     train_rows, val_rows = sft_rows(cfg, "train"), sft_rows(cfg, "val")
     model, processor = load_base(cfg.base, "float32")
     resume = last_checkpoint(out)
-    main = _is_main_process()
+    main = is_main_process()
     before_file = out / "before" / "metrics.json"
     if before_file.is_file():
         before = json.loads(before_file.read_text())
@@ -271,23 +268,7 @@ def train_planner_sft(
     from restora.trainer.planner.data import PERCEPTION
 
     eval_subset = [r for r in val_rows if r["scenario"] != PERCEPTION][: max(cfg.eval_rows, 16)] + [r for r in val_rows if r["scenario"] == PERCEPTION][: max(cfg.eval_rows // 2, 8)]
-    history: list[dict[str, Any]] = []
-    step_seconds: list[float] = []
-
-    class Log(TrainerCallback):
-        def on_step_begin(self, args, state, control, **kwargs):
-            self.t0 = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            step_seconds.append(time.perf_counter() - self.t0)
-
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            row = {"step": state.global_step, **{k: v for k, v in (logs or {}).items() if isinstance(v, (int, float))}}
-            history.append(row)
-            with open(out / "history.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
-            if on_log is not None:
-                on_log(row)
+    log = step_logger(out, on_log)
 
     trainer = answer_loss_trainer()(
         model=model,
@@ -296,7 +277,7 @@ def train_planner_sft(
         eval_dataset=_dataset(eval_subset, cfg.data, cfg.max_image_side),
         processing_class=processor,
         peft_config=None if cfg.full else lora_config(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.target_modules),
-        callbacks=[Log()],
+        callbacks=[log],
     )
     trainer.remove_callback(PrinterCallback)  # the Log callback reports; no dict per step on stdout
     if resume is None:
@@ -317,7 +298,7 @@ def train_planner_sft(
         "steps": trainer.state.global_step,
         "resumed_from": resume,
         "seconds_this_run": round(seconds, 1),
-        "seconds_per_step": round(sum(step_seconds) / max(1, len(step_seconds)), 3),  # optimizer steps only (no evaluation)
+        "seconds_per_step": log.seconds_per_step(),  # optimizer steps only (no evaluation)
         "rows": {"train": len(train_rows), "val": len(val_rows), "val_loss_rows": len(eval_subset)},
         "trainable_params": sum(p.numel() for p in trainer.model.parameters() if p.requires_grad),
         "weights": str(final),
