@@ -57,6 +57,24 @@ def tiny_planner(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_planner(tmp_path_factory.mktemp("tiny-planner") / "planner", seed=0)
 
 
+PLANNER_PHOTOS = ["101085.png", "101087.png", "102061.png", "103070.png", "105025.png", "106024.png", "108005.png", "108070.png",
+                  "108082.png", "109053.png", "119082.png", "12084.png"]
+
+
+@pytest.fixture(scope="session")
+def synth_small(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
+    """A real synth folder (every row from `restora synth`'s teacher search) of 12 training-pool
+    photos at 48 px, 60 trajectories; made once per test session for the planner trainer tests."""
+    from restora.synth.planner import run_synth
+
+    clean = tmp_path_factory.mktemp("planner-clean")
+    for name in PLANNER_PHOTOS:
+        shutil.copy(data_dir / "clean" / "cbsd68" / name, clean / name)
+    out = tmp_path_factory.mktemp("planner-synth") / "synth"
+    run_synth([clean], out, n=60, size=48, workers=1)
+    return out
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,41 +15,6 @@ import pytest
 pytest.importorskip("trl")
 pytest.importorskip("peft")
 
-PHOTOS = ["101085.png", "101087.png", "102061.png", "103070.png", "105025.png", "106024.png", "108005.png", "108070.png", "108082.png", "109053.png", "119082.png", "12084.png"]
-SYNTH_N = 60
-
-
-def _shared(tmp_path_factory, name: str, make):
-    """One copy per test session (the planner test modules share it): made on first use."""
-    path = tmp_path_factory.getbasetemp() / name
-    if not path.exists():
-        tmp = tmp_path_factory.getbasetemp() / f".{name}.part"
-        shutil.rmtree(tmp, ignore_errors=True)
-        make(tmp)
-        tmp.rename(path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def tiny_planner(tmp_path_factory) -> Path:
-    from restora.model_zoo.tiny.planner import build_tiny_planner
-
-    return _shared(tmp_path_factory, "tiny-planner", lambda p: build_tiny_planner(p))
-
-
-@pytest.fixture(scope="module")
-def synth_small(tmp_path_factory, data_dir) -> Path:
-    """A real synth folder (every row from `restora synth`'s teacher search) of 12 training-pool photos."""
-    from restora.synth.planner import run_synth
-
-    def make(out: Path) -> None:
-        clean = out.parent / ".planner-clean"
-        clean.mkdir(exist_ok=True)
-        for name in PHOTOS:
-            shutil.copy(data_dir / "clean" / "cbsd68" / name, clean / name)
-        run_synth([clean], out, n=SYNTH_N, size=48, workers=1)
-
-    return _shared(tmp_path_factory, "planner-synth", make)
 
 
 def _reply(text: str) -> list[dict]:

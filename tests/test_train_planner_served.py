@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -25,38 +24,15 @@ pytest.importorskip("trl")
 pytest.importorskip("peft")
 
 ROOT = Path(__file__).resolve().parents[1]
-PHOTOS = ["101085.png", "101087.png", "102061.png", "103070.png", "105025.png", "106024.png", "108005.png", "108070.png", "108082.png", "109053.png", "119082.png", "12084.png"]
-SYNTH_N = 60
 TOOLS = ["denoise_nlm", "dejpeg_deblock", "dehaze_dcp", "lowlight_gamma", "derain_guided"]
 
 
-def _shared(tmp_path_factory, name: str, make):
-    """One copy per test session (the planner test modules share it): made on first use."""
-    path = tmp_path_factory.getbasetemp() / name
-    if not path.exists():
-        tmp = tmp_path_factory.getbasetemp() / f".{name}.part"
-        shutil.rmtree(tmp, ignore_errors=True)
-        make(tmp)
-        tmp.rename(path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir) -> dict:
+def trained(tmp_path_factory, tiny_planner, synth_small) -> dict:
     """The tiny planner, a real synth folder, and a LoRA adapter SFT-trained on it (a short run)."""
-    from restora.model_zoo.tiny.planner import build_tiny_planner
-    from restora.synth.planner import run_synth
     from restora.trainer.planner.sft import PlannerSFTConfig, train_planner_sft
 
-    def make_synth(out: Path) -> None:
-        clean = out.parent / ".planner-clean"
-        clean.mkdir(exist_ok=True)
-        for name in PHOTOS:
-            shutil.copy(data_dir / "clean" / "cbsd68" / name, clean / name)
-        run_synth([clean], out, n=SYNTH_N, size=48, workers=1)
-
-    base = _shared(tmp_path_factory, "tiny-planner", lambda p: build_tiny_planner(p))
-    synth = _shared(tmp_path_factory, "planner-synth", make_synth)
+    base, synth = tiny_planner, synth_small
     run = tmp_path_factory.mktemp("runs") / "sft"
     cfg = PlannerSFTConfig(data=synth, base=str(base), out=run, max_steps=16, batch_size=2, learning_rate=5e-3, eval_every=16, eval_rows=0, threads=1, device="cpu")
     train_planner_sft(cfg)
