@@ -124,8 +124,23 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     assert set(report.findings) == set(DEGRADATIONS) and (report.width, report.height) == (480, 320)
     noise = report.findings["noise"].evidence
     assert 0.0 <= noise["probability"] <= 1.0 and "learned_noise_sigma" in noise and "noise_sigma_coarse" in noise  # classical evidence kept
+    from restora.perception import perceive as classical_perceive
+    from restora.perception.learned import WHOLE_IMAGE
+
+    classical = classical_perceive(big)
     for f in report.findings.values():
-        assert f.present == (f.evidence["probability"] >= perceive.card["thresholds"][f.degradation.value])
+        d = f.degradation.value
+        if d in WHOLE_IMAGE:  # the frame's tone: the whole-image estimators decide, the network's reading kept
+            assert (f.present, f.severity) == (classical.findings[d].present, classical.findings[d].severity)
+            assert 0.0 <= f.evidence["learned_probability"] <= 1.0 and "probability" not in f.evidence
+        else:
+            assert f.present == (f.evidence["probability"] >= perceive.card["thresholds"][d])
+    if report.findings["noise"].present:  # tools get the larger sigma: the white-noise estimate misses camera noise
+        assert noise["noise_sigma"] == round(max(noise["classical_noise_sigma"], noise["learned_noise_sigma"]), 4)
+    else:
+        assert noise["noise_sigma"] == noise["classical_noise_sigma"]
+    alone = LearnedPerception.load(tmp_path / "run", classical=False)(big)
+    assert all(f.present == (f.evidence["probability"] >= perceive.card["thresholds"][f.degradation.value]) for f in alone.findings.values())
     assert crop_boxes(90, 80, 64) == [(0, 0, 90, 80)]  # small enough: read whole
 
     with pytest.raises(RestoraError, match="not a perception model"):

@@ -481,6 +481,8 @@ def _plain_evidence(name: str, ev: dict[str, float]) -> str:
         out.append(f"contrast {ev['contrast']:.2f}")
     if "probability" in ev:
         out.append(f"network's confidence {100 * ev['probability']:.0f}%")
+    if ev.get("whole_image"):
+        out.append("decided on the whole frame by the classical measures")
     return "; ".join(out)
 
 

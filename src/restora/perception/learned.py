@@ -10,8 +10,10 @@ present when its probability reaches the threshold calibrated on the validation 
 training run (in ``model.json``).
 
 The classical estimators still run: their measurements stay the evidence tools read (the
-learned measures are added as ``learned_*`` and fill in what the classical ones lack), and the
-report page shows both.
+learned measures are added as ``learned_*`` and fill in what the classical ones lack; for noise,
+tools get the larger of the two sigmas, as the white-noise estimate misses in-camera noise), the
+whole frame's tone (:data:`WHOLE_IMAGE`: dark, haze) is decided by them, and the report page shows
+both.
 
 Examples:
     >>> from restora.perception.learned import LearnedPerception
@@ -50,6 +52,13 @@ MEASURES: dict[str, tuple[str, str, float, float]] = {
 
 
 N_OUT = 2 * len(DEGRADATIONS) + len(MEASURES)
+
+WHOLE_IMAGE: tuple[str, ...] = ("dark", "haze")
+"""Degradations of the whole frame's tone, decided by the classical whole-image estimators when
+they run: a native-resolution crop cannot tell an under-exposed photo from the shadows of a dim
+but well-exposed room (the network read a third of real indoor camera photos as dark, and the
+brightening that followed cost 6-8 dB), nor a hazy scene from a pale wall. The network's reading
+stays in the evidence (``learned_probability``)."""
 
 
 def build_model(arch: str):
@@ -102,13 +111,16 @@ class LearnedPerception:
     ``model.json``).
     """
 
-    def __init__(self, model: Any, card: dict[str, Any], *, max_crops: int = 8, classical: bool = True) -> None:
+    def __init__(
+        self, model: Any, card: dict[str, Any], *, max_crops: int = 8, classical: bool = True, whole_image: tuple[str, ...] = WHOLE_IMAGE
+    ) -> None:
         self.model = model
         self.card = card
         self.thresholds = np.array([float(card["thresholds"][d]) for d in DEGRADATIONS], np.float32)
         self.crop = int(card["crop"])
         self.max_crops = int(max_crops)
         self.classical = classical
+        self.whole_image = tuple(whole_image) if classical else ()
         self.name = f"learned:{card.get('arch', '?')}"
 
     @classmethod
@@ -171,6 +183,21 @@ class LearnedPerception:
                 if deg == d:
                     evidence[f"learned_{name}"] = round(pred["measures"][name], 4)
                     evidence.setdefault(name, round(pred["measures"][name], 4))
+            if d == "noise" and classical is not None and "noise_sigma" in evidence:
+                # the white-noise estimate reads in-camera (demosaicked, smoothed) noise far too low;
+                # the network was trained on that noise too: tools get the larger of the two
+                evidence["classical_noise_sigma"] = evidence["noise_sigma"]
+                if p >= float(self.thresholds[j]):
+                    evidence["noise_sigma"] = round(max(float(evidence["noise_sigma"]), pred["measures"]["noise_sigma"]), 4)
+            if d in self.whole_image and classical is not None:
+                # a property of the whole frame: decided by the whole-image estimators, the network's
+                # reading of its crops kept as evidence
+                evidence["learned_probability"] = round(p, 4)
+                evidence["whole_image"] = 1.0  # decided by the classical whole-image measures
+                findings[d] = Finding(
+                    degradation=Degradation(d), present=classical.findings[d].present, severity=classical.findings[d].severity, evidence=evidence
+                )
+                continue
             evidence["probability"] = round(p, 4)
             present = p >= float(self.thresholds[j])
             findings[d] = Finding(
