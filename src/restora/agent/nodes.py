@@ -461,6 +461,7 @@ def step_record(
             planner=by or ctx.planner_name,
             fallback=action.fallback,
             perception=action.perception,
+            decoding=action.decoding,
         ),
         decision=decision,
         image_before=state["current_ref"],

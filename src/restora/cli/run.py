@@ -36,6 +36,7 @@ def run(
     planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
     planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")] = None,
     planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
+    planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when it is installed), constrained (require xgrammar) or free (the raw model)")] = "auto",
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
     guard: Annotated[bool, typer.Option("--guard/--no-guard", help="roll back steps whose residual looks like the picture's own content, not the degradation (the no-harm guard)")] = True,
@@ -61,7 +62,7 @@ def run(
     try:
         with user_errors():
             key = planner_key or env().planner_key or "EMPTY"
-            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout, planner_adapter)
+            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout, planner_adapter, planner_decoding)
             config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
             backend(config.perception)  # a bad name or model folder is an error before anything runs
             placed, _ = apply_device(DeviceConfig(device=device))
@@ -309,30 +310,9 @@ def _check_usable(toolbox: Any, names: list[str] | None) -> None:
         raise ToolError("--allow: " + " ".join(problems))
 
 
-def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float, adapter: str | None = None):
-    """A function making a fresh planner per image (planners keep per-image caches)."""
-    from restora.planners import HeuristicPlanner
+def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float, adapter: str | None = None, decoding: str = "auto"):
+    """A function making a fresh planner per image (planners keep per-image caches); see
+    :mod:`restora.planners.factory`."""
+    from restora.planners.factory import PlannerSpec, planner_factory
 
-    if adapter is not None and kind != "hf":
-        raise ValueError("--planner-adapter is for --planner hf (a vLLM server loads adapters itself: --lora-modules NAME=PATH, then --planner-model NAME)")
-    if kind == "heuristic":
-        return HeuristicPlanner
-    if kind == "vlm":
-        if not url or not model:
-            raise ValueError("--planner vlm needs --planner-url and --planner-model")
-        from restora.planners.vlm import OpenAIBackend, VLMPlanner
-
-        backend = OpenAIBackend(url, model=model, api_key=key, timeout=timeout)
-        return lambda: VLMPlanner(backend)
-    if kind == "hf":
-        if not model or not Path(model).is_dir():
-            raise ValueError("--planner hf needs --planner-model pointing at a local checkpoint folder")
-        from restora.planners.vlm import TransformersBackend, VLMPlanner
-
-        if adapter is not None:
-            from restora.model_zoo.planner import planner_adapter
-
-            planner_adapter(adapter)  # a missing or corrupt adapter is an error before anything runs
-        backend = TransformersBackend(model, adapter=adapter)
-        return lambda: VLMPlanner(backend)
-    raise ValueError(f"unknown planner {kind!r} (available: heuristic, vlm, hf)")
+    return planner_factory(PlannerSpec(kind, url=url, model=model, adapter=adapter, key=key, timeout=timeout, decoding=decoding))

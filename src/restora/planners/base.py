@@ -36,6 +36,9 @@ class Action(BaseModel):
     reason: str = ""
     fallback: str | None = None  # set when the planner could not decide and fell back
     perception: dict[str, Any] | None = None  # the planner's own perception, when it has one (VLM)
+    # how a model planner's reply was decoded (VLM): backend, constrained to the schema or not (and
+    # why not), attempts; None for planners that do not generate text
+    decoding: dict[str, Any] | None = None
 
     @classmethod
     def stop(cls, reason: str) -> Action:

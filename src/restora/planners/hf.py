@@ -2,21 +2,25 @@
 with a LoRA adapter from ``restora train planner sft|grpo`` (peft), no server.
 
 :func:`load_planner` loads (base, adapter) once per process; :class:`HFBackend` answers the VLM
-planner's questions with it (greedy). There is no constrained decoding here: every reply is
-validated by :class:`~restora.planners.vlm.VLMPlanner`, which retries and falls back.
+planner's questions with it (greedy). With ``constrained`` on, generation is constrained to the
+question's JSON schema by xgrammar's transformers logits processor (the grammar compiled once per
+schema and tokenizer; the ``planner`` extra installs xgrammar), so every reply is a well-formed
+answer in the schema; every reply is still validated by :class:`~restora.planners.vlm.VLMPlanner`,
+which retries and falls back to the heuristic planner when one is not.
 
 Images are capped at :data:`MAX_IMAGE_SIDE` before the processor sees them, the size the
 OpenAI-compatible backend sends (``vlm.data_url``) and the trainer trains at, so the three see the
 same pixels.
 
 Examples:
-    >>> backend = HFBackend("out/tiny-planner", adapter="runs/planner/adapter")    # doctest: +SKIP
+    >>> backend = HFBackend("out/tiny-planner", adapter="runs/planner/adapter", constrained=True)   # doctest: +SKIP
     >>> planner = VLMPlanner(backend)                                              # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 from pathlib import Path
@@ -159,21 +163,108 @@ def _json_stopper(processor: Any, prompt_len: int) -> Any:
     return Stop()
 
 
-def generate(model: Any, processor: Any, messages: list[dict[str, Any]], images: list[Any], max_new_tokens: int = DEFAULT_MAX_TOKENS, max_side: int = MAX_IMAGE_SIDE) -> str:
+def generate(
+    model: Any,
+    processor: Any,
+    messages: list[dict[str, Any]],
+    images: list[Any],
+    max_new_tokens: int = DEFAULT_MAX_TOKENS,
+    max_side: int = MAX_IMAGE_SIDE,
+    grammar: Any = None,
+) -> str:
     """The greedy reply of ``model`` to chat ``messages`` whose image parts take ``images`` in order
-    (cut after its first whole JSON object: see :func:`_json_stopper`)."""
+    (cut after its first whole JSON object: see :func:`_json_stopper`); under ``grammar`` (an
+    xgrammar ``CompiledGrammar``, :func:`compile_schema`) when given, so the reply is in it."""
     import torch
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     pil = [cap_image(i, max_side) for i in images]
     text = processor.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
     inputs = processor(text=[text], images=pil or None, return_tensors="pt").to(model.device)
     n = inputs["input_ids"].shape[1]
+    extra: dict[str, Any] = {}
+    if grammar is not None:
+        from xgrammar.contrib.hf import LogitsProcessor
+
+        extra["logits_processor"] = LogitsProcessorList([LogitsProcessor(grammar)])  # one per generate() call: it keeps state
     with torch.inference_mode():
-        out = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False, stopping_criteria=StoppingCriteriaList([_json_stopper(processor, n)]))
+        out = model.generate(
+            **inputs, max_new_tokens=max_new_tokens, do_sample=False, stopping_criteria=StoppingCriteriaList([_json_stopper(processor, n)]), **extra
+        )
     reply = str(processor.decode(out[0, n:], skip_special_tokens=True))
     end = json_end(reply)
     return reply[:end] if end is not None and end > 0 else reply
+
+
+# -- constrained decoding (xgrammar) --------------------------------------------------------------
+
+XGRAMMAR_HINT = "pip install 'restora[planner]' (xgrammar)"
+"""How to get constrained decoding where it is missing."""
+
+
+class ConstrainedDecodingError(PlannerLoadError):
+    """Constrained decoding was asked for and cannot be had (xgrammar missing, schema refused)."""
+
+
+def xgrammar_version() -> str | None:
+    """xgrammar's version, or None when it is not installed (then replies are not constrained)."""
+    try:
+        import xgrammar  # noqa: F401 - installed and importable (its compiled bindings load)
+    except ImportError:
+        return None
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("xgrammar")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+_COMPILERS: dict[tuple[int, int, tuple[int, ...]], tuple[Any, Any]] = {}
+_COMPILERS_LOCK = threading.Lock()
+
+
+def _vocab_size(model: Any) -> int:
+    """Rows of the LM head: the logits' width (Qwen pads it past the tokenizer's length)."""
+    head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
+    if head is not None and getattr(head, "weight", None) is not None:
+        return int(head.weight.shape[0])
+    return int(model.config.get_text_config().vocab_size)
+
+
+def _stop_ids(model: Any, processor: Any) -> list[int]:
+    eos = getattr(getattr(model, "generation_config", None), "eos_token_id", None)
+    if eos is None:
+        eos = processor.tokenizer.eos_token_id
+    return [int(e) for e in (eos if isinstance(eos, (list, tuple)) else [eos])]
+
+
+def compile_schema(model: Any, processor: Any, schema: dict[str, Any]) -> Any:
+    """The xgrammar ``CompiledGrammar`` of JSON ``schema`` for this model's tokenizer and LM head,
+    compact as the training answers are (no whitespace, ``,`` and ``:`` separators, properties in
+    the schema's order, no property the schema does not name). Compilers are kept per tokenizer,
+    and xgrammar caches each schema's grammar (the action schema takes a few seconds once).
+
+    Raises:
+        ConstrainedDecodingError: xgrammar is missing, or it cannot compile ``schema``.
+    """
+    try:
+        import xgrammar as xgr
+    except ImportError:
+        raise ConstrainedDecodingError(f"constrained decoding needs xgrammar, which is not installed: {XGRAMMAR_HINT}") from None
+    tokenizer = processor.tokenizer
+    stops = tuple(_stop_ids(model, processor))
+    key = (id(tokenizer), _vocab_size(model), stops)
+    with _COMPILERS_LOCK:
+        held = _COMPILERS.get(key)
+        if held is None or held[0] is not tokenizer:
+            info = xgr.TokenizerInfo.from_huggingface(tokenizer, vocab_size=key[1], stop_token_ids=list(stops))
+            held = (tokenizer, xgr.GrammarCompiler(info, max_threads=2))
+            _COMPILERS[key] = held
+    try:
+        return held[1].compile_json_schema(json.dumps(schema), any_whitespace=False, separators=(",", ":"), strict_mode=True)
+    except Exception as e:  # noqa: BLE001 - xgrammar raises its own and RuntimeErrors for schemas it refuses
+        raise ConstrainedDecodingError(f"xgrammar cannot compile the reply schema: {type(e).__name__}: {e}") from None
 
 
 class HFBackend:
@@ -184,7 +275,14 @@ class HFBackend:
         adapter: a LoRA adapter folder or a ``restora train planner`` run folder (its ``adapter/``).
         device: where the model runs.
         max_tokens: reply length cap.
+        constrained: decode under the question's JSON schema with xgrammar: True requires it
+            (:class:`ConstrainedDecodingError` here when xgrammar is missing), None uses it when
+            xgrammar is installed and says why not otherwise, False never (the raw model's replies:
+            what ``restora eval planner`` and the trainers' held-out figures measure). An empty
+            schema is never constrained.
         loaded: an already loaded ``(model, processor)`` (the trainers evaluate their model in memory).
+
+    After each :meth:`complete`, :meth:`last_decoding` says how that reply was decoded (per thread).
     """
 
     name = "hf"
@@ -196,16 +294,21 @@ class HFBackend:
         device: str = "cpu",
         max_tokens: int = DEFAULT_MAX_TOKENS,
         *,
+        constrained: bool | None = False,
         loaded: tuple[Any, Any] | None = None,
     ) -> None:
         if model is None and loaded is None:
             raise ValueError("HFBackend needs a checkpoint folder or a loaded (model, processor)")
+        if constrained is True and xgrammar_version() is None:
+            raise ConstrainedDecodingError(f"constrained decoding needs xgrammar, which is not installed: {XGRAMMAR_HINT}")
         self.path = None if model is None else str(model)
         self.adapter = None if adapter is None else str(adapter)
         self.device = device
         self.max_tokens = max_tokens
+        self.constrained = constrained
         self._loaded = loaded
         self._lock = threading.Lock()
+        self._local = threading.local()
 
     def loaded(self) -> tuple[Any, Any]:
         if self._loaded is None:
@@ -213,12 +316,34 @@ class HFBackend:
             self._loaded = load_planner(self.path, self.adapter, self.device)
         return self._loaded
 
+    def last_decoding(self) -> dict[str, Any] | None:
+        """How this thread's last reply was decoded: ``{"backend": "hf", "constrained": bool,
+        "by": "xgrammar X.Y.Z"}`` when constrained, else with ``"why"`` it was not."""
+        return getattr(self._local, "decoding", None)
+
+    def _grammar(self, model: Any, processor: Any, schema: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+        """The compiled grammar for ``schema`` (None when unconstrained) and the decoding record."""
+        if not schema:
+            return None, {"backend": self.name, "constrained": False, "why": "no schema given"}
+        if self.constrained is False:
+            return None, {"backend": self.name, "constrained": False, "why": "constrained decoding is off"}
+        try:
+            grammar = compile_schema(model, processor, schema)
+        except ConstrainedDecodingError as e:
+            if self.constrained is True:
+                raise
+            return None, {"backend": self.name, "constrained": False, "why": str(e)}
+        return grammar, {"backend": self.name, "constrained": True, "by": f"xgrammar {xgrammar_version()}"}
+
     def complete(self, messages: list[dict[str, Any]], images: list[np.ndarray], schema: dict[str, Any], schema_name: str) -> str:
         from restora.planners.vlm import BackendError
 
         with self._lock:
             try:
                 model, processor = self.loaded()
+                grammar, decoding = self._grammar(model, processor, schema)
             except PlannerLoadError as e:
+                self._local.decoding = {"backend": self.name, "constrained": False, "why": str(e)}
                 raise BackendError(str(e)) from None
-            return generate(model, processor, messages, images, self.max_tokens)
+            self._local.decoding = decoding
+            return generate(model, processor, messages, images, self.max_tokens, grammar=grammar)

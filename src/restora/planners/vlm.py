@@ -13,8 +13,11 @@ A reply that fails validation is sent back with the error, up to ``max_retries``
 valid step comes (garbage, a server that is down or slow), the heuristic planner decides and the
 action says so in ``fallback`` (the trace records it). Nothing is ever ``eval``-ed.
 
-Two backends, one planner: :class:`OpenAIBackend` (any OpenAI-compatible server, e.g. vLLM) and
-:class:`TransformersBackend` (in-process Qwen2.5-VL / Qwen3-VL through transformers).
+Two backends, one planner: :class:`OpenAIBackend` (any OpenAI-compatible server, e.g. vLLM, which
+decodes under the schema) and :class:`TransformersBackend` (in-process Qwen2.5-VL / Qwen3-VL through
+transformers, constrained to the schema by xgrammar when it is installed). How each action's reply
+was decoded (constrained or not, and why not; attempts) is in ``Action.decoding``, which the trace
+records.
 
 Examples:
     >>> backend = OpenAIBackend("http://127.0.0.1:8000/v1", model="restora-planner")   # doctest: +SKIP
@@ -207,6 +210,10 @@ class OpenAIBackend:
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise BackendError(f"planner server sent an unexpected body: {type(e).__name__}: {r.text[:200]}") from None
 
+    def last_decoding(self) -> dict[str, Any]:
+        """The server is asked to decode under the schema (vLLM does it with its own backend)."""
+        return {"backend": self.name, "constrained": True, "by": "the server (response_format json_schema)"}
+
     def close(self) -> None:
         self._client.close()
 
@@ -235,22 +242,29 @@ class TransformersBackend:
     """In-process Qwen2.5-VL / Qwen3-VL through transformers (one machine, no server), with an
     optional LoRA adapter from ``restora train planner`` (see :mod:`restora.planners.hf`).
 
-    No constrained decoding here: every reply is validated, and retries/fallback do the rest.
+    ``constrained`` (:class:`~restora.planners.hf.HFBackend`'s): None (default) decodes under each
+    question's JSON schema with xgrammar when it is installed, True requires it, False never. Every
+    reply is still validated, and retries/fallback do the rest.
     """
 
     name = "transformers"
 
-    def __init__(self, path: str, device: str = "cpu", max_tokens: int = DEFAULT_MAX_TOKENS, adapter: str | None = None) -> None:
+    def __init__(
+        self, path: str, device: str = "cpu", max_tokens: int = DEFAULT_MAX_TOKENS, adapter: str | None = None, constrained: bool | None = None
+    ) -> None:
         from restora.planners.hf import HFBackend
 
         self.path = str(path)
         self.adapter = adapter
         self.device = device
         self.max_tokens = max_tokens
-        self._hf = HFBackend(path, adapter=adapter, device=device, max_tokens=max_tokens)
+        self._hf = HFBackend(path, adapter=adapter, device=device, max_tokens=max_tokens, constrained=constrained)
 
     def complete(self, messages: list[dict[str, Any]], images: list[np.ndarray], schema: dict[str, Any], schema_name: str) -> str:
         return self._hf.complete(messages, images, schema, schema_name)
+
+    def last_decoding(self) -> dict[str, Any] | None:
+        return self._hf.last_decoding()
 
 
 class VLMPlanner:
@@ -276,7 +290,16 @@ class VLMPlanner:
         self.fallback = fallback
         self.send_original = send_original
         self._perceived: dict[str, dict[str, Any]] = {}
+        self._perceived_decoding: dict[str, dict[str, Any]] = {}
+        self._perception_decoding: dict[str, Any] = {}
+        self._asked: dict[str, Any] = {}  # how the last question's replies were decoded, and in how many attempts
         self.log: list[dict[str, Any]] = []  # every question, reply and problem (for traces and tests)
+
+    def _decoding(self) -> dict[str, Any]:
+        """How the backend decoded its last reply (``last_decoding()``), or just its name."""
+        last = getattr(self.backend, "last_decoding", None)
+        info = last() if callable(last) else None
+        return dict(info) if info else {"backend": getattr(self.backend, "name", type(self.backend).__name__)}
 
     # -- the two questions --------------------------------------------------------------------
     def _ask(self, kind: str, messages: list[dict[str, Any]], images: list[np.ndarray], schema: dict[str, Any], parse) -> Any:
@@ -288,20 +311,24 @@ class VLMPlanner:
                 reply = self.backend.complete(convo, images, schema, f"restora_{kind}")
             except BackendError as e:
                 problems.append(str(e))
-                self.log.append({"question": kind, "attempt": attempt, "error": str(e), "seconds": time.perf_counter() - t0})
+                self._asked = {**self._decoding(), "attempts": attempt + 1}
+                self.log.append({"question": kind, "attempt": attempt, "error": str(e), "seconds": time.perf_counter() - t0, "decoding": self._asked})
                 continue
+            self._asked = {**self._decoding(), "attempts": attempt + 1}
             try:
                 value = parse(reply)
             except ActionError as e:
                 problems.append(str(e))
-                self.log.append({"question": kind, "attempt": attempt, "reply": reply[:500], "error": str(e), "seconds": time.perf_counter() - t0})
+                self.log.append(
+                    {"question": kind, "attempt": attempt, "reply": reply[:500], "error": str(e), "seconds": time.perf_counter() - t0, "decoding": self._asked}
+                )
                 convo = [
                     *messages,
                     {"role": "assistant", "content": [{"type": "text", "text": reply[:2000]}]},
                     {"role": "user", "content": [{"type": "text", "text": f"That reply was invalid: {e}. Answer again with one JSON object in the schema."}]},
                 ]
                 continue
-            self.log.append({"question": kind, "attempt": attempt, "reply": reply[:500], "seconds": time.perf_counter() - t0})
+            self.log.append({"question": kind, "attempt": attempt, "reply": reply[:500], "seconds": time.perf_counter() - t0, "decoding": self._asked})
             return value
         raise ActionError("; ".join(problems[-3:]) or f"no valid {kind}")
 
@@ -313,19 +340,30 @@ class VLMPlanner:
             raise ActionError("the observation carries no image")
         key = image_hash(obs.image)
         if key not in self._perceived:
-            self._perceived[key] = self._ask("perception", perception_messages(), [obs.image], perception_schema(), parse_perception)
+            self._asked = {}
+            try:
+                self._perceived[key] = self._ask("perception", perception_messages(), [obs.image], perception_schema(), parse_perception)
+            finally:
+                self._perceived_decoding[key] = self._asked
+        self._perception_decoding = self._perceived_decoding[key]
         return self._perceived[key]
 
     def next_action(self, obs: Observation) -> Action:
         catalogue = obs.catalogue
+        self._asked = {}
+        perceived = False
         try:
             perception = self.perceive(obs)
+            perceived = True
+            self._asked = {}
             messages, images = self._step_messages(obs, perception)
             action = self._ask("action", messages, images, action_schema(catalogue), lambda r: parse_action(r, catalogue))
         except ActionError as e:
+            # when perception failed, no step was asked: its replies' decoding is the one there is
+            decoding = {**self._asked, "perception": self._perception_decoding} if perceived else {"perception": self._asked}
             action = self.fallback.next_action(obs)
-            return action.model_copy(update={"fallback": f"heuristic: the VLM gave no valid step ({str(e)[:300]})"})
-        return action.model_copy(update={"perception": perception})
+            return action.model_copy(update={"fallback": f"heuristic: the VLM gave no valid step ({str(e)[:300]})", "decoding": decoding})
+        return action.model_copy(update={"perception": perception, "decoding": {**self._asked, "perception": self._perception_decoding}})
 
     def _step_messages(self, obs: Observation, perception: Mapping[str, Any]) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
         """The same prompt ``restora synth`` trains on: system (catalogue) + image + state."""

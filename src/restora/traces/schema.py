@@ -44,6 +44,9 @@ class ActionRecord(BaseModel):
     reason: str = ""
     fallback: str | None = Field(None, description="set when the planner could not decide and fell back")
     perception: dict[str, Any] | None = Field(None, description="the planner's own perception (VLM), when it has one")
+    decoding: dict[str, Any] | None = Field(
+        None, description="how a model planner's reply was decoded (VLM): backend, whether it was constrained to the JSON schema (and why not), attempts"
+    )
     planner: str = ""
 
 
