@@ -5,6 +5,11 @@ same process so that they share its prefix cache. ``workers > 1`` runs cases in 
 processes (spawned, one thread each for torch and OpenCV, so the processes do not fight over
 cores); results are sorted afterwards, so the output does not depend on scheduling.
 
+With a named planner (``planner=PlannerSpec("hf", model=..., adapter=...)``) the strategy
+``agent_hf`` runs the agent with it beside ``agent`` (the heuristic planner) on the same cases;
+rows of the agent strategies name their planner (``planner``) and count its decisions, fallbacks to
+the heuristic and constrained replies; ``results.json`` describes the planner (``planner``).
+
 Examples:
     >>> from restora.bench import run_mio
     >>> results = run_mio([Path("photos")], Path("out/bench"), size=128, limit=2)   # doctest: +SKIP
@@ -35,11 +40,22 @@ from restora.cases import (
 from restora.quality.fidelity import psnr, rank_pct, ssim
 from restora.batch import Done, run_jobs
 from restora.batch.workers import process_tools
-from restora.bench.strategies import EXTRA_STRATEGIES, STRATEGIES, CaseRunner
+from restora.bench.strategies import EXTRA_STRATEGIES, STRATEGIES, CaseRunner, planner_strategy
+from restora.planners.factory import PlannerSpec, planner_factory
 
 VERSION = 1
 METRICS = ("psnr", "ssim", "tool_calls", "seconds", "rank_pct")
 NR_METRICS = ("niqe", "brisque", "piqe")
+PLANNER_FIELDS = ("planner", "planner_decisions", "planner_fallbacks", "planner_constrained")
+"""What an agent strategy's row says about its planner."""
+_FACTORIES: dict[PlannerSpec, Any] = {}  # per process: the named planner's factory (its model loaded once)
+
+
+def _factory(spec: PlannerSpec) -> Any:
+    if spec not in _FACTORIES:
+        _FACTORIES[spec] = planner_factory(spec)
+    return _FACTORIES[spec]
+
 
 def run_case(
     image: CleanImage,
@@ -52,12 +68,15 @@ def run_case(
     allow: list[str] | None = None,
     cache: bool = True,
     save_dir: Path | None = None,
+    planner: PlannerSpec | None = None,
 ) -> dict[str, Any]:
-    """All ``strategies`` on one case; returns its rows and the prefix cache's counters."""
+    """All ``strategies`` on one case; returns its rows and the prefix cache's counters.
+    ``planner``: the named planner of the strategy ``agent_<name>``."""
     toolbox, scorer = process_tools(allow)
     clean = load_clean(image.path, size)
     case = make_case(clean, image.name, combo, seed)
-    runner = CaseRunner(case, toolbox, scorer, max_steps=max_steps, cache=cache)
+    named = None if planner is None or planner_strategy(planner.name) is None else (planner.name, _factory(planner))
+    runner = CaseRunner(case, toolbox, scorer, max_steps=max_steps, cache=cache, planner=named)
     outcomes = {}
     # the oracle's enumeration first: rank_pct needs it, and it fills the cache for the rest
     # (without the oracle there is no enumeration and rank_pct is None)
@@ -82,7 +101,7 @@ def run_case(
             "plan": list(o.plan),
             **{m: (None if nr.raw.get(m) is None else round(float(nr.raw[m]), 4)) for m in NR_METRICS},
         }
-        for k in ("stop_reason", "failed", "pipelines"):
+        for k in ("stop_reason", "failed", "pipelines", *PLANNER_FIELDS):
             if k in o.extra:
                 row[k] = o.extra[k]
         rows.append(row)
@@ -167,15 +186,26 @@ def run_mio(
     on_case: Callable[[dict[str, Any]], None] | None = None,
     on_start: Callable[[int], None] | None = None,
     command: str | None = None,
+    planner: PlannerSpec | None = None,
 ) -> dict[str, Any]:
-    """Run the ``mio`` suite; write ``out/results.json`` and ``out/results.md``; return the results."""
+    """Run the ``mio`` suite; write ``out/results.json`` and ``out/results.md``; return the results.
+
+    ``planner``: a named planner (not the heuristic) adds the strategy ``agent_<name>`` (the agent
+    with it) when ``strategies`` does not list it already."""
     from restora.imageio import write_text_atomic
 
+    planner = planner or PlannerSpec()
+    planner.check()  # a missing checkpoint, adapter or server URL is an error before any case runs
+    named = planner_strategy(planner.name)
     strategies = list(strategies or STRATEGIES)
-    known = (*STRATEGIES, *EXTRA_STRATEGIES)
+    if named is not None and named not in strategies:
+        strategies.append(named)
+    known = _known_strategies(named)
     unknown = [s for s in strategies if s not in known]
     if unknown:
-        raise ValueError(f"unknown strategies {unknown} (known: {', '.join(known)})")
+        other = [s for s in unknown if s.startswith("agent_")]
+        hint = f"; {', '.join(other)} need(s) --planner {other[0].removeprefix('agent_')}" if other else ""
+        raise ValueError(f"unknown strategies {unknown} (known: {', '.join(known)}){hint}")
     strategies = [s for s in known if s in strategies]  # canonical order
     combos = list(combos or COMBOS)
     if size < 32:
@@ -185,7 +215,8 @@ def run_mio(
         raise ValueError("no clean images selected")
     jobs = [(img, combo) for img in images for combo in combos]
     kwargs: dict[str, Any] = {
-        "size": size, "seed": seed, "strategies": strategies, "max_steps": max_steps, "allow": allow, "cache": cache
+        "size": size, "seed": seed, "strategies": strategies, "max_steps": max_steps, "allow": allow, "cache": cache,
+        "planner": planner if named is not None else None,
     }
     if save_images:
         kwargs["save_dir"] = Path(out) / "cases"
@@ -222,6 +253,7 @@ def run_mio(
         "combos": combos,
         "clean": [str(d) for d in clean_dirs],
         "tools": sorted(process_tools(allow)[0].catalogue()),
+        "planner": planner.describe(),
         "cache": cache_stats,
         "workers": workers,
         "seconds": round(seconds, 2),
@@ -236,6 +268,14 @@ def run_mio(
     write_text_atomic(out / "results.json", dumps(results))
     write_text_atomic(out / "results.md", markdown(results))
     return results
+
+
+def _known_strategies(named: str | None) -> tuple[str, ...]:
+    """Every strategy this run can take, in the order results list them (``agent_<name>`` after ``agent``)."""
+    known = list(STRATEGIES)
+    if named is not None:
+        known.insert(known.index("agent") + 1, named)
+    return (*known, *EXTRA_STRATEGIES)
 
 
 def dumps(results: dict[str, Any]) -> str:
@@ -273,6 +313,15 @@ def summarize(rows: list[dict[str, Any]], strategies: list[str], combos: list[st
             "groups": groups,
             "combos": {c: _means([r for r in mine if r["combo"] == c]) for c in combos},
         }
+        planners = sorted({str(r["planner"]) for r in mine if r.get("planner")})
+        if planners:
+            out[s]["planner"] = ", ".join(planners)
+            decisions = sum(int(r.get("planner_decisions") or 0) for r in mine)
+            out[s]["overall"].update(
+                planner_decisions=decisions,
+                planner_fallback_rate=round(sum(int(r.get("planner_fallbacks") or 0) for r in mine) / decisions, 4) if decisions else None,
+                planner_constrained_rate=round(sum(int(r.get("planner_constrained") or 0) for r in mine) / decisions, 4) if decisions else None,
+            )
     return {"strategies": out, "cases": rows}
 
 
@@ -303,15 +352,27 @@ def markdown(results: dict[str, Any]) -> str:
     lines += [
         "## Overall (means over cases)",
         "",
-        "| strategy | PSNR | SSIM | rank % | tool calls | seconds | NIQE | BRISQUE | PIQE |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| strategy | planner | PSNR | SSIM | rank % | tool calls | seconds | NIQE | BRISQUE | PIQE |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for n in names:
         o = s[n]["overall"]
         lines.append(
-            f"| {n} | {_fmt(o['psnr'])} | {_fmt(o['ssim'], 3)} | {_fmt(o['rank_pct'], 1)} | {_fmt(o['tool_calls'], 1)} "
+            f"| {n} | {_fmt(s[n].get('planner'))} | {_fmt(o['psnr'])} | {_fmt(o['ssim'], 3)} | {_fmt(o['rank_pct'], 1)} | {_fmt(o['tool_calls'], 1)} "
             f"| {_fmt(o['seconds'])} | {_fmt(o.get('niqe'))} | {_fmt(o.get('brisque'))} | {_fmt(o.get('piqe'))} |"
         )
+    named = [n for n in names if s[n].get("planner") not in (None, "heuristic")]
+    if named:
+        spec = results.get("planner") or {}
+        about = ", ".join(f"{k} {v}" for k, v in spec.items() if k != "name" and v is not None)
+        lines += ["", f"Planner {spec.get('name', '?')}{f' ({about})' if about else ''}; the agent strategies without a suffix use the heuristic planner.", ""]
+        for n in named:
+            o = s[n]["overall"]
+            if o.get("planner_decisions"):
+                lines.append(
+                    f"- {n}: {o['planner_decisions']} planner decisions, {100 * o['planner_fallback_rate']:.0f}% fell back to the heuristic, "
+                    f"{100 * o['planner_constrained_rate']:.0f}% decoded under the JSON schema."
+                )
     groups = [g for g in (*GROUPS, "-") if any(g in s[n]["groups"] for n in names)]
     lines += ["", "## PSNR / SSIM by group", "", "| strategy | " + " | ".join(groups) + " |", "|---|" + "---:|" * len(groups)]
     for n in names:

@@ -13,6 +13,12 @@ agent      :func:`restora.agent.restore` with the default planner, exactly as ``
 oracle     every order of the true tasks x every tool per task; the best by PSNR (upper bound).
 =========  =====================================================================================
 
+With a named planner (``restora bench mio --planner hf|vlm ...``, a
+:class:`~restora.planners.factory.PlannerSpec`), ``agent_<name>`` (:func:`planner_strategy`) is
+the same agent with that planner, run on the same cases as ``agent`` (the heuristic planner), so a
+trained planner is compared with the heuristic; its rows count the planner's decisions, those that
+fell back to the heuristic and those whose reply was constrained to the schema.
+
 "Default tool" is the heuristic planner's first-ranked tool for the task
 (:func:`restora.planners.heuristic.rank_tools`); a tool's parameters are always its own first
 suggestion for the image in front of it (see :mod:`restora.planners.search`). ``max_steps`` caps
@@ -44,6 +50,39 @@ guard, ``agent_trials`` the agent that runs each tool's other suggested paramete
 the best (``RunConfig.sibling_trials``; extra executions are not counted as tool calls but are in
 its seconds), to measure what each changes in the same run."""
 NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
+AGENT_STRATEGIES: tuple[str, ...] = ("agent", "agent_unguarded", "agent_trials")
+"""The strategies that run the agent with the heuristic planner (their rows name it)."""
+
+
+def planner_strategy(planner: str) -> str | None:
+    """The strategy running the agent with planner ``planner``; None for the heuristic (``agent``).
+
+    Examples:
+        >>> planner_strategy("hf"), planner_strategy("heuristic")
+        ('agent_hf', None)
+    """
+    return None if planner == "heuristic" else f"agent_{planner}"
+
+
+def planner_counts(records: list[Any]) -> dict[str, int]:
+    """A model planner's decisions in a run's trace ``records`` (the steps it was asked for: their
+    action says how its reply was decoded; not the agent's own stop when a budget is spent, nor a
+    heuristic planner's steps), how many fell back to the heuristic and how many replies were
+    constrained to the schema.
+
+    Examples:
+        >>> from types import SimpleNamespace as N
+        >>> step = lambda fb, c: N(event="step", action=N(planner="vlm", fallback=fb, decoding={"constrained": c}))
+        >>> budget = N(event="step", action=N(planner="vlm", fallback=None, decoding=None))
+        >>> planner_counts([N(event="start"), step(None, True), step("heuristic: ...", False), budget])
+        {'planner_decisions': 2, 'planner_fallbacks': 1, 'planner_constrained': 1}
+    """
+    steps = [r.action for r in records if getattr(r, "event", None) == "step" and r.action.decoding is not None]
+    return {
+        "planner_decisions": len(steps),
+        "planner_fallbacks": sum(1 for a in steps if a.fallback),
+        "planner_constrained": sum(1 for a in steps if (a.decoding or {}).get("constrained") is True),
+    }
 
 
 @dataclass
@@ -67,6 +106,8 @@ class CaseRunner:
         scorer: a :class:`restora.quality.QualityScorer` (greedy/explore/agent use its NR score).
         max_steps: tool executions allowed per strategy.
         cache: False runs every pipeline from the input (the naive enumeration, for comparison).
+        planner: ``(name, factory)``: the strategy :func:`planner_strategy` ``(name)`` runs the
+            agent with a fresh ``factory()`` planner.
     """
 
     def __init__(
@@ -77,8 +118,10 @@ class CaseRunner:
         max_steps: int = 4,
         cache: bool = True,
         perceive: Callable[[np.ndarray], Any] | None = None,
+        planner: tuple[str, Callable[[], Any]] | None = None,
     ) -> None:
         self.case = case
+        self.planner = planner
         self.toolbox = toolbox
         self.scorer = scorer
         self.max_steps = int(max_steps)
@@ -113,6 +156,11 @@ class CaseRunner:
         return [t for t in RESTORATION_ORDER if t in present], self.prefix.root.report_seconds
 
     def run(self, strategy: str) -> Outcome:
+        if self.planner is not None and strategy == planner_strategy(self.planner[0]):
+            name, make = self.planner
+            outcome = self._agent(planner=make(), planner_name=name)
+            outcome.strategy = strategy
+            return outcome
         fn = getattr(self, f"_{strategy}", None)
         if strategy not in (*STRATEGIES, *EXTRA_STRATEGIES) or fn is None:
             raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join((*STRATEGIES, *EXTRA_STRATEGIES))})")
@@ -220,13 +268,13 @@ class CaseRunner:
         outcome.strategy = "agent_trials"
         return outcome
 
-    def _agent(self, guard: bool = True, sibling_trials: bool = False) -> Outcome:
+    def _agent(self, guard: bool = True, sibling_trials: bool = False, planner: Any = None, planner_name: str = "heuristic") -> Outcome:
         from restora.agent import restore
         from restora.planners.heuristic import HeuristicPlanner
 
         result = restore(
             self.case.degraded,
-            planner=HeuristicPlanner(),
+            planner=planner if planner is not None else HeuristicPlanner(),
             toolbox=self.toolbox,
             scorer=self.scorer,
             max_steps=self.max_steps,
@@ -240,7 +288,7 @@ class CaseRunner:
             list(result.accepted),
             int(result.tool_calls),
             float(result.seconds),
-            {"stop_reason": result.stop_reason, "records": result.records},
+            {"stop_reason": result.stop_reason, "records": result.records, "planner": planner_name, **planner_counts(result.records)},
         )
 
     def pipelines(self) -> list[tuple[str, ...]]:

@@ -2,6 +2,8 @@
 
 Examples:
     restora bench mio --clean ../shared/data/clean/kodak24 --out out/bench --size 128 --limit 8
+    restora bench mio --clean ../shared/data/clean/kodak24 --out out/bench-hf --size 128 --limit 8 \
+        --strategies agent --planner hf --planner-model out/tiny-planner --planner-adapter runs/planner-sft
     restora bench real --data ../shared/data --out out/real
 """
 
@@ -36,17 +38,32 @@ def bench_mio(
     allow: Annotated[str | None, typer.Option(help="comma-separated tools (default: the whole library)")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute every pipeline from the input (slow; for comparison)")] = False,
     save_images: Annotated[bool, typer.Option("--save-images", help="also write each case's input and outputs under OUT/cases/")] = False,
+    planner: Annotated[str, typer.Option(help="heuristic (default), hf (in-process transformers) or vlm (an OpenAI-compatible server): a named planner adds the strategy agent_<name>, the agent with it, run beside agent (the heuristic) on the same cases")] = "heuristic",
+    planner_model: Annotated[str | None, typer.Option(help="hf: a local checkpoint folder; vlm: the served model (or LoRA module) name")] = None,
+    planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")] = None,
+    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
+    planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
+    planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
+    planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when installed), constrained (require it) or free")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Synthetic multi-degradation suite: every strategy on every clean crop x combination.
 
     Examples:
         restora bench mio --clean ../shared/data/clean/kodak24 --out out/bench --size 128 --limit 8
+        restora bench mio --clean ../shared/data/clean/kodak24 --out out/hf --strategies agent --planner hf --planner-model out/tiny-planner
     """
     from restora.cases import parse_combos
     from restora.bench.mio import run_mio
+    from restora.config import env
+    from restora.planners.factory import PlannerSpec
 
     with user_errors():
+        spec = PlannerSpec(
+            planner, url=planner_url, model=planner_model, adapter=planner_adapter, key=planner_key or env().planner_key or "EMPTY",
+            timeout=planner_timeout, decoding=planner_decoding,
+        )
+        spec.check()
         combo_list = parse_combos(combos)
         allow_list = split_csv(allow)
         if allow_list is not None:
@@ -62,8 +79,8 @@ def bench_mio(
                 f = res["failed"]
                 line = f"{f['image']} {f['combo']}: FAILED {f['error']}"
             else:
-                agent = next((r for r in res["rows"] if r["strategy"] == "agent"), res["rows"][0])
-                line = f"{agent['image']} {agent['combo']}: {agent['strategy']} {agent['psnr']:.2f} dB"
+                agents = [r for r in res["rows"] if r["strategy"].startswith("agent")] or res["rows"][:1]
+                line = f"{agents[0]['image']} {agents[0]['combo']}: " + ", ".join(f"{r['strategy']} {r['psnr']:.2f} dB" for r in agents)
             advance(progress, task, line, quiet, step=1)
 
         with user_errors():
@@ -83,6 +100,7 @@ def bench_mio(
                 on_case=on_case,
                 on_start=lambda n: progress.update(task, total=n),
                 command=command_line(),
+                planner=spec,
             )
     _print_bench_table(results)
     out.print(f"wrote {outdir / 'results.json'} and {outdir / 'results.md'} ({results['seconds']:.0f} s)", highlight=False)
@@ -143,7 +161,7 @@ def _exit_on_failures(results: dict, name) -> None:
 
 def _print_bench_table(results: dict) -> None:
     table = Table(title=f"restora bench {results['suite']}")
-    for col in ("strategy", "PSNR", "SSIM", "rank %", "tool calls", "seconds"):
+    for col in ("strategy", "planner", "PSNR", "SSIM", "rank %", "tool calls", "seconds"):
         table.add_column(col)
     for name, s in results["strategies"].items():
         o = s["overall"]
@@ -151,5 +169,5 @@ def _print_bench_table(results: dict) -> None:
         def f(v, d=2):
             return "-" if v is None else f"{v:.{d}f}"
 
-        table.add_row(name, f(o["psnr"]), f(o["ssim"], 3), f(o["rank_pct"], 1), f(o["tool_calls"], 1), f(o["seconds"]))
+        table.add_row(name, s.get("planner", "-"), f(o["psnr"]), f(o["ssim"], 3), f(o["rank_pct"], 1), f(o["tool_calls"], 1), f(o["seconds"]))
     out.print(table)
