@@ -139,7 +139,16 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
         assert noise["noise_sigma"] == round(max(noise["classical_noise_sigma"], noise["learned_noise_sigma"]), 4)
     else:
         assert noise["noise_sigma"] == noise["classical_noise_sigma"]
+    # the network chooses the tools; the classical reading judges the steps (the accept score's perception term)
+    from restora.agent.nodes import assess
+    from restora.quality import QualityScorer, degradation_quality
+
+    assert report.judge.findings == classical.findings and report.model_copy(update={"width": 1}).judge is report.judge
+    dumped, scores = assess(perceive, QualityScorer(), big)
+    assert dumped["judge"]["findings"] == classical.model_dump(mode="json")["findings"]
+    assert scores["degradation"] == pytest.approx(degradation_quality(classical))
     alone = LearnedPerception.load(tmp_path / "run", classical=False)(big)
+    assert alone.judge is alone and "judge" not in assess(LearnedPerception.load(tmp_path / "run", classical=False), QualityScorer(), big)[0]
     assert all(f.present == (f.evidence["probability"] >= perceive.card["thresholds"][f.degradation.value]) for f in alone.findings.values())
     assert crop_boxes(90, 80, 64) == [(0, 0, 90, 80)]  # small enough: read whole
 

@@ -24,10 +24,21 @@ from restora.traces.schema import ActionRecord, StepRecord
 MAX_PLANNER_ERRORS = 3
 
 
+def assess(perceive: Any, scorer: Any, image) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(report, scores) of ``image`` as JSON dicts. The scores' perception term comes from the
+    report's :attr:`~restora.perception.DegradationReport.judge` (the classical estimators when a
+    learned perception chose the tools); the report then carries that reading under ``"judge"``."""
+    report = perceive(image)
+    judge = report.judge
+    scores = scorer.score(image, report=judge)
+    out = report.model_dump(mode="json")
+    if judge is not report:
+        out["judge"] = judge.model_dump(mode="json")
+    return out, scores.model_dump(mode="json")
+
+
 def _assess(ctx: AgentContext, image) -> tuple[dict[str, Any], dict[str, Any]]:
-    report = ctx.perceive(image)
-    scores = ctx.scorer.score(image, report=report)
-    return report.model_dump(mode="json"), scores.model_dump(mode="json")
+    return assess(ctx.perceive, ctx.scorer, image)
 
 
 def initial_state(ctx: AgentContext, input_ref: str) -> dict[str, Any]:
@@ -182,7 +193,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision = "error"
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
-        revealed = revealed_by_tone(action.task, state["report"], cand["report"])
+        revealed = revealed_by_tone(action.task, state["report"].get("judge", state["report"]), cand["report"].get("judge", cand["report"]))
         if revealed:
             # judge a tone step on what it targets, not on what it made visible (see revealed_by_tone)
             gain += revealed["credit"]

@@ -147,9 +147,9 @@ class SessionContext:
         )
 
     def assess(self, image: np.ndarray) -> tuple[dict[str, Any], dict[str, Any]]:
-        report = self.perceive(image)
-        scores = self.scorer.score(image, report=report)
-        return report.model_dump(mode="json"), scores.model_dump(mode="json")
+        from restora.agent.nodes import assess
+
+        return assess(self.perceive, self.scorer, image)
 
 
 @dataclass

@@ -31,6 +31,7 @@ def eval_planner(
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many action rows (and as many perception rows), spread over the split")] = None,
     max_tokens: Annotated[int, typer.Option(min=8, help="reply length cap (the live planner asks for at most 512)")] = 512,
     timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 120.0,
+    decoding: Annotated[str, typer.Option(help="hf: free (the raw model, what valid_rate measures; default), constrained (replies held to the JSON schema by xgrammar) or auto")] = "free",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Ask a planner every held-out row of a synth folder the way the live planner asks; writes
@@ -47,9 +48,15 @@ def eval_planner(
                 raise ValueError("--planner hf needs --planner-model (the base checkpoint folder)")
             from restora.planners.hf import HFBackend, load_planner
 
+            from restora.planners.factory import PlannerSpec
+
+            spec = PlannerSpec("hf", model=planner_model, adapter=planner_adapter, decoding=decoding)
+            spec.check()  # an unknown decoding, or constrained without xgrammar: an error before any row
             load_planner(planner_model, planner_adapter)  # fail here, with the reason, not per row
-            backend = HFBackend(planner_model, adapter=planner_adapter, max_tokens=max_tokens)
+            backend = HFBackend(planner_model, adapter=planner_adapter, max_tokens=max_tokens, constrained=spec.constrained)
         elif planner == "vlm":
+            if decoding != "free":
+                raise ValueError("--decoding is for --planner hf; a server constrains replies itself (vLLM's structured outputs)")
             if not planner_url or not planner_model:
                 raise ValueError("--planner vlm needs --planner-url and --planner-model")
             if planner_adapter:

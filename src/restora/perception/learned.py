@@ -204,4 +204,5 @@ class LearnedPerception:
                 degradation=Degradation(d), present=present, severity=round(float(np.clip(pred["severity"][j], 0.0, 1.0)), 4), evidence=evidence
             )
         h, w = image.shape[:2]
-        return DegradationReport(findings=findings, width=w, height=h, seconds=round(time.perf_counter() - t0, 4))
+        report = DegradationReport(findings=findings, width=w, height=h, seconds=round(time.perf_counter() - t0, 4))
+        return report.judged_by(classical)  # the whole-image estimators judge steps, not the network that chose them

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from restora.taxonomy import Degradation
 
@@ -53,6 +53,20 @@ class DegradationReport(BaseModel):
     width: int = Field(ge=1)
     height: int = Field(ge=1)
     seconds: float = Field(default=0.0, ge=0.0, description="time perception took")
+    _judge: DegradationReport | None = PrivateAttr(default=None)
+
+    @property
+    def judge(self) -> DegradationReport:
+        """The reading the accept score judges a step by: this report, or the independent one set
+        by :meth:`judged_by` (a learned perception that chooses the tools is not also the judge
+        of whether they worked: after a tool aimed at what it found, it tends to read the result
+        clean, damage included)."""
+        return self._judge if self._judge is not None else self
+
+    def judged_by(self, judge: DegradationReport | None) -> DegradationReport:
+        """This report with ``judge`` as :attr:`judge` (returns self)."""
+        self._judge = judge
+        return self
 
     @model_validator(mode="after")
     def _all_types(self) -> DegradationReport:
