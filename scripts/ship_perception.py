@@ -81,7 +81,21 @@ Mean AUC {val['mean_auc']}, mean F1 at the calibrated thresholds {val['mean_f1']
 |---|---:|---:|---:|---:|
 {rows}
 
-Each threshold maximises F1 on that validation split; no benchmark photo was used to set anything.
+Each threshold maximises F1 on that validation split among those that flag at most
+{val.get('max_false_alarm', '?')} of the samples without the degradation; no benchmark photo was used to set anything.
+
+## How restora uses it
+
+- It reads up to 8 native-resolution crops spread over the image and averages them.
+- The frame's tone (dark, haze) is decided by the classical whole-image estimators (a crop cannot
+  tell an under-exposed photo from the shadows of a dim room); the network's reading is kept as
+  evidence.
+- Noise tools get the larger of the classical and the learned noise sigma (the white-noise
+  estimate misses in-camera, demosaicked noise).
+- Steps are judged by the classical reading, not by this network (the perception that chose a
+  tool reads its result clean too readily).
+- `restora perceive --backend classical` / `RESTORA_PERCEPTION=classical` uses the classical
+  estimators alone.
 """
     )
     print(f"shipped {args.run} -> {args.dest} (sha256 {card['sha256'][:12]}...)")

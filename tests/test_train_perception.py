@@ -4,6 +4,7 @@ where the checkpoint left it (the same weights as an uninterrupted run)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -214,10 +215,11 @@ def test_a_shipped_card_checksum_is_checked_and_backends_load_once(pool: list[Pa
     (dest / "model.safetensors").write_bytes(bytes(data))
     with pytest.raises(RestoraError, match="does not match its card"):
         LearnedPerception.load(dest)
-    assert backend("classical") is perceive and backend(None) is perceive  # the default stays classical
-    if not (SHIPPED_MODEL / "model.safetensors").is_file():
-        with pytest.raises(RestoraError, match="no perception network ships"):
-            backend("learned")
+    assert backend("classical") is perceive
+    shipped = backend("learned")  # the default: the network that ships in the package, its checksum checked
+    assert isinstance(shipped, LearnedPerception) and backend(None) is shipped and backend(SHIPPED_MODEL) is shipped
+    assert shipped.card["sha256"] == hashlib.sha256((SHIPPED_MODEL / "model.safetensors").read_bytes()).hexdigest()
+    assert "restora train perception" in shipped.card["command"] and "non-commercial" in shipped.card["terms"]
     with pytest.raises(RestoraError, match="use learned, classical or a run folder"):
         backend(tmp_path / "nowhere")
 

@@ -42,8 +42,9 @@ MIN_SIDE = 32
 BACKENDS: tuple[str, ...] = ("learned", "classical")
 """The named perception backends (a run folder of ``restora train perception`` also names one)."""
 
-DEFAULT_BACKEND = "classical"
-"""What reads an image when neither the run nor ``RESTORA_PERCEPTION`` says."""
+DEFAULT_BACKEND = "learned"
+"""What reads an image when neither the run nor ``RESTORA_PERCEPTION`` says: the shipped network
+(:data:`SHIPPED_MODEL`), with the classical estimators deciding the frame's tone and judging steps."""
 
 SHIPPED_MODEL = Path(__file__).with_name("model")
 """The perception network that ships with restora (``model.safetensors``, ``model.json``, ``CARD.md``)."""
