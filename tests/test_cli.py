@@ -53,7 +53,7 @@ def test_run_restores_the_example_and_writes_png_trace_and_page(tmp_path: Path):
     final = records[-1]
     assert final.scores_final["overall"] > final.scores_input["overall"]
     page = (out / "damaged.html").read_text()
-    assert "Before / after" in page and "accept" in page and page.count("data:image/") >= 3
+    assert "Before / after" in page and "accept" in page and page.count("data:image/") >= 2  # input and output, full resolution
     assert _sha(src) == before, "the input file was modified"
     assert not list(out.glob("*.part")) and not list(out.glob(".*"))
 

@@ -157,7 +157,7 @@ def test_eval_planner_in_process_writes_the_figures(lora_run, synth_small, tiny_
     assert len(preds) == 6 and all("reply" in p and "valid" in p for p in preds)
     bad = CliRunner().invoke(app, [*args[:6], str(tmp_path / "no-model"), *args[7:]])
     assert bad.exit_code != 0 and "no-model" in bad.output
-    held = CliRunner().invoke(app, [*args[:-4], "--out", str(tmp_path / "held"), "--decoding", "constrained", "-q"])
+    held = CliRunner().invoke(app, [*args[:-3], "--out", str(tmp_path / "held"), "--decoding", "constrained", "-q"])
     assert held.exit_code == 0, held.output  # xgrammar holds every reply to the schema (dev extra installs it)
     assert json.loads((tmp_path / "held" / "metrics.json").read_text())["valid_rate"] == 1.0
     odd = CliRunner().invoke(app, [*args, "--decoding", "greedy"])

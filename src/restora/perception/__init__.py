@@ -77,8 +77,8 @@ def backend(name: str | Path | None = None) -> Callable[[np.ndarray], Degradatio
     folder = SHIPPED_MODEL if str(name) == "learned" else Path(name)
     if str(name) == "learned" and not (folder / "model.safetensors").is_file():
         raise RestoraError(
-            "no perception network ships with this restora yet (the trained ones harmed real camera photos; see the "
-            "README's perception training section): use classical, or a run folder of `restora train perception`"
+            f"the shipped perception network is missing from this install ({folder / 'model.safetensors'}): reinstall "
+            "restora, or use classical (RESTORA_PERCEPTION=classical) or a run folder of `restora train perception`"
         )
     if str(name) != "learned" and not folder.is_dir():
         raise RestoraError(f"perception backend {str(name)!r}: use learned, classical or a run folder of `restora train perception`")
