@@ -16,7 +16,21 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from restora.cli.common import advance, app, command_line, out, progress_bar, report_failure, split_csv, user_errors
+from restora.cli.common import (
+    PlannerAdapter,
+    PlannerKey,
+    PlannerModel,
+    PlannerTimeout,
+    PlannerURL,
+    advance,
+    app,
+    command_line,
+    out,
+    progress_bar,
+    report_failure,
+    split_csv,
+    user_errors,
+)
 
 
 bench_app = typer.Typer(help="Benchmarks per ../shared/BENCHMARK.md: results.json and results.md.", no_args_is_help=True)
@@ -39,11 +53,11 @@ def bench_mio(
     no_cache: Annotated[bool, typer.Option("--no-cache", help="recompute every pipeline from the input (slow; for comparison)")] = False,
     save_images: Annotated[bool, typer.Option("--save-images", help="also write each case's input and outputs under OUT/cases/")] = False,
     planner: Annotated[str, typer.Option(help="heuristic (default), hf (in-process transformers) or vlm (an OpenAI-compatible server): a named planner adds the strategy agent_<name>, the agent with it, run beside agent (the heuristic) on the same cases")] = "heuristic",
-    planner_model: Annotated[str | None, typer.Option(help="hf: a local checkpoint folder; vlm: the served model (or LoRA module) name")] = None,
-    planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")] = None,
-    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
-    planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
-    planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
+    planner_model: PlannerModel = None,
+    planner_adapter: PlannerAdapter = None,
+    planner_url: PlannerURL = None,
+    planner_key: PlannerKey = None,
+    planner_timeout: PlannerTimeout = 60.0,
     planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when installed), constrained (require it) or free")] = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:

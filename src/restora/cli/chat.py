@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import typer
 
-from restora.cli.common import app, err, escape_markup, fail, out, split_csv, user_errors
+from restora.cli.common import PlannerModel, PlannerURL, app, err, escape_markup, fail, out, split_csv, user_errors
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
 
 
@@ -35,8 +35,8 @@ def chat(
     allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all available)")] = None,
     max_megapixels: Annotated[float, typer.Option(help="refuse larger inputs")] = DEFAULT_MAX_MEGAPIXELS,
     planner: Annotated[str, typer.Option(help="heuristic (CPU default), vlm (OpenAI-compatible server) or hf (in-process)")] = "heuristic",
-    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL")] = None,
-    planner_model: Annotated[str | None, typer.Option(help="vlm: the served model name; hf: a local checkpoint folder")] = None,
+    planner_url: PlannerURL = None,
+    planner_model: PlannerModel = None,
     perception: Annotated[str | None, typer.Option("--perception", help="learned, classical, or a run folder of `restora train perception`")] = None,
 ) -> None:
     """Restore one photo by talking to restora: say what you want, /undo, /compare denoise, /save PATH.

@@ -186,6 +186,14 @@ def print_rows(
         out.print(text, markup=False, highlight=False, soft_wrap=True)
 
 
+# -- the model planner's options: one declaration for run, chat, bench and eval --------------------
+PlannerURL = Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")]
+PlannerModel = Annotated[str | None, typer.Option(help="hf: a local checkpoint folder; vlm: the served model (or LoRA module) name")]
+PlannerKey = Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")]
+PlannerAdapter = Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")]
+PlannerTimeout = Annotated[float, typer.Option(min=1, help="vlm: seconds per request")]
+
+
 MIN_WRAP_WIDTH = 24
 """A wrapping table column narrower than this reads badly: :func:`print_rows` drops it instead."""
 

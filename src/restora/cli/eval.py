@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from restora.cli.common import advance_to, app, out, progress_bar, user_errors
+from restora.cli.common import PlannerAdapter, PlannerKey, PlannerModel, PlannerURL, advance_to, app, out, progress_bar, user_errors
 
 eval_app = typer.Typer(help="Held-out evaluation of what restora trains.", no_args_is_help=True)
 app.add_typer(eval_app, name="eval")
@@ -23,10 +23,10 @@ def eval_planner(
     data: Annotated[Path, typer.Option("--data", help="a `restora synth` folder")],
     outdir: Annotated[Path, typer.Option("--out", "-o", help="folder for metrics.json and predictions.jsonl")],
     planner: Annotated[str, typer.Option(help="hf (in-process transformers) or vlm (an OpenAI-compatible server, e.g. vLLM)")] = "hf",
-    planner_model: Annotated[str | None, typer.Option(help="hf: the base checkpoint folder; vlm: the served model (or LoRA module) name")] = None,
-    planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter folder, a `restora train planner` run folder or a planner card id")] = None,
-    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
-    planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
+    planner_model: PlannerModel = None,
+    planner_adapter: PlannerAdapter = None,
+    planner_url: PlannerURL = None,
+    planner_key: PlannerKey = None,
     split: Annotated[str, typer.Option(help="train or val")] = "val",
     limit: Annotated[int | None, typer.Option(min=1, help="at most this many action rows (and as many perception rows), spread over the split")] = None,
     max_tokens: Annotated[int, typer.Option(min=8, help="reply length cap (the live planner asks for at most 512)")] = 512,

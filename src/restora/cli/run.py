@@ -15,7 +15,23 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from restora.cli.common import StopOnCtrlC, app, err, fail, gather_inputs, out, print_rows, report_failure, split_csv, user_errors
+from restora.cli.common import (
+    PlannerAdapter,
+    PlannerKey,
+    PlannerModel,
+    PlannerTimeout,
+    PlannerURL,
+    StopOnCtrlC,
+    app,
+    err,
+    fail,
+    gather_inputs,
+    out,
+    print_rows,
+    report_failure,
+    split_csv,
+    user_errors,
+)
 from restora.imageio import DEFAULT_MAX_MEGAPIXELS
 
 OUTPUT_SUFFIXES = (".png", ".trace.jsonl", ".html")
@@ -31,11 +47,11 @@ def run(
     allow: Annotated[str | None, typer.Option(help="comma-separated tools the agent may use (default: all available; see `restora tools`)")] = None,
     max_megapixels: Annotated[float, typer.Option(help="refuse larger inputs")] = DEFAULT_MAX_MEGAPIXELS,
     planner: Annotated[str, typer.Option(help="heuristic (CPU default), vlm (OpenAI-compatible server, e.g. vLLM) or hf (in-process transformers)")] = "heuristic",
-    planner_url: Annotated[str | None, typer.Option(help="vlm: the server's base URL, e.g. http://127.0.0.1:8000/v1")] = None,
-    planner_model: Annotated[str | None, typer.Option(help="vlm: the served model name; hf: a local checkpoint folder")] = None,
-    planner_key: Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")] = None,
-    planner_adapter: Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")] = None,
-    planner_timeout: Annotated[float, typer.Option(min=1, help="vlm: seconds per request")] = 60.0,
+    planner_url: PlannerURL = None,
+    planner_model: PlannerModel = None,
+    planner_key: PlannerKey = None,
+    planner_adapter: PlannerAdapter = None,
+    planner_timeout: PlannerTimeout = 60.0,
     planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when it is installed), constrained (require xgrammar) or free (the raw model)")] = "auto",
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
