@@ -50,8 +50,6 @@ guard, ``agent_trials`` the agent that runs each tool's other suggested paramete
 the best (``RunConfig.sibling_trials``; extra executions are not counted as tool calls but are in
 its seconds), to measure what each changes in the same run."""
 NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
-AGENT_STRATEGIES: tuple[str, ...] = ("agent", "agent_unguarded", "agent_trials")
-"""The strategies that run the agent with the heuristic planner (their rows name it)."""
 
 
 def planner_strategy(planner: str) -> str | None:

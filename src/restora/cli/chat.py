@@ -46,8 +46,8 @@ def chat(
     with --resume ID.
     """
     from restora.chat.session import HELP, ChatSession, SessionServices, default_home
-    from restora.cli.run import _planner_factory
     from restora.config import RunConfig, env
+    from restora.planners.factory import PlannerSpec, planner_factory
 
     home = sessions or default_home()
     if list_sessions:
@@ -61,7 +61,7 @@ def chat(
         raise fail("give an image to start a session, or --resume ID to continue one (--list shows them)")
     live = _Live()
     with user_errors():
-        make_planner = _planner_factory(planner, planner_url, planner_model, env().planner_key or "EMPTY", 60.0)
+        make_planner = planner_factory(PlannerSpec(planner, url=planner_url, model=planner_model, key=env().planner_key or "EMPTY"))
         names = split_csv(allow)
         services = SessionServices(
             config=RunConfig(perception=perception), planner=make_planner(), allow=names, turn_steps=steps, on_event=live.on_event

@@ -71,6 +71,7 @@ def run(
     from restora.imageio import load_image, save_image_as, write_text_atomic
     from restora.model_zoo.loaded import apply as apply_device
     from restora.perception import backend
+    from restora.planners.factory import PlannerSpec, planner_factory
     from restora.quality import QualityScorer
     from restora.report import render_report
     from restora.tools import ToolBox
@@ -78,7 +79,8 @@ def run(
     try:
         with user_errors():
             key = planner_key or env().planner_key or "EMPTY"
-            make_planner = _planner_factory(planner, planner_url, planner_model, key, planner_timeout, planner_adapter, planner_decoding)
+            spec = PlannerSpec(planner, url=planner_url, model=planner_model, adapter=planner_adapter, key=key, timeout=planner_timeout, decoding=planner_decoding)
+            make_planner = planner_factory(spec)
             config = RunConfig(max_steps=max_steps, max_seconds=max_seconds, guard=guard, perception=perception)
             backend(config.perception)  # a bad name or model folder is an error before anything runs
             placed, _ = apply_device(DeviceConfig(device=device))
@@ -325,10 +327,3 @@ def _check_usable(toolbox: Any, names: list[str] | None) -> None:
     if problems:
         raise ToolError("--allow: " + " ".join(problems))
 
-
-def _planner_factory(kind: str, url: str | None, model: str | None, key: str, timeout: float, adapter: str | None = None, decoding: str = "auto"):
-    """A function making a fresh planner per image (planners keep per-image caches); see
-    :mod:`restora.planners.factory`."""
-    from restora.planners.factory import PlannerSpec, planner_factory
-
-    return planner_factory(PlannerSpec(kind, url=url, model=model, adapter=adapter, key=key, timeout=timeout, decoding=decoding))
