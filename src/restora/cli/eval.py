@@ -46,9 +46,8 @@ def eval_planner(
         if planner == "hf":
             if not planner_model:
                 raise ValueError("--planner hf needs --planner-model (the base checkpoint folder)")
-            from restora.planners.hf import HFBackend, load_planner
-
             from restora.planners.factory import PlannerSpec
+            from restora.planners.hf import HFBackend, load_planner
 
             spec = PlannerSpec("hf", model=planner_model, adapter=planner_adapter, decoding=decoding)
             spec.check()  # an unknown decoding, or constrained without xgrammar: an error before any row

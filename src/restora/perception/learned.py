@@ -120,7 +120,7 @@ class LearnedPerception:
         self.crop = int(card["crop"])
         self.max_crops = int(max_crops)
         self.classical = classical
-        self.whole_image = tuple(whole_image) if classical else ()
+        self.whole_image = tuple(whole_image)  # decided by the classical estimators when they run
         self.name = f"learned:{card.get('arch', '?')}"
 
     @classmethod
@@ -178,6 +178,7 @@ class LearnedPerception:
         findings = {}
         for j, d in enumerate(DEGRADATIONS):
             p = float(pred["probability"][j])
+            present = p >= float(self.thresholds[j])
             evidence = dict(classical.findings[d].evidence) if classical is not None else {}
             for name, (deg, _, _, _) in MEASURES.items():
                 if deg == d:
@@ -187,7 +188,7 @@ class LearnedPerception:
                 # the white-noise estimate reads in-camera (demosaicked, smoothed) noise far too low;
                 # the network was trained on that noise too: tools get the larger of the two
                 evidence["classical_noise_sigma"] = evidence["noise_sigma"]
-                if p >= float(self.thresholds[j]):
+                if present:
                     evidence["noise_sigma"] = round(max(float(evidence["noise_sigma"]), pred["measures"]["noise_sigma"]), 4)
             if d in self.whole_image and classical is not None:
                 # a property of the whole frame: decided by the whole-image estimators, the network's
@@ -199,7 +200,6 @@ class LearnedPerception:
                 )
                 continue
             evidence["probability"] = round(p, 4)
-            present = p >= float(self.thresholds[j])
             findings[d] = Finding(
                 degradation=Degradation(d), present=present, severity=round(float(np.clip(pred["severity"][j], 0.0, 1.0)), 4), evidence=evidence
             )
