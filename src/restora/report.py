@@ -274,12 +274,6 @@ def step_verdict(step, min_gain: float = 0.002, min_consistency: float = 0.25) -
         held = " and the structure held" if step.consistency is not None else ""
         if guard.get("checked"):
             held = (", the structure held" if step.consistency is not None else "") + " and the no-harm guard passed it"
-        if (step.tool_info or {}).get("vouched_by_guard") and (gain is None or gain <= min_gain):
-            return (
-                f"kept on the no-harm guard's word: {guard.get('reason', 'it vouched for the step')}; quality "
-                f"{'fell' if (gain or 0.0) < 0 else 'rose only'} {abs(gain or 0.0):.3f} (the no-reference measures score a "
-                "flat, cleanly restored picture low)" + (", and the structure held" if step.consistency is not None else "")
-            )
         mixed = _mixed_gain(step.scores_before, step.scores_after)
         return f"kept: quality rose {gain or 0.0:.3f} (more than the {min_gain:g} needed{credit}{mixed}){held}"
     causes = rollback_causes(step, min_gain, min_consistency)
@@ -816,9 +810,7 @@ def _judging_section(run: _Run) -> str:
         "different one)"
         + (
             ", and the <b>no-harm guard</b> finds that what the step removed looks like the degradation it targets, not "
-            "picture content (edges, text, texture). Where the guard is so sure of a step that almost none of its "
-            "validation steps that sure did harm (its <i>vouch level</i>), the step is kept even if quality did not rise: "
-            "the no-reference measures score a flat, cleanly denoised picture low"
+            "picture content (edges, text, texture)"
             if guard
             else " (the no-harm guard was off for this run)"
         )

@@ -183,9 +183,8 @@ def score(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
-    """Accept the step if quality rose by more than ``min_gain`` (or the no-harm guard vouches for
-    it), the output kept the input's coarse structure (``min_consistency``) and the guard passed
-    it; else roll back and ban it."""
+    """Accept the step if quality rose by more than ``min_gain``, the output kept the input's
+    coarse structure (``min_consistency``) and the no-harm guard passed it; else roll back and ban it."""
     ctx = runtime.context
     action = Action(**state["pending"])
     cand = state["candidate"]
@@ -201,13 +200,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             cand = {**cand, "info": {**(cand.get("info") or {}), "revealed": revealed}}
         consistent = float(cand.get("consistency", 1.0)) >= ctx.config.min_consistency
         guarded = bool((cand.get("guard") or {}).get("ok", True))
-        vouched = bool((cand.get("guard") or {}).get("vouched", False))
-        if vouched and gain <= ctx.config.min_gain:
-            # the NR metrics score a flat, correctly denoised picture low (NIQE and BRISQUE read the
-            # missing grain as unnatural); the guard, fitted on PSNR against the clean picture, is
-            # the better judge of a step it is this sure of (see NoHarmGuard.check)
-            cand = {**cand, "info": {**(cand.get("info") or {}), "vouched_by_guard": {"gain": round(gain, 6)}}}
-        decision = "accept" if (gain > ctx.config.min_gain or vouched) and consistent and guarded else "rollback"
+        decision = "accept" if gain > ctx.config.min_gain and consistent and guarded else "rollback"
     banned = list(state["banned"])
     newly_banned = []
     if decision != "accept":

@@ -18,12 +18,6 @@ text, barcodes, fences and tiles), labelled by the PSNR change against the known
 the threshold is chosen on the validation split's photos (never on benchmark photos) and ships in
 ``guard.json`` beside this module with the command that made it.
 
-The guard also *vouches* for a step: at or below a family's vouch level (the highest harm
-probability at which at most 2% of the validation steps harmed), the accept rule keeps the step
-even when the no-reference metrics fall. NIQE and BRISQUE read a flat, correctly denoised picture
-(a grey card, a dark chair) as unnatural and would refuse exactly the steps a photographer wants;
-the guard was fitted on PSNR against the clean picture and is the better judge of those.
-
 Examples:
     >>> import numpy as np
     >>> from restora.quality.guard import NoHarmGuard
@@ -82,14 +76,7 @@ FEATURES: tuple[str, ...] = (
     "removed_share",
     "removed_peak",
     "removed_plateau",
-    "removed_over_coarse_noise",
-    "noise_scale_ratio",
 )
-
-FEATURE_VERSION = 2
-"""Bumped whenever a measure's definition changes (2: the correlated-noise measures; the piece
-measures undefined for a faint residual): stored training rows of another version are synthesized
-again, not reused."""
 
 EXPLAIN: dict[str, str] = {
     "removed_over_noise": "it removed far more than the image's noise level",
@@ -111,8 +98,6 @@ EXPLAIN: dict[str, str] = {
     "removed_share": "it changed a large share of the pixels",
     "removed_peak": "what it removed has the full contrast of printed or drawn content (rain and noise are fainter)",
     "removed_plateau": "what it removed has flat tops and crisp sides, like drawn shapes, not soft streaks or grain",
-    "removed_over_coarse_noise": "it removed more than even the coarse-scale (correlated) noise level",
-    "noise_scale_ratio": "the input's noise reads higher at the coarse scale (correlated camera noise, or texture)",
 }
 """What a large contribution of each measure means, in words for the trace and the page."""
 
@@ -183,16 +168,6 @@ def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]
     rms = float(np.sqrt(np.mean(r * r)))
     f: dict[str, float] = {}
     f["removed_over_noise"] = math.log((rms + eps) / (sigma + eps))
-    # camera noise is demosaicked, chroma-smoothed and JPEG'd: correlated over a few pixels, so the
-    # fine-scale estimate reads it low. The same estimate on a 2x area-downscaled copy, times 2,
-    # reads white noise the same and correlated noise (and texture) higher.
-    h, w = b.shape
-    if min(h, w) >= 16:
-        coarse = 2.0 * noise_sigma(cv2.resize(b, (w // 2, h // 2), interpolation=cv2.INTER_AREA))
-    else:
-        coarse = sigma
-    f["removed_over_coarse_noise"] = math.log((rms + eps) / (coarse + eps))
-    f["noise_scale_ratio"] = math.log((coarse + eps) / (sigma + eps))
     energy = float((r * r).sum())
     big = np.abs(r) > 0.12
     f["big_share"] = float((r[big] ** 2).sum() / energy) if energy > 1e-12 else 0.0
@@ -245,16 +220,6 @@ def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]
     return {k: float(f[k]) for k in FEATURES}
 
 
-PIECE_FEATURES: tuple[str, ...] = (
-    "pieces", "piece_size", "piece_linearity", "largest_piece", "removed_share", "removed_peak", "removed_plateau",
-)
-"""Measures of the removed pieces; NaN (undefined, no evidence) when (almost) nothing was removed
-above their level. A model reads NaN as its training mean: contribution 0."""
-PIECE_MIN_SHARE = 0.001
-"""Below this share of the pixels removed above the level, the pieces are a few stray pixels (a
-hot pixel, a speck of dust) whose count and shape say nothing about the step: undefined."""
-
-
 def _pieces(r: np.ndarray, level: float = 0.05) -> dict[str, float]:
     """Geometry and profile of the connected pieces of what a step removed (``|r| > level``): how
     many per 10,000 px (log), their median area (log px), how line-like they are (median of
@@ -267,11 +232,8 @@ def _pieces(r: np.ndarray, level: float = 0.05) -> dict[str, float]:
     mask = (mag > level).astype(np.uint8)
     total = int(mask.sum())
     h, w = r.shape
-    if total < max(4, PIECE_MIN_SHARE * r.size):
-        # (almost) nothing removed above the level (a faint residual: mild noise, a light touch): the
-        # pieces' geometry is undefined, which is no evidence either way; "no pieces" read as
-        # "a few large pieces" made the guard refuse every mild camera-noise denoise
-        return dict.fromkeys(PIECE_FEATURES, math.nan)
+    if total < 4:
+        return {k: 0.0 for k in ("pieces", "piece_size", "piece_linearity", "largest_piece", "removed_share", "removed_peak", "removed_plateau")}
     inside = mag[mask.astype(bool)]
     peak = float(np.percentile(inside, 95.0))
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -326,10 +288,6 @@ class GuardVerdict:
     threshold: float | None = None
     reason: str = ""
     features: dict[str, float] = field(default_factory=dict)
-    vouched: bool = False
-    """The harm probability is at or below the family's vouch level: on the validation steps,
-    almost none this confident harmed, so the accept rule keeps the step even where the NR metrics
-    fall (they score a flat, correctly denoised picture low)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -339,8 +297,7 @@ class GuardVerdict:
             "p_harm": None if self.p_harm is None else round(self.p_harm, 4),
             "threshold": self.threshold,
             "reason": self.reason,
-            "vouched": self.vouched,
-            "features": {k: (None if math.isnan(v) else round(v, 4)) for k, v in self.features.items()},
+            "features": {k: round(v, 4) for k, v in self.features.items()},
         }
 
 
@@ -353,16 +310,14 @@ class FamilyModel:
     weights: tuple[float, ...]
     bias: float
     threshold: float
-    vouch: float | None = None
-    """At or below this harm probability the guard vouches for the step (see :meth:`NoHarmGuard.check`)."""
 
     def p_harm(self, x: np.ndarray) -> float:
-        z = np.nan_to_num((np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale), nan=0.0)
+        z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         logit = float(self.bias + np.dot(np.asarray(self.weights), z))
         return float(1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, logit)))))
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        z = np.nan_to_num((np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale), nan=0.0)
+        z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
         return np.asarray(self.weights) * z
 
 
@@ -401,7 +356,6 @@ class NoHarmGuard:
                 families[name] = FamilyModel(
                     mean=tuple(m["mean"]), scale=tuple(m["scale"]), weights=tuple(m["weights"]),
                     bias=float(m["bias"]), threshold=float(m["threshold"]),
-                    vouch=None if m.get("vouch") is None else float(m["vouch"]),
                 )
             except (KeyError, TypeError, ValueError) as e:
                 raise GuardError(f"{path}: family {name!r} is malformed: {e}") from e
@@ -435,19 +389,11 @@ class NoHarmGuard:
         assert worst is not None
         p, vec, feats = worst
         ok = p <= model.threshold
-        vouched = ok and model.vouch is not None and p <= model.vouch
-        if vouched:
-            reason = (
-                f"what it removed is the {task.replace('_', ' ')} it targets, with confidence "
-                f"(harm {p:.3f} <= vouch level {model.vouch:.3f})"
-            )
-        elif ok:
+        if ok:
             reason = f"what it removed looks like the {task.replace('_', ' ')} it targets (harm {p:.2f} <= {model.threshold:.2f})"
         else:
             contrib = model.contributions(vec)
             top = [FEATURES[i] for i in np.argsort(-contrib)[:2] if contrib[i] > 0]
             why = "; ".join(EXPLAIN[k] for k in top) or "its residual looks like the picture's own content"
             reason = f"likely harm ({p:.2f} > {model.threshold:.2f}): {why}"
-        return GuardVerdict(
-            task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched
-        )
+        return GuardVerdict(task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats)

@@ -46,7 +46,6 @@ from __future__ import annotations
 import json
 import math
 import time
-import warnings
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,7 +57,7 @@ import numpy as np
 from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
 from restora.config import help_field
 from restora.imageio import write_text_atomic
-from restora.quality.guard import FEATURE_VERSION, FEATURES, residual_features
+from restora.quality.guard import FEATURES, residual_features
 from restora.taxonomy import FORMATION_ORDER
 from restora.trainer.common import check_all, config_json, default_clean_pool
 
@@ -118,12 +117,6 @@ class GuardTrainConfig:
     )
     utility_clip: float = help_field("dB: each step's PSNR change is clipped to +-this in the utility rule", default=10.0)
     max_false_reject: float = help_field("share of helpful validation steps the threshold may reject (false_reject rule)", default=0.05)
-    vouch_harm: float = help_field(
-        "largest share of harmful validation steps among those the guard vouches for (p_harm at or below its vouch "
-        "level): a step it vouches for is kept even when the NR metrics fall",
-        default=0.0,
-    )
-    vouch_min_steps: int = help_field("fewest validation steps the vouch level must cover (else the family vouches for none)", default=20)
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -145,8 +138,6 @@ class GuardTrainConfig:
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
             (self.threshold_rule in THRESHOLD_RULES, f"threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {self.threshold_rule!r}"),
             (self.utility_clip > 0.0, f"utility_clip must be > 0, got {self.utility_clip}"),
-            (0.0 <= self.vouch_harm < 1.0, f"vouch_harm must be in [0, 1), got {self.vouch_harm}"),
-            (self.vouch_min_steps >= 1, f"vouch_min_steps must be >= 1, got {self.vouch_min_steps}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
         ]
         check_all(checks)
@@ -157,12 +148,8 @@ class GuardTrainConfig:
     def rows_stamp(self) -> dict[str, dict[str, Any]]:
         """Per family, the settings that decide its rows in ``rows.jsonl``: the sampling settings
         (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
-        fit_only = (
-            "out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families",
-            "vouch_harm", "vouch_min_steps",
-        )
+        fit_only = ("out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families")
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
-        common["feature_version"] = FEATURE_VERSION
         return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
 
 
@@ -191,7 +178,7 @@ def sample_steps(
     from restora import degrade
     from restora.batch.workers import process_tools
     from restora.imageio import load_image
-    from restora.perception import backend
+    from restora.perception import perceive
     from restora.synth import negatives
     from restora.taxonomy import DEGRADATION_FOR, Task
 
@@ -225,8 +212,7 @@ def sample_steps(
         condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
     else:
         before, condition = clean, f"{context}clean"
-    # the default perception, the one the agent plans with: the guard learns the steps it will judge
-    report = backend()(before)
+    report = perceive(before)
     tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
     base = _psnr(before, clean)
@@ -252,7 +238,7 @@ def sample_steps(
                 rows.append({
                     "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
                     "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
-                    "features": {k: (None if math.isnan(v) else round(v, 6)) for k, v in feats.items()},
+                    "features": {k: round(v, 6) for k, v in feats.items()},
                 })
                 if worst is None or dpsnr < worst[0]:
                     caption = [f"{family} {index}: {scene}, {condition}", f"{tool_name}: {dpsnr:+.2f} dB"]
@@ -304,9 +290,7 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
     """Fit one family's model on its training rows and set its threshold on the validation rows."""
     def arrays(split: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[dict[str, Any]]]:
         use = [r for r in rows if r["split"] == split and abs(r["dpsnr"]) > cfg.margin]
-        # None: undefined for this step (no evidence): NaN here, the training mean below
-        x = np.array([[np.nan if r["features"][k] is None else r["features"][k] for k in FEATURES] for r in use], np.float64)
-        x = x.reshape(-1, len(FEATURES))
+        x = np.array([[r["features"][k] for k in FEATURES] for r in use], np.float64).reshape(-1, len(FEATURES))
         d = np.array([r["dpsnr"] for r in use], np.float64)
         return x, (d < 0).astype(np.float64), d, use
 
@@ -314,14 +298,9 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
     xv, yv, dv, val_rows = arrays("val")
     if len(xt) < 10 or yt.min() == yt.max():
         raise ValueError(f"too few usable training steps to fit ({len(xt)}, harm share {yt.mean() if len(yt) else 0:.2f}); raise --samples")
-    with warnings.catch_warnings():  # a measure undefined on every step: mean 0, scale 1
-        warnings.simplefilter("ignore", RuntimeWarning)
-        mean = np.nanmean(xt, axis=0)
-        scale = np.nanstd(xt, axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0)
-    scale = np.where(np.isfinite(scale) & (scale >= 1e-6), scale, 1.0)
-    xt = np.where(np.isnan(xt), mean, xt)  # undefined -> the mean: standardised 0, no evidence
-    xv = np.where(np.isnan(xv), mean, xv)
+    mean = xt.mean(axis=0)
+    scale = xt.std(axis=0)
+    scale[scale < 1e-6] = 1.0
     weight = np.minimum(np.abs(dt), 3.0) + 0.25
     weight = weight * np.where(yt == 1, 0.5 / max(yt.mean(), 1e-6), 0.5 / max(1 - yt.mean(), 1e-6))
     coef, bias = fit_logistic((xt - mean) / scale, yt, weight, cfg.l2)
@@ -338,19 +317,8 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
     threshold = round(min(max(threshold, 0.05), 0.99), 4)
     reject = pv > threshold
     harm = yv == 1
-    vouch = vouch_level(pv, yv, cfg.vouch_harm, cfg.vouch_min_steps)
-    if vouch is not None:
-        vouch = round(min(vouch, threshold), 6)
-    vouched = pv <= vouch if vouch is not None else np.zeros(len(pv), bool)
     return {
-        "model": {
-            "mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(), "bias": round(bias, 6),
-            "threshold": threshold, "vouch": vouch,
-        },
-        "val_vouched_share": round(float(vouched.mean()), 4) if len(pv) else None,
-        "val_vouched_harm_share": round(float(harm[vouched].mean()), 4) if vouched.any() else None,
-        "val_vouched_worst_db": round(float(dv[vouched].min()), 2) if vouched.any() else None,
-        "val_help_vouched": round(float(vouched[~harm].mean()), 4) if (~harm).any() else None,
+        "model": {"mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(), "bias": round(bias, 6), "threshold": threshold},
         "train_steps": int(len(xt)),
         "train_harm_share": round(float(yt.mean()), 4),
         "val_steps": int(len(xv)),
@@ -365,34 +333,6 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         "val_mean_db_kept_after": round(float(np.where(reject, 0.0, dv).mean()), 4) if len(dv) else None,
         "_val_rejected": [r for r, rej in zip(val_rows, reject, strict=True) if rej],
     }
-
-
-def vouch_level(p: np.ndarray, harm: np.ndarray, max_harm: float, min_steps: int) -> float | None:
-    """The highest harm probability ``t`` such that, of the validation steps with ``p <= t``, at most
-    ``max_harm`` harmed and there are at least ``min_steps`` of them; None when there is none.
-
-    Steps at or below it are ones the guard *vouches for*: what they removed looks so much like the
-    degradation they target that the accept rule keeps them even where the NR metrics fall (they
-    score smooth, flat, correctly denoised pictures low). Set on validation steps only.
-
-    Examples:
-        >>> p = np.array([0.01, 0.02, 0.03, 0.04, 0.5, 0.9]); harm = np.array([0, 0, 0, 1, 0, 1.0])
-        >>> vouch_level(p, harm, 0.0, 2)
-        0.03
-        >>> vouch_level(p, harm, 0.3, 2)
-        0.5
-        >>> vouch_level(p, harm, 0.0, 4) is None
-        True
-    """
-    if len(p) == 0:
-        return None
-    order = np.argsort(p, kind="stable")
-    ps, hs = p[order], np.asarray(harm, np.float64)[order]
-    rate = np.cumsum(hs) / np.arange(1, len(ps) + 1)
-    # a level between equal probabilities takes all of them: judge each distinct value at its last step
-    last = np.concatenate([ps[:-1] < ps[1:], [True]])
-    ok = [i for i in range(len(ps)) if last[i] and i + 1 >= min_steps and rate[i] <= max_harm]
-    return float(ps[max(ok)]) if ok else None
 
 
 def utility_threshold(p: np.ndarray, dpsnr: np.ndarray, clip: float) -> float:
@@ -495,7 +435,6 @@ def train_guard(
         "rows_reused": reused,
         "failed_samples": len(failed),
         "families": guard["validation"],
-        "vouch": {f: m["model"]["vouch"] for f, m in families.items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }
     write_text_atomic(cfg.out / "metrics.json", json.dumps(result, indent=1) + "\n")
@@ -521,15 +460,13 @@ def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejec
         f"{result['steps']} synthesized steps ({result['failed_samples']} failed samples), {result['seconds']:.0f} s. "
         "Harm = PSNR against the clean picture fell by more than the margin; help = rose by more than it.",
         "",
-        "| family | train steps | val steps | val harm share | val AUC | harm rejected | help rejected | harm dB rejected / total | mean dB per step before -> after "
-        "| vouch level | vouched share | harm among vouched | worst vouched dB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| family | train steps | val steps | val harm share | val AUC | harm rejected | help rejected | harm dB rejected / total | mean dB per step before -> after |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for f, m in result["families"].items():
         lines.append(
             f"| {f} | {m['train_steps']} | {m['val_steps']} | {m['val_harm_share']} | {m['val_auc']} | {m['val_harm_rejected']} | "
-            f"{m['val_help_rejected']} | {m['val_harm_db_rejected']} / {m['val_harm_db_total']} | {m['val_mean_db_kept_before']} -> {m['val_mean_db_kept_after']} | "
-            f"{result['vouch'].get(f)} | {m.get('val_vouched_share')} | {m.get('val_vouched_harm_share')} | {m.get('val_vouched_worst_db')} |"
+            f"{m['val_help_rejected']} | {m['val_harm_db_rejected']} / {m['val_harm_db_total']} | {m['val_mean_db_kept_before']} -> {m['val_mean_db_kept_after']} |"
         )
     by_scene: dict[str, list[float]] = {}
     for r in rows:
