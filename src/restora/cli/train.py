@@ -77,6 +77,7 @@ def train_guard(
     crop: Annotated[int, typer.Option(min=64, help="crop side, px (native resolution)")] = 192,
     context_share: Annotated[float, typer.Option(help="share of pictures that also carry a degradation formed before the family's own (dark, haze, blur, ...)")] = 0.5,
     threshold_rule: Annotated[str, typer.Option(help="how thresholds are set on the validation steps: utility (most PSNR gained on average) or false_reject")] = "utility",
+    perception: Annotated[str, typer.Option(help="perception that reads each picture and so sets the tools' parameters, as the agent's does: learned, classical or a run folder")] = "learned",
     max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
@@ -95,7 +96,7 @@ def train_guard(
     with user_errors():
         kwargs = {} if not clean else {"clean": clean}
         cfg = GuardTrainConfig(
-            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
+            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
         )
     progress = progress_bar(quiet)
     command = "restora " + " ".join(shlex.quote(a) for a in sys.argv[1:])

@@ -9,7 +9,7 @@ hazy scene under the JPEG, blur under the noise: what the agent meets in the mid
 pipeline; a picture left without the family's own may get any other one), then either degraded with the family's own degradation at a uniform severity (noise:
 Gaussian, Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: straight motion,
 camera shake or defocus; rain; low resolution) or left as it is, as perception's false alarms
-leave it. Classical perception reads it; every available tool of the family runs with the
+leave it. The agent's perception (``--perception``, the shipped network by default) reads it; every available tool of the family runs with the
 parameters the heuristic planner would give it (for deblurring both kinds on either blur:
 perception mistakes one for the other); the row keeps the guard's measures and the PSNR change
 against the reference: the clean picture, with the context degradation when there is one (a
@@ -102,6 +102,10 @@ class GuardTrainConfig:
     families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
     samples: int = help_field("synthesized pictures per family (each runs every tool of the family)", default=240)
     crop: int = help_field("crop side, px (native resolution)", default=192)
+    perception: str = help_field(
+        "perception that reads each picture, as the agent would (learned, classical or a run folder of `restora train perception`)",
+        default="learned",
+    )
     degraded_share: float = help_field("share of pictures given the family's degradation (the rest: perception's false alarms)", default=0.6)
     hard_share: float = help_field("share of pictures that are hard negatives (text, barcodes, fences, tiles, ...)", default=0.35)
     context_share: float = help_field(
@@ -139,6 +143,10 @@ class GuardTrainConfig:
             (self.threshold_rule in THRESHOLD_RULES, f"threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {self.threshold_rule!r}"),
             (self.utility_clip > 0.0, f"utility_clip must be > 0, got {self.utility_clip}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
+            (
+                self.perception in ("learned", "classical") or Path(self.perception).is_dir(),
+                f"perception must be learned, classical or a run folder of `restora train perception`, got {self.perception!r}",
+            ),
         ]
         check_all(checks)
 
@@ -178,7 +186,7 @@ def sample_steps(
     from restora import degrade
     from restora.batch.workers import process_tools
     from restora.imageio import load_image
-    from restora.perception import perceive
+    from restora.perception import backend
     from restora.synth import negatives
     from restora.taxonomy import DEGRADATION_FOR, Task
 
@@ -212,7 +220,8 @@ def sample_steps(
         condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
     else:
         before, condition = clean, f"{context}clean"
-    report = perceive(before)
+    # the perception the agent plans with picks the parameters, so the guard learns the steps it will judge
+    report = backend(cfg["perception"])(before)
     tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
     base = _psnr(before, clean)
