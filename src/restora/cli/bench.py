@@ -18,6 +18,7 @@ from rich.table import Table
 
 from restora.cli.common import (
     PlannerAdapter,
+    PlannerDecoding,
     PlannerKey,
     PlannerModel,
     PlannerTimeout,
@@ -58,7 +59,7 @@ def bench_mio(
     planner_url: PlannerURL = None,
     planner_key: PlannerKey = None,
     planner_timeout: PlannerTimeout = 60.0,
-    planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when installed), constrained (require it) or free")] = "auto",
+    planner_decoding: PlannerDecoding = "auto",
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Synthetic multi-degradation suite: every strategy on every clean crop x combination.

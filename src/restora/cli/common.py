@@ -192,6 +192,9 @@ PlannerModel = Annotated[str | None, typer.Option(help="hf: a local checkpoint f
 PlannerKey = Annotated[str | None, typer.Option(help="vlm: API key (default: $RESTORA_PLANNER_KEY, else none)")]
 PlannerAdapter = Annotated[str | None, typer.Option(help="hf: a LoRA adapter from `restora train planner` (its run folder, adapter/ or planner card id)")]
 PlannerTimeout = Annotated[float, typer.Option(min=1, help="vlm: seconds per request")]
+PlannerDecoding = Annotated[
+    str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when it is installed), constrained (require xgrammar) or free (the raw model)")
+]
 
 
 MIN_WRAP_WIDTH = 24

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 
 from restora.cli.common import (
     PlannerAdapter,
+    PlannerDecoding,
     PlannerKey,
     PlannerModel,
     PlannerTimeout,
@@ -52,7 +53,7 @@ def run(
     planner_key: PlannerKey = None,
     planner_adapter: PlannerAdapter = None,
     planner_timeout: PlannerTimeout = 60.0,
-    planner_decoding: Annotated[str, typer.Option(help="hf: auto (replies constrained to the JSON schema by xgrammar when it is installed), constrained (require xgrammar) or free (the raw model)")] = "auto",
+    planner_decoding: PlannerDecoding = "auto",
     device: Annotated[str, typer.Option(help="where model tools run: auto (the GPU when there is one), cpu, cuda, cuda:1, ...")] = "auto",
     perception: Annotated[str | None, typer.Option("--perception", help="learned (the shipped network), classical, or a run folder of `restora train perception` (default: RESTORA_PERCEPTION, else restora's default)")] = None,
     guard: Annotated[bool, typer.Option("--guard/--no-guard", help="roll back steps whose residual looks like the picture's own content, not the degradation (the no-harm guard)")] = True,

@@ -57,6 +57,7 @@ import numpy as np
 from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
 from restora.config import help_field
 from restora.imageio import write_text_atomic
+from restora.perception import BACKENDS
 from restora.quality.guard import FEATURES, residual_features
 from restora.taxonomy import FORMATION_ORDER
 from restora.trainer.common import check_all, config_json, default_clean_pool
@@ -144,7 +145,7 @@ class GuardTrainConfig:
             (self.utility_clip > 0.0, f"utility_clip must be > 0, got {self.utility_clip}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
             (
-                self.perception in ("learned", "classical") or Path(self.perception).is_dir(),
+                self.perception in BACKENDS or Path(self.perception).is_dir(),
                 f"perception must be learned, classical or a run folder of `restora train perception`, got {self.perception!r}",
             ),
         ]
