@@ -126,16 +126,27 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     noise = report.findings["noise"].evidence
     assert 0.0 <= noise["probability"] <= 1.0 and "learned_noise_sigma" in noise and "noise_sigma_coarse" in noise  # classical evidence kept
     from restora.perception import perceive as classical_perceive
-    from restora.perception.learned import WHOLE_IMAGE
+    from restora.perception.learned import EITHER_READING, WHOLE_IMAGE
 
     classical = classical_perceive(big)
     for f in report.findings.values():
         d = f.degradation.value
         if d in WHOLE_IMAGE:  # the frame's tone: the whole-image estimators decide, the network's reading kept
-            assert (f.present, f.severity) == (classical.findings[d].present, classical.findings[d].severity)
+            by_net = d in EITHER_READING and f.evidence["learned_probability"] >= perceive.card["thresholds"][d]
+            assert f.present == (classical.findings[d].present or by_net)
+            assert ("found_by_network" in f.evidence) == (f.present and not classical.findings[d].present)
+            if classical.findings[d].present or not f.present:
+                assert f.severity == classical.findings[d].severity
             assert 0.0 <= f.evidence["learned_probability"] <= 1.0 and "probability" not in f.evidence
         else:
             assert f.present == (f.evidence["probability"] >= perceive.card["thresholds"][d])
+    # haze is found when either reading finds it (the network at its threshold); dark only by the classical one
+    assert EITHER_READING == ("haze",)
+    for d, thr, expect in (("haze", 0.0, True), ("haze", 1.01, classical.findings["haze"].present), ("dark", 0.0, classical.findings["dark"].present)):
+        card = {**perceive.card, "thresholds": {**perceive.card["thresholds"], d: thr}}
+        seen = LearnedPerception(perceive.model, card)(big).findings[d]
+        assert seen.present == expect, (d, thr)
+        assert ("found_by_network" in seen.evidence) == (expect and not classical.findings[d].present)
     if report.findings["noise"].present:  # tools get the larger sigma: the white-noise estimate misses camera noise
         assert noise["noise_sigma"] == round(max(noise["classical_noise_sigma"], noise["learned_noise_sigma"]), 4)
     else:
