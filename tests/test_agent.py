@@ -192,6 +192,31 @@ def test_heuristic_planner_still_tries_what_the_input_showed(clean_photo):
     assert HeuristicPlanner().next_action(obs([], inp=now_clean)).kind == "stop"
 
 
+def test_haze_that_a_kept_brightening_made_is_not_dehazed(clean_photo):
+    """Brightening lifts the shadows, which reads as haze: after a kept low-light step, haze that
+    the input did not show is that step's look and the planner stops; haze the input showed is
+    still dehazed, and before any tone step haze is fixed as usual."""
+    from restora.planners.base import HistoryItem, Observation
+    from restora.tools import ToolBox
+
+    hazy = perceive(degrade(clean_photo, "haze", 0.7, seed=1)).model_dump(mode="json")
+    assert hazy["findings"]["haze"]["present"]
+    dark = {"findings": {"dark": {"degradation": "dark", "present": True, "severity": 0.6, "evidence": {}}}}
+    catalogue = {n: t.describe() for n, t in ToolBox().catalogue().items()}
+    lime = HistoryItem(step=0, tool="lowlight_lime", task="low_light", params={}, decision="accept")
+
+    def obs(history, inp):
+        return Observation(step=len(history), report=hazy, input_report=inp, scores={}, history=history,
+                           steps_left=4, seconds_left=600, catalogue=catalogue)
+
+    stop = HeuristicPlanner().next_action(obs([lime], dark))
+    assert stop.kind == "stop" and "look of the tone step" in stop.reason
+    assert HeuristicPlanner().next_action(obs([lime], {"findings": {**dark["findings"], "haze": hazy["findings"]["haze"]}})).task == "dehaze"
+    assert HeuristicPlanner().next_action(obs([], {"findings": {}})).task == "dehaze"
+    rolled = lime.model_copy(update={"decision": "rollback"})
+    assert HeuristicPlanner().next_action(obs([rolled], dark)).task == "dehaze"
+
+
 def test_a_tone_step_is_not_blamed_for_what_it_reveals():
     """Brightening makes rain stand out: the accept score's perception term is credited for the
     rain severity it raised, only for tone steps, and never for the step's own target."""

@@ -56,3 +56,8 @@ FORMATION_ORDER: tuple[Degradation, ...] = (
     Degradation.JPEG,
 )
 RESTORATION_ORDER: tuple[Task, ...] = tuple(TASK_FOR[d] for d in reversed(FORMATION_ORDER))
+
+TONE_TASKS: tuple[str, ...] = ("low_light", "dehaze")
+"""Tasks whose tools are tone curves (gain, gamma, contrast stretch): they scale everything that is
+already in the picture, rain streaks and noise included, and create none of it. Their output can
+look like what the other one fixes (brightened shadows read as lifted blacks, that is haze)."""

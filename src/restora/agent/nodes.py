@@ -18,7 +18,7 @@ from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
 from restora.planners.base import Action, HistoryItem, Observation, choice_key
 from restora.quality import DEGRADATION_WEIGHT, degradation_quality, structure_consistency
-from restora.taxonomy import DEGRADATION_FOR, Task
+from restora.taxonomy import DEGRADATION_FOR, TONE_TASKS, Task
 from restora.traces.schema import ActionRecord, StepRecord
 
 MAX_PLANNER_ERRORS = 3
@@ -262,9 +262,6 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 # -- helpers -----------------------------------------------------------------------------------
-TONE_TASKS = ("low_light", "dehaze")
-"""Tasks whose tools are tone curves (gain, gamma, contrast stretch): they scale everything that is
-already in the picture, rain streaks and noise included, and create none of it."""
 
 
 def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:

@@ -2,7 +2,8 @@
 
 Rules, in order:
 1. Nothing present in the perception report, nor left over from the input's (below): stop (a
-   clean image comes back unchanged).
+   clean image comes back unchanged). Haze or dark that the input did not show and a kept tone
+   step did (:func:`tone_look`) does not count.
 2. The last ``patience`` steps all failed or were rolled back and every present task has had a
    try: stop (quality stopped improving).
 3. Take the present degradations in restoration order (the reverse of how they form: compression,
@@ -37,7 +38,7 @@ from itertools import zip_longest
 from typing import Any
 
 from restora.planners.base import Action, Observation, choice_key
-from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
+from restora.taxonomy import DEGRADATION_FOR, RESTORATION_ORDER, TASK_FOR, TONE_TASKS, Degradation, Task
 from restora.tools.registry import get_tool
 
 LEARNED_GAIN = 1.0
@@ -61,13 +62,13 @@ class HeuristicPlanner:
         for h in obs.history:
             if h.task:
                 tries[h.task] = tries.get(h.task, 0) + 1
-        present = [
-            f
-            for f in obs.report.get("findings", {}).values()
-            if f.get("present")
-        ]
+        found = [f for f in obs.report.get("findings", {}).values() if f.get("present")]
+        present = [f for f in found if not tone_look(f["degradation"], obs)]
+        looks = [f["degradation"] for f in found if f not in present]
         present += left_over(obs.input_report, {f["degradation"] for f in present}, set(tries))
         if not present:
+            if looks:
+                return Action.stop(f"nothing left to fix: the {' and '.join(looks)} it reads now is the look of the tone step kept")
             return Action.stop("no degradation found: the image looks clean")
         # breadth first: every present task gets its first try (in restoration order) before
         # any task gets a second one, so one stubborn task cannot spend the budget of the rest
@@ -116,6 +117,27 @@ class HeuristicPlanner:
                     reason=_reason(finding, severity, evidence, name),
                 )
         return None
+
+
+def tone_look(degradation: str, obs: Observation) -> bool:
+    """Whether a tone finding (haze, dark) is the look of a tone step already kept rather than the
+    scene's: it was not in the input's report and a tone step (:data:`TONE_TASKS`) was kept since.
+    Brightening lifts the shadows, which is what haze looks like; dehazing deepens them. A second
+    tone curve aimed at what the first one made would undo it.
+
+    Examples:
+        >>> from restora.planners.base import HistoryItem
+        >>> lime = HistoryItem(step=0, tool="lowlight_lime", task="low_light", params={}, decision="accept")
+        >>> obs = Observation(step=1, report={}, scores={}, input_report={"findings": {"dark": {"present": True}}},
+        ...                   history=[lime], steps_left=3, seconds_left=60.0)
+        >>> tone_look("haze", obs), tone_look("rain", obs), tone_look("haze", obs.model_copy(update={"history": []}))
+        (True, False, False)
+    """
+    tone = {str(DEGRADATION_FOR[Task(t)]) for t in TONE_TASKS}
+    if degradation not in tone or not any(h.decision == "accept" and h.task in TONE_TASKS for h in obs.history):
+        return False
+    found = (obs.input_report or {}).get("findings", {}).get(degradation) or {}
+    return not found.get("present")
 
 
 def left_over(input_report: dict[str, Any] | None, present: set[str], tried: set[str]) -> list[dict[str, Any]]:
