@@ -38,7 +38,14 @@ from itertools import zip_longest
 from typing import Any
 
 from restora.planners.base import Action, Observation, choice_key
-from restora.taxonomy import DEGRADATION_FOR, RESTORATION_ORDER, TASK_FOR, TONE_TASKS, Degradation, Task
+from restora.taxonomy import (
+    DEGRADATION_FOR,
+    RESTORATION_ORDER,
+    TASK_FOR,
+    TONE_TASKS,
+    Degradation,
+    Task,
+)
 from restora.tools.registry import get_tool
 
 LEARNED_GAIN = 1.0
