@@ -215,6 +215,13 @@ def test_haze_that_a_kept_brightening_made_is_not_dehazed(clean_photo):
     assert HeuristicPlanner().next_action(obs([], {"findings": {}})).task == "dehaze"
     rolled = lime.model_copy(update={"decision": "rollback"})
     assert HeuristicPlanner().next_action(obs([rolled], dark)).task == "dehaze"
+    # a person who asks for it in a chat session gets it (the request is in the input's report too)
+    from restora.chat.constraints import ConstrainedPlanner
+    from restora.chat.instructions import Instructions
+    from restora.taxonomy import Task
+
+    asked = ConstrainedPlanner(HeuristicPlanner(), Instructions(do=[Task.DEHAZE]))
+    assert asked.next_action(obs([lime], dark)).task == "dehaze"
 
 
 def test_a_tone_step_is_not_blamed_for_what_it_reveals():
