@@ -210,7 +210,7 @@ def test_haze_that_a_kept_brightening_made_is_not_dehazed(clean_photo):
                            steps_left=4, seconds_left=600, catalogue=catalogue)
 
     stop = HeuristicPlanner().next_action(obs([lime], dark))
-    assert stop.kind == "stop" and "look of the tone step" in stop.reason
+    assert stop.kind == "stop" and "look of the steps kept" in stop.reason
     assert HeuristicPlanner().next_action(obs([lime], {"findings": {**dark["findings"], "haze": hazy["findings"]["haze"]}})).task == "dehaze"
     assert HeuristicPlanner().next_action(obs([], {"findings": {}})).task == "dehaze"
     rolled = lime.model_copy(update={"decision": "rollback"})
