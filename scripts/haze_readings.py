@@ -11,6 +11,7 @@ one row per sample to ``--out``.
 
 Usage:
     python scripts/haze_readings.py --n 600 --out out/haze_readings.json
+    python scripts/haze_readings.py --model out/perception-run --n 600   # then put its value in that run's model.json as "either_reading"
 """
 
 from __future__ import annotations
@@ -29,17 +30,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=600, help="validation samples to read")
     ap.add_argument("--out", type=Path, default=Path("out/haze_readings.json"))
+    ap.add_argument("--model", type=Path, default=None, help="a run folder of restora train perception (default: the shipped network)")
     ap.add_argument("--max-added", type=float, default=0.01, help="false alarms the network alone may add (share of samples without haze)")
     args = ap.parse_args()
 
     from restora.trainer import perception as tp
 
-    card = json.loads((Path(tp.__file__).parents[1] / "perception" / "model" / "model.json").read_text())
+    folder = args.model or Path(tp.__file__).parents[1] / "perception" / "model"
+    card = json.loads((folder / "model.json").read_text())
     fields = tp.PerceptionTrainConfig.__dataclass_fields__
     cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields})
     _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
     ds = tp.SynthDataset(val, cfg, "val")
-    learned = backend("learned")
+    learned = backend(str(args.model)) if args.model else backend("learned")
     threshold = float(card["thresholds"]["haze"])
     rows = []
     for i in range(args.n):

@@ -149,6 +149,7 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
         assert ("found_by_network" in seen.evidence) == (expect and not classical.findings[d].present)
     card = {**perceive.card, "thresholds": {**perceive.card["thresholds"], "dark": 0.0}}
     assert LearnedPerception(perceive.model, card)(big).findings["dark"].present == classical.findings["dark"].present
+    assert LearnedPerception(perceive.model, {**perceive.card, "either_reading": {"haze": 0.0}})(big).findings["haze"].present  # a run's own value
     if report.findings["noise"].present:  # tools get the larger sigma: the white-noise estimate misses camera noise
         assert noise["noise_sigma"] == round(max(noise["classical_noise_sigma"], noise["learned_noise_sigma"]), 4)
     else:

@@ -69,7 +69,8 @@ split (``python scripts/haze_readings.py --n 600``: recall 0.66 -> 0.82, false a
 0.072; at the network's own threshold, 0.47, it added 3.1%, and read a soft, clean kodak crop as
 hazy). The measures tools read stay the classical ones (the severity is the network's when only it
 found the haze, marked ``found_by_network``). Dark stays the classical estimators' call alone
-(above)."""
+(above). The value is the shipped network's; another run's ``model.json`` may carry its own
+``either_reading`` (the script takes the model to read)."""
 
 
 def build_model(arch: str):
@@ -139,7 +140,8 @@ class LearnedPerception:
         self.max_crops = int(max_crops)
         self.classical = classical
         self.whole_image = tuple(whole_image)  # decided by the classical estimators when they run
-        self.either_reading = dict(EITHER_READING if either_reading is None else either_reading)  # ... or by the network alone above these
+        # ... or by the network alone above these: set for the shipped network; a run's model.json may carry its own
+        self.either_reading = dict(either_reading if either_reading is not None else card.get("either_reading", EITHER_READING))
         self.name = f"learned:{card.get('arch', '?')}"
 
     @classmethod
