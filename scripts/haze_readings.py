@@ -23,7 +23,6 @@ from pathlib import Path
 import numpy as np
 
 from restora.perception import backend
-from restora.perception import perceive as classical_perceive
 
 
 def main() -> None:
@@ -47,9 +46,10 @@ def main() -> None:
     rows = []
     for i in range(args.n):
         image, labels = ds.image_and_labels(i)
-        p = float(learned(image).findings["haze"].evidence["learned_probability"])
+        report = learned(image)  # runs the classical estimators too: its judge is their reading
+        p = float(report.findings["haze"].evidence["learned_probability"])
         rows.append({"index": i, "labels": sorted(labels), "haze": "haze" in labels,
-                     "classical": bool(classical_perceive(image).findings["haze"].present), "network": p >= threshold, "p": round(p, 4)})
+                     "classical": bool(report.judge.findings["haze"].present), "network": p >= threshold, "p": round(p, 4)})
     y = np.array([r["haze"] for r in rows])
     c = np.array([r["classical"] for r in rows])
     m = np.array([r["network"] for r in rows])
