@@ -13,6 +13,7 @@ import pytest
 from safetensors.numpy import load_file
 from typer.testing import CliRunner
 
+from restora import degrade
 from restora.cli import app
 from restora.trainer.perception import (
     DEGRADATIONS,
@@ -126,7 +127,7 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     noise = report.findings["noise"].evidence
     assert 0.0 <= noise["probability"] <= 1.0 and "learned_noise_sigma" in noise and "noise_sigma_coarse" in noise  # classical evidence kept
     from restora.perception import perceive as classical_perceive
-    from restora.perception.learned import EITHER_READING, WHOLE_IMAGE
+    from restora.perception.learned import CLASSICAL_ALONE, EITHER_READING, WHOLE_IMAGE
 
     classical = classical_perceive(big)
     for f in report.findings.values():
@@ -138,8 +139,12 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
             if classical.findings[d].present or not f.present:
                 assert f.severity == classical.findings[d].severity
             assert 0.0 <= f.evidence["learned_probability"] <= 1.0 and "probability" not in f.evidence
-        else:
-            assert f.present == (f.evidence["probability"] >= perceive.card["thresholds"][d])
+        else:  # the network decides; the classical estimators alone add what they find strongly
+            by_net = f.evidence["probability"] >= perceive.card["thresholds"][d]
+            c = classical.findings[d]
+            by_classical = c.present and c.severity >= CLASSICAL_ALONE.get(d, float("inf"))
+            assert f.present == (by_net or by_classical)
+            assert ("found_by_classical" in f.evidence) == (by_classical and not by_net)
     # haze is found when either reading finds it (the network alone above a stricter threshold than
     # its own); dark only by the classical one
     assert set(EITHER_READING) == {"haze"}
@@ -150,6 +155,20 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     card = {**perceive.card, "thresholds": {**perceive.card["thresholds"], "dark": 0.0}}
     assert LearnedPerception(perceive.model, card)(big).findings["dark"].present == classical.findings["dark"].present
     assert LearnedPerception(perceive.model, {**perceive.card, "either_reading": {"haze": 0.0}})(big).findings["haze"].present  # a run's own value
+    # jpeg, low_res: also found when the classical estimators alone find them strongly
+    assert set(CLASSICAL_ALONE) == {"jpeg", "low_res"}
+    blocky = degrade.jpeg_roundtrip(big, 20)  # strong JPEG: the quantisation comb reads it
+    assert classical_perceive(blocky).findings["jpeg"].present
+    never = {d: 0.0 for d in DEGRADATIONS if d not in WHOLE_IMAGE}
+    card = {**perceive.card, "thresholds": {**perceive.card["thresholds"], **{d: 1.01 for d in never}}}  # the network finds nothing
+    alone = LearnedPerception(perceive.model, card, classical_alone=never)(blocky).findings["jpeg"]
+    assert alone.present and alone.evidence["found_by_classical"] == 1.0
+    assert alone.severity == classical_perceive(blocky).findings["jpeg"].severity
+    from restora.report import _plain_evidence
+
+    assert "found by the classical measures, which the network missed" in _plain_evidence("jpeg", alone.evidence)  # the report page says so
+    assert not LearnedPerception(perceive.model, card, classical_alone={})(blocky).findings["jpeg"].present
+    assert LearnedPerception(perceive.model, {**card, "classical_alone": {"jpeg": 0.0}})(blocky).findings["jpeg"].present  # a run's own value
     if report.findings["noise"].present:  # tools get the larger sigma: the white-noise estimate misses camera noise
         assert noise["noise_sigma"] == round(max(noise["classical_noise_sigma"], noise["learned_noise_sigma"]), 4)
     else:

@@ -483,6 +483,10 @@ def _plain_evidence(name: str, ev: dict[str, float]) -> str:
         out.append(f"network's confidence {100 * ev['probability']:.0f}%")
     if ev.get("whole_image"):
         out.append("decided on the whole frame by the classical measures")
+    if ev.get("found_by_network"):
+        out.append("found by the network alone")
+    if ev.get("found_by_classical"):
+        out.append("found by the classical measures, which the network missed")
     return "; ".join(out)
 
 
