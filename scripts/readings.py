@@ -2,7 +2,7 @@
 degradation, and where one may add findings to the other: the values of
 ``restora.perception.learned.EITHER_READING`` (the network alone, for the frame's tone, which the
 classical whole-image estimators decide) and ``CLASSICAL_ALONE`` (the classical estimators alone,
-for what the network decides).
+for what the network decides). The "both" column is what ``BOTH_READINGS`` asks of dark.
 
 Each is the loosest setting at which the added reading brings at most ``--max-added`` false alarms
 (share of the samples without that degradation) beyond the deciding one: a network probability
@@ -68,8 +68,8 @@ def main() -> None:
     args.out.write_text(json.dumps(rows, indent=0))
 
     print(f"{args.n} validation samples; the added reading may bring at most {args.max_added:.3f} false alarms")
-    print("| degradation | with it | network | classical | either | added reading | either, added as set |")
-    print("|---|---:|---|---|---|---|---|")
+    print("| degradation | with it | network | classical | either | both | added reading | either, added as set |")
+    print("|---|---:|---|---|---|---|---|---|")
     either_reading, classical_alone = {}, {}
     for d in DEGRADATIONS:
         y = np.array([d in r["labels"] for r in rows])
@@ -84,7 +84,7 @@ def main() -> None:
             return f"{v[y].mean():.2f} / {v[~y].mean():.3f}"
 
         if d in NEVER_ADDED:
-            print(f"| {d} | {int(y.sum())} | {rf(m)} | {rf(c)} | {rf(m | c)} | never (real rooms) | |")
+            print(f"| {d} | {int(y.sum())} | {rf(m)} | {rf(c)} | {rf(m | c)} | {rf(m & c)} | never (real rooms) | |")
             continue
         if d in WHOLE_IMAGE:  # classical decides; the network alone may add above a stricter threshold
             base, name = c, "network alone at p >="
@@ -102,7 +102,7 @@ def main() -> None:
                     cells = rf(e)
                     (either_reading if d in WHOLE_IMAGE else classical_alone)[d] = round(float(t), 2)
                 break
-        print(f"| {d} | {int(y.sum())} | {rf(m)} | {rf(c)} | {rf(m | c)} | {added} | {cells} |")
+        print(f"| {d} | {int(y.sum())} | {rf(m)} | {rf(c)} | {rf(m | c)} | {rf(m & c)} | {added} | {cells} |")
     print("EITHER_READING =", either_reading)
     print("CLASSICAL_ALONE =", classical_alone)
 

@@ -127,14 +127,16 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
     noise = report.findings["noise"].evidence
     assert 0.0 <= noise["probability"] <= 1.0 and "learned_noise_sigma" in noise and "noise_sigma_coarse" in noise  # classical evidence kept
     from restora.perception import perceive as classical_perceive
-    from restora.perception.learned import CLASSICAL_ALONE, EITHER_READING, WHOLE_IMAGE
+    from restora.perception.learned import BOTH_READINGS, CLASSICAL_ALONE, EITHER_READING, WHOLE_IMAGE
 
     classical = classical_perceive(big)
     for f in report.findings.values():
         d = f.degradation.value
         if d in WHOLE_IMAGE:  # the frame's tone: the whole-image estimators decide, the network's reading kept
             by_net = f.evidence["learned_probability"] >= EITHER_READING.get(d, float("inf"))
-            assert f.present == (classical.findings[d].present or by_net)
+            agrees = d not in BOTH_READINGS or f.evidence["learned_probability"] >= perceive.card["thresholds"][d]
+            assert f.present == ((classical.findings[d].present or by_net) and agrees)
+            assert ("not_confirmed_by_network" in f.evidence) == (classical.findings[d].present and not agrees)
             assert ("found_by_network" in f.evidence) == (f.present and not classical.findings[d].present)
             if classical.findings[d].present or not f.present:
                 assert f.severity == classical.findings[d].severity
@@ -154,6 +156,17 @@ def test_the_learned_backend_reads_a_trained_run(pool: list[Path], tmp_path: Pat
         assert ("found_by_network" in seen.evidence) == (expect and not classical.findings[d].present)
     card = {**perceive.card, "thresholds": {**perceive.card["thresholds"], "dark": 0.0}}
     assert LearnedPerception(perceive.model, card)(big).findings["dark"].present == classical.findings["dark"].present
+    # dark needs both readings: a dim photo the network does not read as dark (a night sky) is not dark
+    assert BOTH_READINGS == ("dark",)
+    dim = (big * 0.08).astype(np.float32)  # dim everywhere: the classical estimators read it as dark
+    assert classical_perceive(dim).findings["dark"].present
+    never = {**perceive.card, "thresholds": {**perceive.card["thresholds"], "dark": 1.01}}
+    seen = LearnedPerception(perceive.model, never)(dim).findings["dark"]
+    assert not seen.present and seen.evidence["not_confirmed_by_network"] == 1.0
+    assert LearnedPerception(perceive.model, never, both_readings=())(dim).findings["dark"].present
+    assert LearnedPerception(perceive.model, {**never, "both_readings": []})(dim).findings["dark"].present  # a run's own value
+    always = {**perceive.card, "thresholds": {**perceive.card["thresholds"], "dark": 0.0}}
+    assert LearnedPerception(perceive.model, always)(dim).findings["dark"].present
     assert LearnedPerception(perceive.model, {**perceive.card, "either_reading": {"haze": 0.0}})(big).findings["haze"].present  # a run's own value
     # jpeg, low_res: also found when the classical estimators alone find them strongly
     assert set(CLASSICAL_ALONE) == {"jpeg", "low_res"}
