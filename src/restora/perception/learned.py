@@ -249,7 +249,7 @@ class LearnedPerception:
                 evidence["learned_probability"] = round(p, 4)
                 evidence["whole_image"] = 1.0  # decided by the classical whole-image measures
                 found = classical.findings[d].present or p >= self.either_reading.get(d, float("inf"))
-                if d in self.both_readings and found and p < float(self.thresholds[j]):
+                if d in self.both_readings and found and not present:  # the network, at its own threshold, does not agree
                     found = False
                     evidence["not_confirmed_by_network"] = 1.0
                 severity = classical.findings[d].severity
