@@ -212,3 +212,54 @@ def test_guard_samples_can_carry_an_earlier_degradation_as_context(tmp_path) -> 
     assert context in FORMATION and FORMATION.index(context) < FORMATION.index("jpeg")
     # the same draws otherwise: the family's own degradation and severity are unchanged
     assert ctx[0]["condition"].split(" + ")[1] == plain[0]["condition"]
+
+
+def test_shipped_guard_vouches_only_where_its_validation_earned_it(guard: NoHarmGuard) -> None:
+    raw = json.loads(GUARD_FILE.read_text())
+    vouching = {f for f, m in guard.families.items() if m.vouch is not None}
+    assert vouching, "no family vouches: the NR score alone would judge every step again"
+    for family, model in guard.families.items():
+        val = raw["validation"][family]
+        if model.vouch is None:
+            continue
+        assert model.vouch <= model.threshold, family
+        assert val["val_sure_steps"] >= 30 and val["val_sure_harm_share"] <= 0.05, (family, val)
+    # the deblurs are the family the guard is least sure of (most of their validation steps harm)
+    assert guard.families["deblur"].vouch is None
+
+
+def test_vouch_threshold_needs_enough_sure_steps_and_few_harmful() -> None:
+    from restora.trainer.guard import vouch_threshold
+
+    p = np.linspace(0.0, 0.09, 40)
+    harm = np.zeros(40)
+    assert vouch_threshold(p, harm, 0.1, 0.05, 30) == 0.1
+    harm[:3] = 1  # 3 of 40 = 7.5% harmful
+    assert vouch_threshold(p, harm, 0.1, 0.05, 30) is None
+    assert vouch_threshold(p[:20], np.zeros(20), 0.1, 0.05, 30) is None  # too few to tell
+
+
+def test_agent_keeps_a_denoise_the_guard_vouches_for_though_the_nr_score_fell() -> None:
+    """After a de-blocking, the denoise that takes out the noise underneath reads as worse to
+    BRISQUE and PIQE (they over-reward texture) while it gains about 3 dB; the guard, sure of it,
+    keeps it. Without vouching it is rolled back."""
+    from restora.agent import restore
+    from restora.planners.scripted import ScriptedPlanner
+    from restora.report import step_verdict
+    from restora.tools import ToolBox
+
+    photo = _photo("astronaut")[:256, :256]
+    img = degrade.apply(degrade.apply(photo, "noise", 0.5, seed=1), "jpeg", 0.5, seed=1)
+    box = ToolBox(allow=["dejpeg_waifu2x", "denoise_srmd"])
+    script = [("dejpeg_waifu2x", {}), ("denoise_srmd", {"sigma": 25.0})]
+    runs = {v: restore(img, planner=ScriptedPlanner(script), toolbox=box, max_steps=3, guard_vouch=v) for v in (True, False)}
+    steps = {v: [r for r in res.records if r.event == "step" and r.action.tool == "denoise_srmd"][0] for v, res in runs.items()}
+    assert steps[True].gain < 0 and steps[True].guard["vouched"], steps[True].guard
+    assert steps[True].decision == "accept" and steps[False].decision == "rollback"
+    assert _psnr(runs[True].image, photo) > _psnr(runs[False].image, photo) + 1.5
+    assert step_verdict(steps[True]).startswith("kept: the no-harm guard vouches for it")
+    assert "quality fell" in step_verdict(steps[False])
+    # on a clean photo the guard does not vouch for the same denoise, and it is rolled back
+    clean = restore(photo, planner=ScriptedPlanner([("denoise_srmd", {"sigma": 25.0})]), toolbox=box, max_steps=2)
+    step = [r for r in clean.records if r.event == "step" and r.action.tool == "denoise_srmd"][0]
+    assert step.decision == "rollback" and not step.guard["vouched"], step.guard

@@ -197,6 +197,12 @@ class RunConfig:
         "(restora.quality.guard; fitted by `restora train guard` on synthesized steps)",
         default=True,
     )
+    guard_vouch: bool = help_field(
+        "keep a step the guard vouches for (a family that proved reliable on its validation steps, sure this step "
+        "helped) even when the NR score fell: the NR metrics read the denoise after a de-blocking as worse while it "
+        "gains 3-4 dB. The structure check still applies",
+        default=True,
+    )
 
     def __post_init__(self) -> None:
         if int(self.max_steps) != self.max_steps or self.max_steps < 0:
@@ -212,6 +218,7 @@ class RunConfig:
             raise ValueError(f"min_consistency is a correlation in [-1, 1]; got {self.min_consistency}")
         self.min_consistency = float(self.min_consistency)
         self.guard = bool(self.guard)
+        self.guard_vouch = bool(self.guard_vouch)
         self.sibling_trials = bool(self.sibling_trials)
         if not self.plan_megapixels > 0:
             raise ValueError(f"plan_megapixels must be > 0, got {self.plan_megapixels}")

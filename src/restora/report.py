@@ -242,7 +242,8 @@ def rollback_causes(step, min_gain: float = 0.002, min_consistency: float = 0.25
         causes.append("guard")
     if step.consistency is not None and step.consistency < min_consistency:
         causes.append("structure")
-    if step.gain is not None and step.gain <= min_gain:
+    vouched = bool((step.tool_info or {}).get("vouched"))  # the guard stood in for the NR gain
+    if step.gain is not None and step.gain <= min_gain and not vouched:
         causes.append("worse" if step.gain < 0 else "small")
     return causes
 
@@ -270,6 +271,13 @@ def step_verdict(step, min_gain: float = 0.002, min_consistency: float = 0.25) -
         names = _join([DEGRADATION_WORDS.get(d, d) for d in revealed.get("degradations", [])])
         credit = f", counting {float(revealed.get('credit', 0.0)):+.3f} for the {names} it made visible"
     guard = step.guard or {}
+    if step.decision == "accept" and (step.tool_info or {}).get("vouched"):
+        why = _worse_parts(step.scores_before, step.scores_after)
+        fell = f"the NR score fell {abs(gain or 0.0):.3f}" + (f" ({' and '.join(why)})" if why else "") if (gain or 0.0) < 0 else (
+            f"quality rose only {gain or 0.0:.3f}"
+        )
+        held = ", the structure held" if step.consistency is not None else ""
+        return f"kept: the no-harm guard vouches for it ({guard.get('reason', 'sure it helped')}){held}; {fell}, which it overrules"
     if step.decision == "accept":
         held = " and the structure held" if step.consistency is not None else ""
         if guard.get("checked"):

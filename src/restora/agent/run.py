@@ -208,6 +208,7 @@ class Run:
                         "min_gain": config.min_gain,
                         "min_consistency": config.min_consistency,
                         "guard": config.guard,
+                        "guard_vouch": config.guard_vouch,
                         "plan_crops": plan_crops,
                         "tools": sorted(toolbox.catalogue()),
                         "metrics": list(getattr(scorer, "metrics", [])),

@@ -44,9 +44,10 @@ from restora.taxonomy import RESTORATION_ORDER, TASK_FOR, Degradation, Task
 from restora.tools.registry import ToolBox
 
 STRATEGIES: tuple[str, ...] = ("none", "random", "fixed", "greedy", "explore", "agent", "oracle")
-EXTRA_STRATEGIES: tuple[str, ...] = ("agent_unguarded", "agent_trials")
+EXTRA_STRATEGIES: tuple[str, ...] = ("agent_unguarded", "agent_unvouched", "agent_trials")
 """Run only when asked (``--strategies``): ``agent_unguarded`` is the agent without the no-harm
-guard, ``agent_trials`` the agent that runs each tool's other suggested parameters too and keeps
+guard, ``agent_unvouched`` the agent whose guard never vouches (every step must raise the NR
+score; ``RunConfig.guard_vouch``), ``agent_trials`` the agent that runs each tool's other suggested parameters too and keeps
 the best (``RunConfig.sibling_trials``; extra executions are not counted as tool calls but are in
 its seconds), to measure what each changes in the same run."""
 NR_MIN_GAIN = 1e-4  # greedy/explore: a step must raise the NR score by more than this
@@ -261,12 +262,20 @@ class CaseRunner:
         outcome.strategy = "agent_unguarded"
         return outcome
 
+    def _agent_unvouched(self) -> Outcome:
+        outcome = self._agent(guard_vouch=False)
+        outcome.strategy = "agent_unvouched"
+        return outcome
+
     def _agent_trials(self) -> Outcome:
         outcome = self._agent(sibling_trials=True)
         outcome.strategy = "agent_trials"
         return outcome
 
-    def _agent(self, guard: bool = True, sibling_trials: bool = False, planner: Any = None, planner_name: str = "heuristic") -> Outcome:
+    def _agent(
+        self, guard: bool = True, sibling_trials: bool = False, guard_vouch: bool = True, planner: Any = None,
+        planner_name: str = "heuristic",
+    ) -> Outcome:
         from restora.agent import restore
         from restora.planners.heuristic import HeuristicPlanner
 
@@ -279,6 +288,7 @@ class CaseRunner:
             source=f"{self.case.image}:{self.case.combo}",
             guard=guard,
             sibling_trials=sibling_trials,
+            guard_vouch=guard_vouch,
         )
         return Outcome(
             "agent",

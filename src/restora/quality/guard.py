@@ -18,6 +18,11 @@ text, barcodes, fences and tiles), labelled by the PSNR change against the known
 the threshold is chosen on the validation split's photos (never on benchmark photos) and ships in
 ``guard.json`` beside this module with the command that made it.
 
+Where a family's model proved reliable on its validation split, it also *vouches* for a step it is
+sure of (harm probability at most the family's ``vouch``): the agent then keeps the step even when
+the NR metrics read it as worse. They over-reward texture: after a de-blocking, the denoise that
+takes out the noise left underneath reads as worse to BRISQUE and PIQE while it gains 3-4 dB.
+
 Examples:
     >>> import numpy as np
     >>> from restora.quality.guard import NoHarmGuard
@@ -288,6 +293,9 @@ class GuardVerdict:
     threshold: float | None = None
     reason: str = ""
     features: dict[str, float] = field(default_factory=dict)
+    vouched: bool = False
+    """The family's model is sure this step helped (``p_harm <= vouch``): the accept rule then
+    does not also need the NR score to rise."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -298,18 +306,21 @@ class GuardVerdict:
             "threshold": self.threshold,
             "reason": self.reason,
             "features": {k: round(v, 4) for k, v in self.features.items()},
+            "vouched": self.vouched,
         }
 
 
 @dataclass(frozen=True)
 class FamilyModel:
-    """A standardised logistic model: ``p = sigmoid(b + w . (x - mean) / scale)``."""
+    """A standardised logistic model: ``p = sigmoid(b + w . (x - mean) / scale)``; a step is harm
+    above ``threshold``, and vouched for at or below ``vouch`` (None: the family never vouches)."""
 
     mean: tuple[float, ...]
     scale: tuple[float, ...]
     weights: tuple[float, ...]
     bias: float
     threshold: float
+    vouch: float | None = None
 
     def p_harm(self, x: np.ndarray) -> float:
         z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -356,6 +367,7 @@ class NoHarmGuard:
                 families[name] = FamilyModel(
                     mean=tuple(m["mean"]), scale=tuple(m["scale"]), weights=tuple(m["weights"]),
                     bias=float(m["bias"]), threshold=float(m["threshold"]),
+                    vouch=None if m.get("vouch") is None else float(m["vouch"]),
                 )
             except (KeyError, TypeError, ValueError) as e:
                 raise GuardError(f"{path}: family {name!r} is malformed: {e}") from e
@@ -389,11 +401,16 @@ class NoHarmGuard:
         assert worst is not None
         p, vec, feats = worst
         ok = p <= model.threshold
-        if ok:
+        vouched = model.vouch is not None and p <= model.vouch
+        if vouched:
+            reason = f"what it removed is the {task.replace('_', ' ')} it targets, surely (harm {p:.2f} <= {model.vouch:.2f})"
+        elif ok:
             reason = f"what it removed looks like the {task.replace('_', ' ')} it targets (harm {p:.2f} <= {model.threshold:.2f})"
         else:
             contrib = model.contributions(vec)
             top = [FEATURES[i] for i in np.argsort(-contrib)[:2] if contrib[i] > 0]
             why = "; ".join(EXPLAIN[k] for k in top) or "its residual looks like the picture's own content"
             reason = f"likely harm ({p:.2f} > {model.threshold:.2f}): {why}"
-        return GuardVerdict(task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats)
+        return GuardVerdict(
+            task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched
+        )

@@ -122,6 +122,14 @@ class GuardTrainConfig:
     )
     utility_clip: float = help_field("dB: each step's PSNR change is clipped to +-this in the utility rule", default=10.0)
     max_false_reject: float = help_field("share of helpful validation steps the threshold may reject (false_reject rule)", default=0.05)
+    vouch_p: float = help_field(
+        "harm probability at or under which a reliable family vouches for a step (the agent keeps it though the NR score fell)",
+        default=0.1,
+    )
+    vouch_max_harm: float = help_field(
+        "a family vouches only if at most this share of its validation steps under vouch_p were harmful ...", default=0.05
+    )
+    vouch_min_steps: int = help_field("... and at least this many validation steps fall under vouch_p", default=30)
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -143,6 +151,9 @@ class GuardTrainConfig:
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
             (self.threshold_rule in THRESHOLD_RULES, f"threshold_rule must be one of {', '.join(THRESHOLD_RULES)}, got {self.threshold_rule!r}"),
             (self.utility_clip > 0.0, f"utility_clip must be > 0, got {self.utility_clip}"),
+            (0.0 < self.vouch_p < 1.0, f"vouch_p must be in (0, 1), got {self.vouch_p}"),
+            (0.0 <= self.vouch_max_harm < 1.0, f"vouch_max_harm must be in [0, 1), got {self.vouch_max_harm}"),
+            (self.vouch_min_steps >= 1, f"vouch_min_steps must be >= 1, got {self.vouch_min_steps}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
             (
                 self.perception in BACKENDS or Path(self.perception).is_dir(),
@@ -157,7 +168,10 @@ class GuardTrainConfig:
     def rows_stamp(self) -> dict[str, dict[str, Any]]:
         """Per family, the settings that decide its rows in ``rows.jsonl``: the sampling settings
         (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
-        fit_only = ("out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families")
+        fit_only = (
+            "out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families",
+            "vouch_p", "vouch_max_harm", "vouch_min_steps",
+        )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
         return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
 
@@ -327,8 +341,13 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
     threshold = round(min(max(threshold, 0.05), 0.99), 4)
     reject = pv > threshold
     harm = yv == 1
+    vouch = vouch_threshold(pv, yv, min(cfg.vouch_p, threshold), cfg.vouch_max_harm, cfg.vouch_min_steps)
+    sure = pv <= (vouch if vouch is not None else cfg.vouch_p)
     return {
-        "model": {"mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(), "bias": round(bias, 6), "threshold": threshold},
+        "model": {
+            "mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(),
+            "bias": round(bias, 6), "threshold": threshold, "vouch": vouch,
+        },
         "train_steps": int(len(xt)),
         "train_harm_share": round(float(yt.mean()), 4),
         "val_steps": int(len(xv)),
@@ -341,8 +360,31 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         "val_harm_db_total": round(float(-dv[harm].sum()), 2),
         "val_mean_db_kept_before": round(float(dv.mean()), 4) if len(dv) else None,
         "val_mean_db_kept_after": round(float(np.where(reject, 0.0, dv).mean()), 4) if len(dv) else None,
+        "vouch": vouch,
+        # the steps under vouch_p, whether or not the family vouches (why it does or does not)
+        "val_sure_steps": int(sure.sum()),
+        "val_sure_harm_share": round(float(yv[sure].mean()), 4) if sure.any() else None,
+        "val_sure_worst_db": round(float(dv[sure].min()), 2) if sure.any() else None,
         "_val_rejected": [r for r, rej in zip(val_rows, reject, strict=True) if rej],
     }
+
+
+def vouch_threshold(p: np.ndarray, harm: np.ndarray, vouch_p: float, max_harm: float, min_steps: int) -> float | None:
+    """``vouch_p`` if the validation steps the model is that sure of (``p <= vouch_p``) are at
+    least ``min_steps`` and at most ``max_harm`` of them harmful; else None (the family does not vouch).
+
+    Examples:
+        >>> vouch_threshold(np.array([0.01, 0.02, 0.03, 0.9]), np.array([0, 0, 0, 1]), 0.1, 0.05, 3)
+        0.1
+        >>> vouch_threshold(np.array([0.01, 0.02, 0.03, 0.9]), np.array([0, 1, 0, 1]), 0.1, 0.05, 3) is None
+        True
+        >>> vouch_threshold(np.array([0.01, 0.9]), np.array([0, 1]), 0.1, 0.05, 3) is None
+        True
+    """
+    sure = np.asarray(p) <= vouch_p
+    if int(sure.sum()) < min_steps or float(np.mean(np.asarray(harm)[sure])) > max_harm:
+        return None
+    return round(float(vouch_p), 4)
 
 
 def utility_threshold(p: np.ndarray, dpsnr: np.ndarray, clip: float) -> float:
@@ -473,11 +515,25 @@ def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejec
         "| family | train steps | val steps | val harm share | val AUC | harm rejected | help rejected | harm dB rejected / total | mean dB per step before -> after |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    vouch_lines = [
+        "",
+        f"Vouching (the agent keeps a step the family is this sure of, though the NR score fell): a family vouches at "
+        f"harm <= {result['config']['vouch_p']} when at least {result['config']['vouch_min_steps']} validation steps fall there "
+        f"and at most {result['config']['vouch_max_harm']} of them were harmful.",
+        "",
+        "| family | vouches at | val steps that sure | harmful share | worst dB |",
+        "|---|---|---|---|---|",
+    ]
     for f, m in result["families"].items():
         lines.append(
             f"| {f} | {m['train_steps']} | {m['val_steps']} | {m['val_harm_share']} | {m['val_auc']} | {m['val_harm_rejected']} | "
             f"{m['val_help_rejected']} | {m['val_harm_db_rejected']} / {m['val_harm_db_total']} | {m['val_mean_db_kept_before']} -> {m['val_mean_db_kept_after']} |"
         )
+        vouch = m.get("vouch")
+        vouch_lines.append(
+            f"| {f} | {'never' if vouch is None else vouch} | {m['val_sure_steps']} | {m['val_sure_harm_share']} | {m['val_sure_worst_db']} |"
+        )
+    lines += vouch_lines
     by_scene: dict[str, list[float]] = {}
     for r in rows:
         if "dpsnr" in r:
