@@ -132,8 +132,9 @@ def test_clean_input_comes_back_unchanged_with_zero_tool_calls(clean_photos):
 
 def test_heuristic_planner_never_repeats_a_banned_choice(noisy_case):
     clean, noisy = noisy_case
-    # PSNR against the *noisy* image itself: every tool "hurts", so every step is rolled back
-    result = restore(noisy, planner=HeuristicPlanner(patience=10), scorer=ReferencePSNR(noisy), max_steps=6)
+    # PSNR against the *noisy* image itself: every tool "hurts", so every step is rolled back (the
+    # guard may not vouch for a denoise here: the scorer alone decides)
+    result = restore(noisy, planner=HeuristicPlanner(patience=10), scorer=ReferencePSNR(noisy), max_steps=6, guard_vouch=False)
     steps = [s for s in _steps(result) if s.action.kind == "tool"]
     keys = [(s.action.tool, tuple(sorted(s.action.params.items()))) for s in steps]
     assert steps and all(s.decision == "rollback" for s in steps)
@@ -242,3 +243,27 @@ def test_a_tone_step_is_not_blamed_for_what_it_reveals():
     # not a tone step, or nothing rose
     assert revealed_by_tone("derain", rep(rain=0.5), rep(rain=0.0, defocus=0.4)) is None
     assert revealed_by_tone("low_light", rep(dark=0.8, rain=0.5), rep(rain=0.4)) is None
+
+
+def test_a_deblur_after_a_smoothing_step_uses_the_input_blur_extent_when_smaller():
+    """A de-blocking or denoise smooths the picture, which reads as more blur: once a step was
+    kept, the deblur's kernel is no larger than the input's reading (too large a kernel rings)."""
+    from restora.planners.base import HistoryItem, Observation
+    from restora.tools import ToolBox
+
+    def report(radius):
+        return {"findings": {"defocus": {"degradation": "defocus", "present": True, "severity": 0.5, "evidence": {"defocus_radius": radius}}}}
+
+    catalogue = {n: t.describe() for n, t in ToolBox().catalogue().items()}
+    kept = HistoryItem(step=0, tool="dejpeg_waifu2x", task="dejpeg", params={}, decision="accept")
+
+    def radius(now, inp, history):
+        obs = Observation(step=len(history), report=report(now), input_report=report(inp), scores={}, history=history,
+                          steps_left=4, seconds_left=600, catalogue=catalogue)
+        action = HeuristicPlanner().next_action(obs)
+        assert action.task == "defocus_deblur"
+        return action.params["radius"]
+
+    assert radius(4.5, 3.6, [kept]) == 3.6
+    assert radius(3.0, 3.6, [kept]) == 3.0  # a smaller reading now is used as it is
+    assert radius(4.5, 3.6, []) == 4.5  # nothing kept yet: the current image is the input

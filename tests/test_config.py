@@ -51,7 +51,7 @@ def test_a_bad_variable_is_a_clear_error_where_it_is_used(monkeypatch):
 def test_run_config_is_checked_on_creation_and_replace():
     assert RunConfig().to_dict() == {
         "max_steps": 8, "max_seconds": 600.0, "min_gain": 0.002, "min_consistency": 0.25, "request": None,
-        "plan_megapixels": 2.0, "plan_crop": 256, "sibling_trials": False, "perception": None, "guard": True,
+        "plan_megapixels": 2.0, "plan_crop": 256, "sibling_trials": False, "perception": None, "guard": True, "guard_vouch": True,
     }
     with pytest.raises(ValueError, match="plan_crop"):
         RunConfig(plan_crop=10)

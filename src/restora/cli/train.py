@@ -79,6 +79,7 @@ def train_guard(
     threshold_rule: Annotated[str, typer.Option(help="how thresholds are set on the validation steps: utility (most PSNR gained on average) or false_reject")] = "utility",
     perception: Annotated[str, typer.Option(help="perception that reads each picture and so sets the tools' parameters, as the agent's does: learned, classical or a run folder")] = "learned",
     max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
+    vouch_p: Annotated[float, typer.Option(help="harm probability at or under which a family that proved reliable on its validation steps vouches for a step")] = 0.1,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -96,7 +97,8 @@ def train_guard(
     with user_errors():
         kwargs = {} if not clean else {"clean": clean}
         cfg = GuardTrainConfig(
-            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, workers=workers, seed=seed, **kwargs
+            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p,
+            workers=workers, seed=seed, **kwargs,
         )
     progress = progress_bar(quiet)
     command = "restora " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -112,7 +114,7 @@ def train_guard(
     for family, m in result["families"].items():
         out.print(
             f"{family}: val AUC {m['val_auc']}, harm rejected {m['val_harm_rejected']}, help rejected {m['val_help_rejected']} "
-            f"({m['val_steps']} validation steps)",
+            f"({m['val_steps']} validation steps); vouches: {'no' if m.get('vouch') is None else 'at harm <= ' + str(m['vouch'])}",
             highlight=False,
         )
     reused = f" (rows reused for {', '.join(result['rows_reused'])})" if result["rows_reused"] else ""

@@ -403,7 +403,7 @@ class NoHarmGuard:
         ok = p <= model.threshold
         vouched = model.vouch is not None and p <= model.vouch
         if vouched:
-            reason = f"what it removed is the {task.replace('_', ' ')} it targets, surely (harm {p:.2f} <= {model.vouch:.2f})"
+            reason = f"sure that what it removed is the {task.replace('_', ' ')} it targets: harm {p:.2f} <= {model.vouch:.2f}"
         elif ok:
             reason = f"what it removed looks like the {task.replace('_', ' ')} it targets (harm {p:.2f} <= {model.threshold:.2f})"
         else:
