@@ -163,6 +163,10 @@ def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     assert {r["split"] for r in rows} == {"train", "val"}
     assert len({r["photo"] for r in rows if r["split"] == "val"} & {r["photo"] for r in rows if r["split"] == "train"}) == 0
     assert (tmp_path / "run" / "report.md").read_text().startswith("# restora no-harm guard fit")
+    assert "Vouching" in (tmp_path / "run" / "report.md").read_text()
+    val = result["families"]["derain"]
+    assert "vouch" in val and val["val_sure_steps"] >= 0
+    assert (fitted.families["derain"].vouch is None) == (val["vouch"] is None)
     # same seed, same rows
     again = train_guard(GuardTrainConfig(out=tmp_path / "again", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05))
     assert again["families"] == result["families"]
