@@ -253,7 +253,7 @@ def test_agent_keeps_a_denoise_the_guard_vouches_for_though_the_nr_score_fell() 
     from restora.tools import ToolBox
 
     photo = _photo("astronaut")[:256, :256]
-    img = degrade.apply(degrade.apply(photo, "noise", 0.5, seed=1), "jpeg", 0.5, seed=1)
+    img = degrade.apply(degrade.apply(photo, "noise", 0.7, seed=1), "jpeg", 0.5, seed=1)
     box = ToolBox(allow=["dejpeg_waifu2x", "denoise_srmd"])
     script = [("dejpeg_waifu2x", {}), ("denoise_srmd", {"sigma": 25.0})]
     runs = {v: restore(img, planner=ScriptedPlanner(script), toolbox=box, max_steps=3, guard_vouch=v) for v in (True, False)}
@@ -267,3 +267,19 @@ def test_agent_keeps_a_denoise_the_guard_vouches_for_though_the_nr_score_fell() 
     clean = restore(photo, planner=ScriptedPlanner([("denoise_srmd", {"sigma": 25.0})]), toolbox=box, max_steps=2)
     step = [r for r in clean.records if r.event == "step" and r.action.tool == "denoise_srmd"][0]
     assert step.decision == "rollback" and not step.guard["vouched"], step.guard
+
+
+def test_the_vouch_needs_the_classical_reading_to_find_the_target_and_a_frame_that_is_not_dark() -> None:
+    """A network false alarm is where the guard must not overrule the NR score (a clean LIVE1
+    photo read as noisy by the network alone was denoised into flat paint with the guard sure of
+    it); on a dark frame its PSNR-based sureness does not carry."""
+    from restora.agent.nodes import vouch_withheld
+
+    def report(net: bool, classical: bool, dark: bool = False) -> dict:
+        findings = {"noise": {"present": net}, "dark": {"present": dark}}
+        return {"findings": findings, "judge": {"findings": {"noise": {"present": classical}}}}
+
+    assert vouch_withheld(report(True, True), report(True, True), "denoise") is None
+    assert vouch_withheld(report(False, False), report(True, True), "denoise") is None  # found in the input
+    assert "only the network" in vouch_withheld(report(True, False), report(True, False), "denoise")
+    assert vouch_withheld(report(True, True, dark=True), None, "denoise") == "the frame reads dark"

@@ -205,7 +205,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         # metrics read as worse (they over-reward texture; see restora.quality.guard)
         vouched = ctx.config.guard_vouch and bool((cand.get("guard") or {}).get("vouched", False))
         if vouched and gain <= ctx.config.min_gain:
-            withheld = vouch_withheld(state["report"])
+            withheld = vouch_withheld(state["report"], state.get("input_report"), action.task)
             vouched = withheld is None
             cand = {**cand, "info": {**(cand.get("info") or {}), **({"vouched": True} if vouched else {"vouch_withheld": withheld})}}
         decision = "accept" if (gain > ctx.config.min_gain or vouched) and consistent and guarded else "rollback"
@@ -272,23 +272,45 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def vouch_withheld(report: dict[str, Any]) -> str | None:
-    """Why the guard's vouch does not count on the image a step started from (None: it counts).
+def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None = None, task: str | None = None) -> str | None:
+    """Why the guard's vouch does not count for a step aimed at ``task`` on the image whose
+    reading is ``report`` (None: it counts).
 
-    On a frame that reads dark the guard's sureness does not carry: its PSNR label counts little
-    of what a step wipes out of a dark picture (the detail is small in absolute terms until it is
-    brightened). A vouched denoise before the brightening left LIME too little structure to pass
-    the structure check (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the
-    denoise kept first), and a night sky was denoised, then brightened.
+    - On a frame that reads dark: the guard's PSNR label counts little of what a step wipes out of
+      a dark picture (the detail is small in absolute terms until it is brightened). A vouched
+      denoise before the brightening left LIME too little structure to pass the structure check
+      (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the denoise kept first),
+      and a night sky was denoised, then brightened.
+    - When the judge (the classical reading, ``report["judge"]`` where a learned perception chose
+      the tools) finds the step's target neither now nor in the input (``input_report``): only the
+      network does, and a network false alarm is exactly where the guard must not overrule the NR
+      score. A clean LIVE1 photo (building2) read as noisy by the network (0.51, sigma 17.5; the
+      classical sigma 1.1) was denoised into flat paint with the guard sure of it (0.03).
 
     Examples:
         >>> vouch_withheld({"findings": {"dark": {"present": True}}})
         'the frame reads dark'
-        >>> vouch_withheld({"findings": {"noise": {"present": True}}}) is None
+        >>> vouch_withheld({"findings": {"noise": {"present": True}}}, None, "denoise") is None
         True
+        >>> net = {"findings": {"noise": {"present": True}}, "judge": {"findings": {"noise": {"present": False}}}}
+        >>> vouch_withheld(net, net, "denoise")
+        'only the network finds noise; the classical reading does not'
     """
+    def found(r: dict[str, Any] | None, degradation: str) -> bool:
+        r = (r or {}).get("judge", r) or {}
+        return bool(((r.get("findings") or {}).get(degradation) or {}).get("present"))
+
     dark = ((report or {}).get("findings") or {}).get("dark") or {}
-    return "the frame reads dark" if dark.get("present") else None
+    if dark.get("present"):
+        return "the frame reads dark"
+    if task:
+        try:
+            target = str(DEGRADATION_FOR[Task(task)])
+        except (KeyError, ValueError):
+            return None
+        if not (found(report, target) or found(input_report, target)):
+            return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
+    return None
 
 
 def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
