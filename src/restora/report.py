@@ -272,10 +272,12 @@ def step_verdict(step, min_gain: float = 0.002, min_consistency: float = 0.25) -
         credit = f", counting {float(revealed.get('credit', 0.0)):+.3f} for the {names} it made visible"
     guard = step.guard or {}
     if step.decision == "accept" and (step.tool_info or {}).get("vouched"):
-        why = _worse_parts(step.scores_before, step.scores_after)
-        fell = f"the NR score fell {abs(gain or 0.0):.3f}" + (f" ({' and '.join(why)})" if why else "") if (gain or 0.0) < 0 else (
-            f"quality rose only {gain or 0.0:.3f}"
-        )
+        gain = gain or 0.0
+        if gain < 0:
+            why = _worse_parts(step.scores_before, step.scores_after)
+            fell = f"the NR score fell {abs(gain):.3f}" + (f" ({' and '.join(why)})" if why else "")
+        else:
+            fell = f"quality rose only {gain:.3f}"
         held = ", the structure held" if step.consistency is not None else ""
         return f"kept: the no-harm guard vouches for it ({guard.get('reason', 'sure it helped')}){held}; {fell}, which it overrules"
     if step.decision == "accept":

@@ -103,7 +103,7 @@ class HeuristicPlanner:
     ) -> Action | None:
         tools = rank_tools(task, obs.catalogue, megapixels, obs.seconds_left, self.time_scale)
         severity = float(finding.get("severity", 0.5))
-        evidence = blur_extent(finding.get("evidence", {}), obs)
+        evidence = blur_extent(finding, obs)
         suggestions = [
             [(name, p.model_dump(mode="json")) for p in get_tool(name).suggest_params_for(task, severity, evidence)]
             for name in tools
@@ -153,36 +153,33 @@ BLUR_EXTENT = ("defocus_radius", "blur_length")
 """Evidence keys of a blur's extent: the deblurs' kernel sizes."""
 
 
-def blur_extent(evidence: dict[str, Any], obs: Observation) -> dict[str, Any]:
-    """``evidence`` with each blur extent no larger than the input's reading of it, once a step was
-    kept. A de-blocking or denoise smooths the picture, which reads as more blur, and too large a
-    kernel rings where too small a one leaves some blur: after waifu2x the defocus radius of a
-    kodak crop read 4.49 where the input read 3.64 (true 3.8), and the deblur at 4.49 ended 2.8 dB
-    below the input.
+def blur_extent(finding: dict[str, Any], obs: Observation) -> dict[str, Any]:
+    """The ``finding``'s evidence with each blur extent no larger than the input's reading of the
+    same finding, once a step was kept. A de-blocking or denoise smooths the picture, which reads
+    as more blur, and too large a kernel rings where too small a one leaves some blur: after
+    waifu2x the defocus radius of a kodak crop read 4.49 where the input read 3.64 (true 3.8), and
+    the deblur at 4.49 ended 2.8 dB below the input.
 
     Examples:
         >>> from restora.planners.base import HistoryItem
         >>> kept = HistoryItem(step=0, tool="dejpeg_waifu2x", task="dejpeg", params={}, decision="accept")
         >>> inp = {"findings": {"defocus": {"evidence": {"defocus_radius": 3.6}}}}
         >>> obs = Observation(step=1, report={}, scores={}, input_report=inp, history=[kept], steps_left=3, seconds_left=60.0)
-        >>> blur_extent({"defocus_radius": 4.5, "noise_sigma": 2.0}, obs)
+        >>> blur_extent({"degradation": "defocus", "evidence": {"defocus_radius": 4.5, "noise_sigma": 2.0}}, obs)
         {'defocus_radius': 3.6, 'noise_sigma': 2.0}
-        >>> blur_extent({"defocus_radius": 3.0}, obs)
+        >>> blur_extent({"degradation": "defocus", "evidence": {"defocus_radius": 3.0}}, obs)
         {'defocus_radius': 3.0}
     """
+    evidence = finding.get("evidence", {})
     if not any(h.decision == "accept" for h in obs.history):
         return evidence
-    read: dict[str, float] = {}
-    for f in ((obs.input_report or {}).get("findings") or {}).values():
-        for key in BLUR_EXTENT:
-            v = (f.get("evidence") or {}).get(key)
-            if isinstance(v, (int, float)) and v > 0:
-                read[key] = float(v)
+    found = ((obs.input_report or {}).get("findings") or {}).get(finding.get("degradation")) or {}
+    read = found.get("evidence") or {}
     out = dict(evidence)
     for key in BLUR_EXTENT:
-        v = out.get(key)
-        if isinstance(v, (int, float)) and key in read and read[key] < v:
-            out[key] = read[key]
+        now, then = out.get(key), read.get(key)
+        if isinstance(now, (int, float)) and isinstance(then, (int, float)) and 0 < then < now:
+            out[key] = float(then)
     return out
 
 
