@@ -149,18 +149,20 @@ def test_agent_rolls_back_a_step_the_guard_rejects_and_says_why() -> None:
 
 def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     from restora.imageio import save_image
-    from restora.trainer.guard import GuardTrainConfig, train_guard
+    from restora.trainer.guard import FAMILIES, GuardTrainConfig, train_guard
 
     pool = tmp_path / "pool"
     for name in ("astronaut", "coffee", "chelsea", "rocket", "immunohistochemistry"):
         save_image(pool / f"{name}.png", _photo(name))
-    cfg = GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05)
+    cfg = GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=128, workers=1, margin=0.05)
     result = train_guard(cfg)
     fitted = NoHarmGuard.load(tmp_path / "run" / "guard.json")
     assert set(fitted.families) == {"derain"}
     assert result["families"]["derain"]["train_steps"] > 0
     rows = [json.loads(line) for line in (tmp_path / "run" / "rows.jsonl").read_text().splitlines()]
     assert {r["split"] for r in rows} == {"train", "val"}
+    # derain's tool is cheap and its fit was noisy: it gets sample_scale (5) times the pictures
+    assert len({r["index"] for r in rows}) == 8 * FAMILIES["derain"]["sample_scale"] == 40
     assert len({r["photo"] for r in rows if r["split"] == "val"} & {r["photo"] for r in rows if r["split"] == "train"}) == 0
     assert (tmp_path / "run" / "report.md").read_text().startswith("# restora no-harm guard fit")
     assert "Vouching" in (tmp_path / "run" / "report.md").read_text()
@@ -168,18 +170,18 @@ def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     assert "vouch" in val and val["val_sure_steps"] >= 0
     assert (fitted.families["derain"].vouch is None) == (val["vouch"] is None)
     # same seed, same rows
-    again = train_guard(GuardTrainConfig(out=tmp_path / "again", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05))
+    again = train_guard(GuardTrainConfig(out=tmp_path / "again", clean=[pool], families=["derain"], samples=8, crop=128, workers=1, margin=0.05))
     assert again["families"] == result["families"]
     # a rerun into the same folder with the sampling unchanged refits on the stored rows (the
     # fitting settings may change); a sampling change synthesizes again
     before = (tmp_path / "run" / "rows.jsonl").read_text()
     refit = train_guard(
-        GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=24, crop=128, workers=1, margin=0.05, threshold_rule="false_reject")
+        GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=128, workers=1, margin=0.05, threshold_rule="false_reject")
     )
     assert refit["rows_reused"] == ["derain"] and refit["steps"] == result["steps"]
     assert (tmp_path / "run" / "rows.jsonl").read_text() == before
     assert result["rows_reused"] == []
-    resampled = train_guard(GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=24, crop=160, workers=1, margin=0.05))
+    resampled = train_guard(GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=160, workers=1, margin=0.05))
     assert resampled["rows_reused"] == []
 
 
@@ -216,6 +218,32 @@ def test_guard_samples_can_carry_an_earlier_degradation_as_context(tmp_path) -> 
     assert context in FORMATION and FORMATION.index(context) < FORMATION.index("jpeg")
     # the same draws otherwise: the family's own degradation and severity are unchanged
     assert ctx[0]["condition"].split(" + ")[1] == plain[0]["condition"]
+
+
+def test_derain_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypatch) -> None:
+    """The agent often derains first, while a downscale, noise or JPEG formed after the rain is
+    still there: with the family's later_share, the rain is followed by one that forms after it,
+    on the picture and the reference alike, and the rest of the sample's draws are unchanged."""
+    from restora.imageio import save_image
+    from restora.trainer import guard as trainer
+
+    pool = tmp_path / "pool"
+    save_image(pool / "coffee.png", _photo("coffee"))
+    cfg = trainer.GuardTrainConfig(out=tmp_path / "g", clean=[pool], families=["derain"], samples=8, crop=96, hard_share=0.0, context_share=0.0, degraded_share=1.0).to_json()
+    path = str(pool / "coffee.png")
+    rows = {}
+    for share in (0.0, 1.0):
+        monkeypatch.setitem(trainer.FAMILIES, "derain", {**trainer.FAMILIES["derain"], "later_share": share})
+        rows[share] = trainer.sample_steps(path, "coffee.png", "train", "derain", 2, cfg)["rows"]
+    plain, later = rows[0.0][0]["condition"], rows[1.0][0]["condition"]
+    assert plain.startswith("rain@") and " + " not in plain
+    own, on_top = later.split(" + ")
+    assert own == plain
+    name = on_top.split("@")[0]
+    assert trainer.FORMATION.index(name) > trainer.FORMATION.index("rain")
+    # the step is judged against a reference that carries the later degradation too: a derain
+    # that removes only the rain is not blamed for the downscale or noise left over
+    assert rows[1.0][0]["dpsnr"] != rows[0.0][0]["dpsnr"]
 
 
 def test_shipped_guard_vouches_only_where_its_validation_earned_it(guard: NoHarmGuard) -> None:

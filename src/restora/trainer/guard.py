@@ -64,7 +64,7 @@ from restora.trainer.common import check_all, config_json, default_clean_pool
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})]},
-    "derain": {"tasks": ["derain"], "degradations": [("rain", {})]},
+    "derain": {"tasks": ["derain"], "degradations": [("rain", {})], "later_share": 0.4, "sample_scale": 5},
     "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
     "deblur": {
         "tasks": ["motion_deblur", "defocus_deblur"],
@@ -75,8 +75,15 @@ FAMILIES: dict[str, dict[str, Any]] = {
 }
 """Guard family -> its tasks, the degradations its tools are meant to undo, and how many of each
 tool's suggested parameter sets run on a sample (default 1; the deblurs are cheap and the agent
-retries them with their other suggestions after a rollback). Motion blur comes as straight lines
-and as hand-held camera shake."""
+retries them with their other suggestions after a rollback), and the share of degraded pictures
+whose own degradation is followed by one that forms after it (``later_share``, default 0: rain
+under a downscale, noise or JPEG, which the agent meets when it removes the rain first; the
+reference carries the later one too), and ``sample_scale``, how many times ``samples`` pictures
+the family gets (default 1). Derain's one classical tool is cheap, and its fit from 320 plain
+pictures was noisy: on 1600-picture validation rows the fit from 1600 pictures with later_share
+0.4 gains +2.18 dB per kept-or-rejected step on plain rain where the 320 one gained +2.04, and
++1.07 where it gained +0.67 on rain under a later degradation. Motion blur comes as straight
+lines and as hand-held camera shake."""
 
 FORMATION = [str(d) for d in FORMATION_ORDER]
 """Degradations in the order they form: a picture's context is one that forms before its family's own."""
@@ -101,7 +108,7 @@ class GuardTrainConfig:
         default_factory=default_clean_pool,
     )
     families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
-    samples: int = help_field("synthesized pictures per family (each runs every tool of the family)", default=240)
+    samples: int = help_field("synthesized pictures per family (each runs every tool of the family; derain gets 5x: FAMILIES)", default=240)
     crop: int = help_field("crop side, px (native resolution)", default=192)
     perception: str = help_field(
         "perception that reads each picture, as the agent would (learned, classical or a run folder of `restora train perception`)",
@@ -233,6 +240,15 @@ def sample_steps(
         severity = float(rng.uniform(0.05, 1.0))
         before = degrade.apply(clean, name, severity, seed=int(rng.integers(2**31)), **kwargs)
         condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
+        # later: one that forms after the family's own (rain under a downscale or noise), on the
+        # picture and the reference alike (same seed), from its own stream: later_share 0 gives the plain rows
+        lrng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 2])
+        later = [d for d in FORMATION[FORMATION.index(name) + 1 :] if d not in own]
+        if later and lrng.random() < float(spec.get("later_share", 0.0)):
+            l_name, l_sev, l_seed = later[int(lrng.integers(len(later)))], float(lrng.uniform(0.1, 0.9)), int(lrng.integers(2**31))
+            clean = degrade.apply(clean, l_name, l_sev, seed=l_seed)
+            before = degrade.apply(before, l_name, l_sev, seed=l_seed)
+            condition += f" + {l_name}@{l_sev:.2f}"
     else:
         before, condition = clean, f"{context}clean"
     # the perception the agent plans with picks the parameters, so the guard learns the steps it will judge
@@ -425,7 +441,7 @@ def train_guard(
     pools = {split: [p for p in photos if (p.name in val) == (split == "val")] for split in ("train", "val")}
     jobs = []
     for family in cfg.families:
-        for i in range(cfg.samples):
+        for i in range(cfg.samples * int(FAMILIES[family].get("sample_scale", 1))):
             split = "val" if i % round(1 / cfg.val_fraction) == 0 else "train"
             pool = pools[split]
             rng = np.random.default_rng([cfg.seed, zlib.crc32(family.encode()), i])
