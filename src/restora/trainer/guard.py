@@ -6,7 +6,7 @@ clean photo from the split (split by source photo, seeded), sometimes turned int
 (:mod:`restora.synth.negatives`: text, barcodes, fences, tiles, stripes, ...), sometimes
 (``context_share``) given another degradation that forms before the family's own (a dark or
 hazy scene under the JPEG, blur under the noise: what the agent meets in the middle of a
-pipeline; a picture left without the family's own may get any other one), then either degraded with the family's own degradation at a uniform severity (noise:
+pipeline; a picture left without the family's own may get any other one), then either degraded with the family's own degradation at a uniform severity (derain: sometimes followed by one that forms later, ``FAMILIES``' later_share; noise:
 Gaussian, Poisson-Gaussian or camera-pipeline; JPEG: plain or web; blur: straight motion,
 camera shake or defocus; rain; low resolution) or left as it is, as perception's false alarms
 leave it. The agent's perception (``--perception``, the shipped network by default) reads it; every available tool of the family runs with the
@@ -73,17 +73,19 @@ FAMILIES: dict[str, dict[str, Any]] = {
     },
     "super_resolution": {"tasks": ["super_resolution"], "degradations": [("low_res", {})]},
 }
-"""Guard family -> its tasks, the degradations its tools are meant to undo, and how many of each
-tool's suggested parameter sets run on a sample (default 1; the deblurs are cheap and the agent
-retries them with their other suggestions after a rollback), and the share of degraded pictures
-whose own degradation is followed by one that forms after it (``later_share``, default 0: rain
-under a downscale, noise or JPEG, which the agent meets when it removes the rain first; the
-reference carries the later one too), and ``sample_scale``, how many times ``samples`` pictures
-the family gets (default 1). Derain's one classical tool is cheap, and its fit from 320 plain
-pictures was noisy: on 1600-picture validation rows the fit from 1600 pictures with later_share
-0.4 gains +2.18 dB per kept-or-rejected step on plain rain where the 320 one gained +2.04, and
-+1.07 where it gained +0.67 on rain under a later degradation. Motion blur comes as straight
-lines and as hand-held camera shake."""
+"""Guard family -> its tasks, the degradations its tools are meant to undo, and options:
+
+* ``suggestions``: how many of each tool's suggested parameter sets run on a sample (default 1;
+  the deblurs are cheap and the agent retries them with their other suggestions after a rollback).
+* ``later_share``: the share of degraded pictures whose own degradation is followed by one that
+  forms after it, on the reference too (default 0). The agent often derains while a downscale,
+  noise or JPEG it could not undo is still there.
+* ``sample_scale``: how many times ``samples`` pictures the family gets (default 1). Derain's one
+  classical tool is cheap and its fit from 320 plain pictures was noisy. On 1600-picture
+  validation rows, the fit from 1600 pictures with later_share 0.4 gains +2.18 dB per step on
+  average on plain rain (the 320 one: +2.04), and +1.07 on rain under a later degradation (+0.67).
+
+Motion blur comes as straight lines and as hand-held camera shake."""
 
 FORMATION = [str(d) for d in FORMATION_ORDER]
 """Degradations in the order they form: a picture's context is one that forms before its family's own."""
