@@ -231,19 +231,34 @@ def test_derain_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypat
     save_image(pool / "coffee.png", _photo("coffee"))
     cfg = trainer.GuardTrainConfig(out=tmp_path / "g", clean=[pool], families=["derain"], samples=8, crop=96, hard_share=0.0, context_share=0.0, degraded_share=1.0).to_json()
     path = str(pool / "coffee.png")
-    rows = {}
+    from restora import degrade
+
+    applied: list[tuple[str, float, int, tuple[int, ...]]] = []
+    real_apply = degrade.apply
+
+    def recording_apply(image, name, severity, seed=0, **kwargs):
+        applied.append((str(name), round(float(severity), 6), int(seed), image.shape))
+        return real_apply(image, name, severity, seed=seed, **kwargs)
+
+    monkeypatch.setattr(degrade, "apply", recording_apply)
+    rows, calls = {}, {}
     for share in (0.0, 1.0):
+        applied.clear()
         monkeypatch.setitem(trainer.FAMILIES, "derain", {**trainer.FAMILIES["derain"], "later_share": share})
         rows[share] = trainer.sample_steps(path, "coffee.png", "train", "derain", 2, cfg)["rows"]
+        calls[share] = list(applied)
     plain, later = rows[0.0][0]["condition"], rows[1.0][0]["condition"]
     assert plain.startswith("rain@") and " + " not in plain
     own, on_top = later.split(" + ")
     assert own == plain
     name = on_top.split("@")[0]
     assert trainer.FORMATION.index(name) > trainer.FORMATION.index("rain")
-    # the step is judged against a reference that carries the later degradation too: a derain
-    # that removes only the rain is not blamed for the downscale or noise left over
-    assert rows[1.0][0]["dpsnr"] != rows[0.0][0]["dpsnr"]
+    # the rain is drawn as without the later one; the later one is applied twice with the same
+    # severity and seed: to the reference and to the rainy picture, so a derain that removes only
+    # the rain is not blamed for the downscale or noise left over
+    assert calls[0.0] == [c for c in calls[1.0] if c[0] == "rain"] and [c[0] for c in calls[0.0]] == ["rain"]
+    extra = [c for c in calls[1.0] if c[0] != "rain"]
+    assert len(extra) == 2 and extra[0] == extra[1] and extra[0][0] == name
 
 
 def test_shipped_guard_vouches_only_where_its_validation_earned_it(guard: NoHarmGuard) -> None:
