@@ -194,7 +194,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision = "error"
     else:
         gain = float(cand["scores"]["overall"]) - float(state["scores"]["overall"])
-        revealed = revealed_by_tone(action.task, state["report"].get("judge", state["report"]), cand["report"].get("judge", cand["report"]))
+        revealed = revealed_by_tone(action.task, judge_reading(state["report"]), judge_reading(cand["report"]))
         if revealed:
             # judge a tone step on what it targets, not on what it made visible (see revealed_by_tone)
             gain += revealed["credit"]
@@ -297,20 +297,42 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         'only the network finds noise; the classical reading does not'
     """
     def found(r: dict[str, Any] | None, degradation: str) -> bool:
-        r = (r or {}).get("judge", r) or {}
-        return bool(((r.get("findings") or {}).get(degradation) or {}).get("present"))
+        return bool(((judge_reading(r).get("findings") or {}).get(degradation) or {}).get("present"))
 
     dark = ((report or {}).get("findings") or {}).get("dark") or {}
     if dark.get("present"):
         return "the frame reads dark"
-    if task:
-        try:
-            target = str(DEGRADATION_FOR[Task(task)])
-        except (KeyError, ValueError):
-            return None
-        if not (found(report, target) or found(input_report, target)):
-            return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
+    target = target_degradation(task)
+    if target is not None and not (found(report, target) or found(input_report, target)):
+        return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
     return None
+
+
+def judge_reading(report: dict[str, Any] | None) -> dict[str, Any]:
+    """The reading that judges steps: ``report["judge"]`` (the classical estimators) where a
+    learned perception chose the tools, else the report itself ({} for None).
+
+    Examples:
+        >>> judge_reading({"findings": {}, "judge": {"findings": {"noise": {}}}})
+        {'findings': {'noise': {}}}
+        >>> judge_reading(None)
+        {}
+    """
+    report = report or {}
+    return report.get("judge", report) or {}
+
+
+def target_degradation(task: str | None) -> str | None:
+    """The degradation a task undoes (``DEGRADATION_FOR``), None for no or an unknown task.
+
+    Examples:
+        >>> target_degradation("denoise"), target_degradation("restore_all"), target_degradation(None)
+        ('noise', None, None)
+    """
+    try:
+        return DEGRADATION_FOR[Task(task)].value if task else None
+    except (KeyError, ValueError):
+        return None
 
 
 def revealed_by_tone(task: str | None, before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any] | None:
@@ -356,9 +378,8 @@ def _sibling_trials(ctx: AgentContext, state: AgentState, action: Action, image)
     same input too (not banned ones), so that :func:`score` can keep the best-scoring one. On a
     large image planned on crops a trial costs little next to the render; what is missing is a
     selection rule that beats the first suggestion (see the config field). Failures are skipped."""
-    try:
-        degradation = DEGRADATION_FOR[Task(action.task)].value
-    except (KeyError, ValueError):
+    degradation = target_degradation(action.task)
+    if degradation is None:
         return []
     finding = (state.get("report") or {}).get("findings", {}).get(degradation) or {}
     cls = ctx.toolbox.get_class(action.tool)

@@ -110,7 +110,7 @@ class GuardTrainConfig:
         default_factory=default_clean_pool,
     )
     families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
-    samples: int = help_field("synthesized pictures per family (each runs every tool of the family; derain gets 5x: FAMILIES)", default=240)
+    samples: int = help_field("synthesized pictures per family (each runs every tool of the family; a family's sample_scale in FAMILIES multiplies it)", default=240)
     crop: int = help_field("crop side, px (native resolution)", default=192)
     perception: str = help_field(
         "perception that reads each picture, as the agent would (learned, classical or a run folder of `restora train perception`)",
