@@ -220,16 +220,18 @@ def test_guard_samples_can_carry_an_earlier_degradation_as_context(tmp_path) -> 
     assert ctx[0]["condition"].split(" + ")[1] == plain[0]["condition"]
 
 
-def test_derain_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypatch) -> None:
+@pytest.mark.parametrize(("family", "own"), [("derain", "rain"), ("denoise", "noise")])
+def test_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypatch, family, own) -> None:
     """The agent often derains first, while a downscale, noise or JPEG formed after the rain is
-    still there: with the family's later_share, the rain is followed by one that forms after it,
-    on the picture and the reference alike, and the rest of the sample's draws are unchanged."""
+    still there, and denoises noise that was downscaled or compressed afterwards: with the
+    family's later_share, its own degradation is followed by one that forms after it, on the
+    picture and the reference alike, and the rest of the sample's draws are unchanged."""
     from restora.imageio import save_image
     from restora.trainer import guard as trainer
 
     pool = tmp_path / "pool"
     save_image(pool / "coffee.png", _photo("coffee"))
-    cfg = trainer.GuardTrainConfig(out=tmp_path / "g", clean=[pool], families=["derain"], samples=8, crop=96, hard_share=0.0, context_share=0.0, degraded_share=1.0).to_json()
+    cfg = trainer.GuardTrainConfig(out=tmp_path / "g", clean=[pool], families=[family], samples=8, crop=96, hard_share=0.0, context_share=0.0, degraded_share=1.0).to_json()
     path = str(pool / "coffee.png")
     from restora import degrade
 
@@ -244,20 +246,20 @@ def test_derain_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypat
     rows, calls = {}, {}
     for share in (0.0, 1.0):
         applied.clear()
-        monkeypatch.setitem(trainer.FAMILIES, "derain", {**trainer.FAMILIES["derain"], "later_share": share})
-        rows[share] = trainer.sample_steps(path, "coffee.png", "train", "derain", 2, cfg)["rows"]
+        monkeypatch.setitem(trainer.FAMILIES, family, {**trainer.FAMILIES[family], "later_share": share})
+        rows[share] = trainer.sample_steps(path, "coffee.png", "train", family, 2, cfg)["rows"]
         calls[share] = list(applied)
     plain, later = rows[0.0][0]["condition"], rows[1.0][0]["condition"]
-    assert plain.startswith("rain@") and " + " not in plain
-    own, on_top = later.split(" + ")
-    assert own == plain
+    assert plain.startswith(own) and " + " not in plain
+    first, on_top = later.split(" + ")
+    assert first == plain
     name = on_top.split("@")[0]
-    assert trainer.FORMATION.index(name) > trainer.FORMATION.index("rain")
-    # the rain is drawn as without the later one; the later one is applied twice with the same
-    # severity and seed: to the reference and to the rainy picture, so a derain that removes only
-    # the rain is not blamed for the downscale or noise left over
-    assert calls[0.0] == [c for c in calls[1.0] if c[0] == "rain"] and [c[0] for c in calls[0.0]] == ["rain"]
-    extra = [c for c in calls[1.0] if c[0] != "rain"]
+    assert trainer.FORMATION.index(name) > trainer.FORMATION.index(own)
+    # its own is drawn as without the later one; the later one is applied twice with the same
+    # severity and seed: to the reference and to the degraded picture, so a step that removes only
+    # its own degradation is not blamed for the downscale or JPEG left over
+    assert calls[0.0] == [c for c in calls[1.0] if c[0] == own] and [c[0] for c in calls[0.0]] == [own]
+    extra = [c for c in calls[1.0] if c[0] != own]
     assert len(extra) == 2 and extra[0] == extra[1] and extra[0][0] == name
 
 
