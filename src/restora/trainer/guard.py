@@ -26,7 +26,7 @@ ties go to the higher threshold, which rejects fewer steps); ``false_reject`` ta
 harm probability that still keeps ``1 - max_false_reject`` of the helpful steps. Never fitted or
 set on benchmark photos.
 
-Synthesizing is the slow part (about 40 minutes for the shipped fit); ``rows.jsonl`` is stamped
+Synthesizing is the slow part (about 50 minutes for the shipped fit); ``rows.jsonl`` is stamped
 per family with the settings that decide its rows (``rows.config.json``); a rerun into the same
 folder synthesizes only the families whose settings changed and refits all of them.
 
