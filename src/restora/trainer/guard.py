@@ -85,9 +85,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
   classical tool is cheap and its fit from 320 plain pictures was noisy. On 1600-picture
   validation rows, the fit from 1600 pictures with later_share 0.4 gains +2.18 dB per step on
   average on plain rain (the 320 one: +2.04), and +1.07 on rain under a later degradation (+0.67).
-  Denoise: on the validation rows of 960 pictures with later_share 0.4, the fit from them (its threshold set on them too) gains
-  +3.46 dB per step (the plain 320-picture fit: +3.28), +2.29 on noise under a later downscale or
-  JPEG (+1.54) and +3.89 on the rest (+3.93; the worst step it keeps there -1.3 dB, against -13.1).
+  Denoise: on the validation rows of 960 pictures with later_share 0.4, the fit from them (its
+  threshold set on them too) gains +3.46 dB per step (the plain 320-picture fit: +3.28), +2.29 on
+  noise under a later downscale or JPEG (+1.54) and +3.89 on the rest (+3.93; the worst step it
+  keeps there -1.3 dB, against -13.1).
 
 Motion blur comes as straight lines and as hand-held camera shake."""
 
