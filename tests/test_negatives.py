@@ -27,7 +27,7 @@ def _hf(img: np.ndarray) -> float:
 
 def test_kinds_cover_the_hard_negatives():
     assert set(negatives.KINDS) == {
-        "text", "barcode", "qr", "fence", "stripes", "fabric", "film_grain", "bokeh", "night_lights", "overcast_sky", "tiles",
+        "text", "barcode", "qr", "fence", "stripes", "fabric", "film_grain", "bokeh", "night_lights", "night_sky", "overcast_sky", "tiles",
     }  # fmt: skip
     assert len(set(negatives.KINDS)) == len(negatives.KINDS)
 
@@ -106,6 +106,16 @@ def test_night_lights_are_dark_with_exposed_lights(with_photo):
         y = img @ LUMA
         assert np.median(y) < 0.15  # a dark frame ...
         assert img.max() > 0.9  # ... with lights exposed correctly (near full scale)
+
+
+@pytest.mark.parametrize("with_photo", [False, True])
+def test_night_sky_is_near_black_with_points_at_full_scale(with_photo):
+    for seed in range(8):
+        img = negatives.render("night_sky", 128, seed, _photo(128) if with_photo else None)
+        y = img @ LUMA
+        assert np.median(y) < 0.08  # a near-black frame ...
+        assert img.max() > 0.9  # ... with the brightest stars at full scale
+        assert (y > 0.3).mean() < 0.05  # points, not areas
 
 
 def test_overcast_sky_is_bright_and_flat_with_structure_at_an_edge():

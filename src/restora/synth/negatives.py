@@ -21,6 +21,9 @@ bokeh            a shallow depth of field: large soft discs of light over a blur
                  crisp edge covering 30 .. 60 % of the frame.
 night_lights     a night scene: dark sky and buildings (or the photo dimmed as ambient light), lit
                  windows and point lights with glow; dark, but the lights are exposed correctly.
+night_sky        a starry sky: a near-black background with many faint and a few full-scale stars
+                 (sharp or a little spread), sometimes a faint band or nebula glow, small galaxies,
+                 a dark horizon; dark by nature, not under-exposed.
 overcast_sky     a bright, flat overcast sky with soft cloud shading, and structure along one edge
                  (the photo's content, or a roofline / tree line), sometimes power lines across.
 tiles            tile or mosaic walls: tiles 4 .. 24 px, per-tile colour and glaze, grout lines,
@@ -82,7 +85,7 @@ def render(kind: str, size: int, seed: int, photo: np.ndarray | None = None) -> 
         >>> render("smoke", 64, seed=0)
         Traceback (most recent call last):
         ...
-        ValueError: unknown negative kind 'smoke' (known: text, barcode, qr, fence, stripes, fabric, film_grain, bokeh, night_lights, overcast_sky, tiles)
+        ValueError: unknown negative kind 'smoke' (known: text, barcode, qr, fence, stripes, fabric, film_grain, bokeh, night_lights, night_sky, overcast_sky, tiles)
     """
     if kind not in _RENDERERS:
         raise ValueError(f"unknown negative kind {kind!r} (known: {', '.join(KINDS)})")
@@ -584,6 +587,43 @@ def _night_lights(rng: np.random.Generator, s: int, photo: np.ndarray | None) ->
         field = _cover(core - np.sqrt(r2)) * 1.6 + amp * (0.55 * np.exp(-r2 / (2 * g1 * g1)) + 0.2 * np.exp(-r2 / (2 * g2 * g2)))
         glow += field[..., None] * col
     return 1.0 - (1.0 - img) * (1.0 - np.clip(glow, 0, 1))
+
+
+@_kind("night_sky")
+def _night_sky(rng: np.random.Generator, s: int, photo: np.ndarray | None) -> np.ndarray:
+    yy, xx = _grid(s)
+    k = s / 128.0
+    tint = np.array(rng.uniform(0.6, 1.0, 3), np.float32)
+    img = np.zeros((s, s, 3), np.float32) + (rng.uniform(0.0, 0.03) * tint)  # the sky's own glow
+    if rng.random() < 0.6:  # a faint band of unresolved stars and dust, or a nebula's glow
+        ang = rng.uniform(0, np.pi)
+        across = (xx - s / 2) * np.sin(ang) - (yy - s / 2) * np.cos(ang) + rng.uniform(-0.3, 0.3) * s
+        band = np.exp(-(across / (rng.uniform(0.1, 0.35) * s)) ** 2) * (0.6 + 0.4 * _smooth(rng, s, 5))
+        img += np.clip(band, 0, None)[..., None] * (rng.uniform(0.02, 0.12) * np.array(rng.uniform(0.5, 1.0, 3), np.float32))
+    # stars: many faint and a few bright points (exponential brightness), the sharp ones a pixel
+    # wide, others spread by the optics or the seeing; bright ones are exposed to full scale
+    colours = [np.array(c, np.float32) for c in ((1.0, 1.0, 1.0), (0.8, 0.88, 1.0), (1.0, 0.92, 0.75), (1.0, 0.75, 0.6))]
+    n = int(rng.integers(60, 450) * k * k)
+    for sigma in (rng.uniform(0.35, 0.6) * k, rng.uniform(0.7, 1.3) * k):
+        impulses = np.zeros((s, s, 3), np.float32)
+        for _ in range(n // 2):
+            y, x = int(rng.integers(s)), int(rng.integers(s))
+            impulses[y, x] += colours[int(rng.integers(len(colours)))] * min(1.6, rng.exponential(0.22) + 0.04)
+        img += cv2.GaussianBlur(impulses, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101) * (2 * np.pi * sigma * sigma)
+    for _ in range(int(rng.integers(0, 6))):  # small galaxies: soft coloured ellipses
+        cx, cy, a = rng.uniform(0, s), rng.uniform(0, s), rng.uniform(0, np.pi)
+        ru, rv = rng.uniform(1.5, 6.0) * k, rng.uniform(0.8, 3.0) * k
+        du, dv = (xx - cx) * np.cos(a) + (yy - cy) * np.sin(a), -(xx - cx) * np.sin(a) + (yy - cy) * np.cos(a)
+        img += np.exp(-((du / ru) ** 2 + (dv / rv) ** 2))[..., None] * (np.array(rng.uniform(0.4, 1.0, 3), np.float32) * rng.uniform(0.15, 0.6))
+    if rng.random() < 0.4:  # a dark horizon: a tree line or ridge, or the photo in starlight
+        edge = (rng.uniform(0.65, 0.92) + 0.05 * _smooth(rng, s, 6)[0] + 0.02 * np.sin(xx[0] / (rng.uniform(2, 6) * k))) * s
+        ground = _cover(yy - edge[None, :])
+        if photo is not None and rng.random() < 0.5:
+            land = ((photo @ np.array([0.299, 0.587, 0.114], np.float32)) ** 1.2)[..., None] * (np.array([0.7, 0.8, 1.1], np.float32) * rng.uniform(0.01, 0.04))
+        else:
+            land = np.full((s, s, 3), rng.uniform(0.0, 0.015), np.float32)
+        img = img * (1 - ground[..., None]) + land * ground[..., None]
+    return img
 
 
 @_kind("overcast_sky")
