@@ -7,7 +7,7 @@ hides noise and blocking), and either nothing (a clean sample, ``clean_share`` o
 ``max_degradations`` degradations from :mod:`restora.degrade` at uniform severities, each with a
 seeded model choice (Gaussian, Poisson-Gaussian, film-like granular or camera-pipeline noise;
 plain or web JPEG; straight-line or hand-held shake motion blur). A share of the pictures are hard negatives (:mod:`restora.synth.negatives`:
-text, barcodes, fences, stripes, film grain, bokeh, night lights, skies, tiles), which are clean
+text, barcodes, fences, stripes, film grain, bokeh, night lights, starry skies, overcast skies, tiles), which are clean
 unless a degradation is added to them like to any other picture. So a run is reproducible, and resuming from a checkpoint continues the same
 sample stream exactly.
 
@@ -94,7 +94,7 @@ class PerceptionTrainConfig:
     clean_share: float = help_field("share of samples left clean (the negatives)", default=0.3)
     hard_share: float = help_field(
         "share of samples whose picture is a hard negative (text, barcodes, fences, stripes, film grain, bokeh, night "
-        "lights, skies, tiles: restora.synth.negatives), clean or degraded like any other",
+        "lights, starry and overcast skies, tiles: restora.synth.negatives), clean or degraded like any other",
         default=0.15,
     )
     max_degradations: int = help_field("most degradations combined in one sample", default=3)
