@@ -72,3 +72,13 @@ def test_the_schema_only_offers_tools_of_the_catalogue(catalogue):
     assert not v.is_valid({"kind": "tool", "tool": "sr_srmd", "params": {}})
     with pytest.raises(ActionError):
         parse_action({"kind": "tool", "tool": "sr_srmd", "params": {}}, small)
+
+
+def test_a_raw_control_character_in_the_reason_is_read_as_itself(catalogue):
+    # vLLM's json_schema decoding let a small served model put a raw tab inside the reason string
+    # (strict JSON forbids it); the action is unambiguous, so it is read, tab and all
+    reply = '{"kind":"tool","tool":"denoise_nlm","task":"denoise","params":{"sigma":10.0},"reason":"noise\there"}'
+    action = parse_action(reply, catalogue)
+    assert (action.tool, action.params["sigma"], action.reason) == ("denoise_nlm", 10.0, "noise\there")
+    with pytest.raises(ActionError, match="not valid JSON"):
+        parse_action('{"kind":"tool","tool":"denoise_nlm","params":{}', catalogue)  # still cut off is still invalid

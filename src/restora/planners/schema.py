@@ -121,7 +121,10 @@ def parse_action(reply: str | Mapping[str, Any], catalogue: Mapping[str, Mapping
 
     if isinstance(reply, str):
         try:
-            data = json.loads(reply)
+            # strict=False: a raw tab or newline inside a string (the free-text reason) is read as
+            # the character it is. vLLM's json_schema decoding lets a small model emit them, and
+            # they change nothing the agent acts on.
+            data = json.loads(reply, strict=False)
         except json.JSONDecodeError as e:
             raise ActionError(f"not valid JSON: {e.msg} at char {e.pos}") from None
     else:

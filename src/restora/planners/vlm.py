@@ -77,7 +77,7 @@ def perception_schema() -> dict[str, Any]:
 def parse_perception(reply: str) -> dict[str, Any]:
     """Validate a perception reply; return ``{"findings": {name: {"present", "severity"}}}``."""
     try:
-        data = json.loads(reply)
+        data = json.loads(reply, strict=False)  # a raw control character inside a string is read as itself
     except json.JSONDecodeError as e:
         raise ActionError(f"not valid JSON: {e.msg} at char {e.pos}") from None
     findings = data.get("findings") if isinstance(data, dict) else None
