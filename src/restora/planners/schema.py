@@ -113,22 +113,34 @@ def action_json(action: Action) -> str:
     return json.dumps(body, separators=(",", ":"))
 
 
+def read_reply(reply: str) -> Any:
+    r"""A model's JSON reply, decoded; :class:`ActionError` when it is not JSON.
+
+    A raw tab or newline inside a string (a free-text reason) is read as the character it is
+    (``strict=False``): vLLM's json_schema decoding lets a small model emit them, and they change
+    nothing the agent acts on.
+
+    Examples:
+        >>> read_reply('{"reason": "a\tb"}')["reason"]
+        'a\tb'
+        >>> read_reply('{"kind": ')
+        Traceback (most recent call last):
+        ...
+        restora.planners.schema.ActionError: not valid JSON: Expecting value at char 9
+    """
+    try:
+        return json.loads(reply, strict=False)
+    except json.JSONDecodeError as e:
+        raise ActionError(f"not valid JSON: {e.msg} at char {e.pos}") from None
+
+
 def parse_action(reply: str | Mapping[str, Any], catalogue: Mapping[str, Mapping[str, Any]]) -> Action:
     """Validate a planner reply (JSON text or a parsed object) against the registry; raise
     :class:`ActionError` saying what is wrong. Params are checked by the tool's own model and
     completed with its defaults."""
     from restora.tools.registry import get_tool
 
-    if isinstance(reply, str):
-        try:
-            # strict=False: a raw tab or newline inside a string (the free-text reason) is read as
-            # the character it is. vLLM's json_schema decoding lets a small model emit them, and
-            # they change nothing the agent acts on.
-            data = json.loads(reply, strict=False)
-        except json.JSONDecodeError as e:
-            raise ActionError(f"not valid JSON: {e.msg} at char {e.pos}") from None
-    else:
-        data = dict(reply)
+    data = read_reply(reply) if isinstance(reply, str) else dict(reply)
     if not isinstance(data, dict):
         raise ActionError(f"expected a JSON object, got {type(data).__name__}")
     kind = data.get("kind")

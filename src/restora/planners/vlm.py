@@ -40,7 +40,7 @@ import numpy as np
 from restora.errors import RestoraError
 from restora.planners.base import Action, Observation
 from restora.planners.prompt import chat_messages, system_prompt, user_text
-from restora.planners.schema import ActionError, action_schema, parse_action
+from restora.planners.schema import ActionError, action_schema, parse_action, read_reply
 from restora.taxonomy import Degradation
 
 DEFAULT_MAX_TOKENS = 512
@@ -76,10 +76,7 @@ def perception_schema() -> dict[str, Any]:
 
 def parse_perception(reply: str) -> dict[str, Any]:
     """Validate a perception reply; return ``{"findings": {name: {"present", "severity"}}}``."""
-    try:
-        data = json.loads(reply, strict=False)  # a raw control character inside a string is read as itself
-    except json.JSONDecodeError as e:
-        raise ActionError(f"not valid JSON: {e.msg} at char {e.pos}") from None
+    data = read_reply(reply)
     findings = data.get("findings") if isinstance(data, dict) else None
     if not isinstance(findings, dict):
         raise ActionError("expected an object with 'findings'")

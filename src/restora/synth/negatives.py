@@ -59,6 +59,9 @@ import numpy as np
 
 __all__ = ["KINDS", "render", "render_random"]
 
+_LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+"""Rec. 601 luma weights."""
+
 Renderer = Callable[[np.random.Generator, int, "np.ndarray | None"], np.ndarray]
 _RENDERERS: dict[str, Renderer] = {}
 
@@ -491,7 +494,7 @@ def _film_grain(rng: np.random.Generator, s: int, photo: np.ndarray | None) -> n
     white = rng.standard_normal((s, s), dtype=np.float32)
     grain = cv2.GaussianBlur(white, (0, 0), size, borderType=cv2.BORDER_REFLECT_101)
     grain /= max(float(grain.std()), 1e-6)
-    lum = img @ np.array([0.299, 0.587, 0.114], np.float32)
+    lum = img @ _LUMA
     midtones = 0.6 + 1.6 * lum * (1.0 - lum)  # 0.6 in the blacks and whites, 1 in the mid-tones
     return img + (grain * std * midtones)[..., None]
 
@@ -549,7 +552,7 @@ def _night_lights(rng: np.random.Generator, s: int, photo: np.ndarray | None) ->
     yy, xx = _grid(s)
     k = s / 128.0
     if photo is not None and rng.random() < 0.5:  # the photo lit only by moonlight and street light
-        lum = photo @ np.array([0.299, 0.587, 0.114], np.float32)
+        lum = photo @ _LUMA
         tint = np.array([0.7, 0.85, 1.2], np.float32) * rng.uniform(0.04, 0.1)
         img = (lum**1.2)[..., None] * tint
         windows = False
@@ -619,7 +622,7 @@ def _night_sky(rng: np.random.Generator, s: int, photo: np.ndarray | None) -> np
         edge = (rng.uniform(0.65, 0.92) + 0.05 * _smooth(rng, s, 6)[0] + 0.02 * np.sin(xx[0] / (rng.uniform(2, 6) * k))) * s
         ground = _cover(yy - edge[None, :])
         if photo is not None and rng.random() < 0.5:
-            land = ((photo @ np.array([0.299, 0.587, 0.114], np.float32)) ** 1.2)[..., None] * (np.array([0.7, 0.8, 1.1], np.float32) * rng.uniform(0.01, 0.04))
+            land = ((photo @ _LUMA) ** 1.2)[..., None] * (np.array([0.7, 0.8, 1.1], np.float32) * rng.uniform(0.01, 0.04))
         else:
             land = np.full((s, s, 3), rng.uniform(0.0, 0.015), np.float32)
         img = img * (1 - ground[..., None]) + land * ground[..., None]
