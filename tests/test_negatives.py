@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import pytest
 
@@ -148,14 +146,3 @@ def test_text_uses_the_photo_when_given():
     photo = _photo(128)
     used = [np.abs(negatives.render("text", 128, s, photo) - negatives.render("text", 128, s)).max() > 0.1 for s in range(10)]
     assert sum(used) >= 5
-
-
-def test_renders_are_fast():
-    photo = _photo(128)
-    for kind in negatives.KINDS:
-        negatives.render(kind, 128, 0, photo)  # warm up
-        t = time.perf_counter()
-        for seed in range(5):
-            negatives.render(kind, 128, seed, photo if seed % 2 else None)
-        per = (time.perf_counter() - t) / 5
-        assert per < 0.05, (kind, per)  # ~1 .. 5 ms here; a loose bound for slow CI machines
