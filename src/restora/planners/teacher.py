@@ -89,7 +89,7 @@ def teacher_score(p: float, s: float, nr: float | None) -> float:
 
     Examples:
         >>> round(teacher_score(30.0, 0.9, 0.8), 4)
-        0.75
+        0.765
     """
     fidelity = 0.5 * min(p, 50.0) / 50.0 + 0.5 * s
     return FIDELITY_WEIGHT * fidelity + QUALITY_WEIGHT * (nr if nr is not None else 0.0)

@@ -118,7 +118,7 @@ def perception_answer(labels: Mapping[str, Any]) -> str:
 
     Examples:
         >>> perception_answer({"noise": {"severity": 0.456, "sigma": 20}})[:60]
-        '{"findings":{"noise":{"present":true,"severity":0.46},"motion'
+        '{"findings":{"noise":{"present":true,"severity":0.46},"motio'
     """
     findings = {
         d.value: {"present": d.value in labels, "severity": round(float(labels[d.value]["severity"]), 2) if d.value in labels else 0.0}
