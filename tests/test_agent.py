@@ -267,3 +267,61 @@ def test_a_deblur_after_a_smoothing_step_uses_the_input_blur_extent_when_smaller
     assert radius(4.5, 3.6, [kept]) == 3.6
     assert radius(3.0, 3.6, [kept]) == 3.0  # a smaller reading now is used as it is
     assert radius(4.5, 3.6, []) == 4.5  # nothing kept yet: the current image is the input
+
+
+def test_a_motion_kernel_the_guard_rejected_is_not_retried_with_another_solver():
+    """The guard rejecting a motion deblur blames the kernel (a real camera shake is no straight
+    line): Richardson-Lucy with the same length and angle is not tried next, while a deblur
+    rolled back only for its score still gets its other solvers; defocus keeps its retries."""
+    from restora.planners.base import HistoryItem, Observation, choice_key
+    from restora.planners.heuristic import rejected_hypotheses
+
+    def report(degradation, **evidence):
+        return {"findings": {degradation: {"degradation": degradation, "present": True, "severity": 0.6, "evidence": evidence}}}
+
+    catalogue = {n: t.describe() for n, t in ToolBox().catalogue().items()}
+    motion = report("motion_blur", blur_length=10.9, blur_angle=64.0)
+
+    def next_after(rep, history):
+        banned = [choice_key(h.tool, h.params) for h in history]  # the agent bans what it rolled back
+        obs = Observation(step=len(history), report=rep, input_report=rep, scores={}, history=history, banned=banned,
+                          steps_left=4, seconds_left=600, catalogue=catalogue)
+        return HeuristicPlanner().next_action(obs)
+
+    first = next_after(motion, [])
+    assert first.tool == "deblur_motion" and first.params["method"] == "cg"
+    rejected = HistoryItem(step=0, tool=first.tool, task=first.task, params=first.params, decision="rollback", guard_rejected=True)
+    assert rejected_hypotheses(Observation(step=1, report=motion, scores={}, history=[rejected], steps_left=3, seconds_left=60)) == {
+        ("deblur_motion", (first.params["length"], first.params["angle"]))
+    }
+    after = next_after(motion, [rejected])
+    assert not (after.tool == "deblur_motion" and (after.params["length"], after.params["angle"]) == (first.params["length"], first.params["angle"]))
+    scored = rejected.model_copy(update={"guard_rejected": False})
+    retry = next_after(motion, [scored])
+    assert retry.tool == "deblur_motion" and retry.params["method"] == "rl"
+    defocus = report("defocus", defocus_radius=3.0)
+    d0 = next_after(defocus, [])
+    d1 = next_after(defocus, [HistoryItem(step=0, tool=d0.tool, task=d0.task, params=d0.params, decision="rollback", guard_rejected=True)])
+    assert d1.tool == "deblur_defocus" and d1.params != d0.params
+
+
+def test_the_agent_records_which_rollbacks_the_guard_made():
+    from restora.synth import negatives
+
+    img = negatives.render("text", 128, seed=1)
+    result = restore(img, planner=ScriptedPlanner([("derain_guided", {})]), toolbox=ToolBox(allow=["derain_guided"]), max_steps=2, min_gain=-1.0)
+    assert [h["guard_rejected"] for h in result.state["history"] if h["tool"] == "derain_guided"] == [True]
+
+
+@pytest.mark.data
+def test_a_real_camera_shake_photo_is_not_made_worse(data_dir):
+    """Levin et al.'s im1 with kernel 2 (a curved hand-shake path): the straight-kernel deblur
+    rings, the guard rejects it, and its Richardson-Lucy retry (doubled edges, -0.21 dB against
+    the sharp photo when it was kept) is not tried."""
+    from restora.imageio import load_image, quantize
+
+    img = quantize(load_image(data_dir / "real_gt" / "levin" / "blurred" / "im1_kernel2_img.png").pixels)
+    result = restore(img, planner=HeuristicPlanner(), toolbox=ToolBox(), max_steps=8)
+    tried = [h for h in result.state["history"] if h["tool"] == "deblur_motion"]
+    assert tried and not any(h["decision"] == "accept" and h["params"].get("method") == "rl" for h in tried)
+    assert np.array_equal(result.image, img)

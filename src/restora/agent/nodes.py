@@ -190,6 +190,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     action = Action(**state["pending"])
     cand = state["candidate"]
     gain = None
+    guarded = True
     if cand["error"] is not None:
         decision = "error"
     else:
@@ -239,6 +240,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         decision=decision,
         gain=gain,
         error=cand["error"],
+        guard_rejected=not guarded,
     ).model_dump(mode="json")
     update: dict[str, Any] = {
         "history": [*state["history"], item],

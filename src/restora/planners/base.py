@@ -62,6 +62,10 @@ class HistoryItem(BaseModel):
     decision: Literal["accept", "rollback", "error"]
     gain: float | None = None
     error: str | None = None
+    guard_rejected: bool = False
+    """The no-harm guard rejected the step: what it removed did not look like its target. For a
+    tool with ``hypothesis`` params (a deblur's kernel) that blames the hypothesis, not the solver
+    (see :meth:`restora.tools.base.Tool.hypothesis`)."""
 
 
 class Observation(BaseModel):

@@ -46,6 +46,7 @@ from restora.taxonomy import (
     Degradation,
     Task,
 )
+from restora.errors import UnknownToolError
 from restora.tools.registry import get_tool
 
 LEARNED_GAIN = 1.0
@@ -109,12 +110,16 @@ class HeuristicPlanner:
             for name in tools
         ]
         banned = set(obs.banned)
+        blamed = rejected_hypotheses(obs)
         for row in zip_longest(*suggestions):
             for item in row:
                 if item is None:
                     continue
                 name, params = item
                 if choice_key(name, params) in banned:
+                    continue
+                hypothesis = get_tool(name).hypothesis(params)
+                if hypothesis is not None and (name, hypothesis) in blamed:
                     continue
                 return Action(
                     kind="tool",
@@ -124,6 +129,32 @@ class HeuristicPlanner:
                     reason=_reason(finding, severity, evidence, name),
                 )
         return None
+
+
+def rejected_hypotheses(obs: Observation) -> set[tuple[str, tuple[Any, ...]]]:
+    """``(tool, hypothesis)`` of every step the no-harm guard rejected, for tools whose params
+    state a hypothesis about the degradation (:meth:`restora.tools.base.Tool.hypothesis`): the
+    planner does not retry one with another solver.
+
+    Examples:
+        >>> from restora.planners.base import HistoryItem
+        >>> cg = HistoryItem(step=0, tool="deblur_motion", task="motion_deblur", params={"length": 9.0, "angle": 30.0, "method": "cg"},
+        ...                  decision="rollback", guard_rejected=True)
+        >>> obs = Observation(step=1, report={}, scores={}, history=[cg], steps_left=3, seconds_left=60.0)
+        >>> rejected_hypotheses(obs)
+        {('deblur_motion', (9.0, 30.0))}
+    """
+    out: set[tuple[str, tuple[Any, ...]]] = set()
+    for h in obs.history:
+        if not h.guard_rejected:
+            continue
+        try:
+            hypothesis = get_tool(h.tool).hypothesis(h.params)
+        except UnknownToolError:  # a tool this install lacks (a session resumed elsewhere)
+            continue
+        if hypothesis is not None:
+            out.add((h.tool, hypothesis))
+    return out
 
 
 def tone_look(degradation: str, obs: Observation) -> bool:

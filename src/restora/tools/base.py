@@ -63,11 +63,35 @@ class Tool(ABC):
     learned: ClassVar[bool] = False  # runs learned weights (resolved through model_zoo)
     prior: ClassVar[float | None] = None  # expected quality of its result, 0..1 (None: by kind)
     tasks: ClassVar[tuple[Task, ...]] = ()  # every task, for a multi-task tool (its Params has `task`)
+    hypothesis_params: ClassVar[tuple[str, ...]] = ()
+    """Params that state what the tool assumes about the degradation (a deblur's kernel), as
+    opposed to how it undoes it (the solver, its iterations); see :meth:`hypothesis`."""
 
     @classmethod
     def handles(cls) -> tuple[Task, ...]:
         """Every task this tool performs: ``tasks``, or just ``task``."""
         return tuple(cls.tasks) or (cls.task,)
+
+    @classmethod
+    def hypothesis(cls, params: Mapping[str, Any]) -> tuple[Any, ...] | None:
+        """What ``params`` assume about the degradation (``hypothesis_params``' values), or None
+        for a tool without such params.
+
+        When the no-harm guard rejects a step, the planner does not retry the same hypothesis
+        with another solver: a deblur whose regularised solve rings with a kernel has the wrong
+        kernel, and Richardson-Lucy with it hides the ringing but not the mismatch (doubled
+        edges; a real camera-shake photo, Levin im1_kernel2: -0.21 dB kept).
+
+        Examples:
+            >>> from restora.tools.registry import get_tool
+            >>> get_tool("deblur_motion").hypothesis({"length": 9.0, "angle": 30.0, "method": "rl"})
+            (9.0, 30.0)
+            >>> get_tool("denoise_nlm").hypothesis({"h": 0.1}) is None
+            True
+        """
+        if not cls.hypothesis_params:
+            return None
+        return tuple(params.get(k) for k in cls.hypothesis_params)
 
     @classmethod
     def multi_task(cls) -> bool:
