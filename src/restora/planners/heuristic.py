@@ -47,6 +47,7 @@ from restora.taxonomy import (
     Task,
 )
 from restora.errors import UnknownToolError
+from restora.tools._classical import jpeg_deconv_sigma
 from restora.tools.registry import get_tool
 
 LEARNED_GAIN = 1.0
@@ -105,6 +106,10 @@ class HeuristicPlanner:
         tools = rank_tools(task, obs.catalogue, megapixels, obs.seconds_left, self.time_scale)
         severity = float(finding.get("severity", 0.5))
         evidence = blur_extent(finding, obs)
+        if task in (Task.MOTION_DEBLUR, Task.DEFOCUS_DEBLUR):
+            floor = jpeg_noise_floor(obs)
+            if floor is not None:
+                evidence = {**evidence, "deconv_noise_floor": floor}
         suggestions = [
             [(name, p.model_dump(mode="json")) for p in get_tool(name).suggest_params_for(task, severity, evidence)]
             for name in tools
@@ -212,6 +217,34 @@ def blur_extent(finding: dict[str, Any], obs: Observation) -> dict[str, Any]:
         if isinstance(now, (int, float)) and isinstance(then, (int, float)) and 0 < then < now:
             out[key] = float(then)
     return out
+
+
+def jpeg_noise_floor(obs: Observation) -> float | None:
+    """The deconvolution noise floor (0-255) for a deblur of a picture whose input read as JPEG
+    (:func:`restora.tools._classical.jpeg_deconv_sigma` at the input's JPEG quality, lower once a
+    de-blocking step was kept); None when the input showed no JPEG. The noise estimate reads the
+    JPEG error (and a de-blocker's smooth output) as almost no noise, and the deconvolution then
+    turns it into ripples: a defocus+JPEG kodak crop ended 3.2 dB below its input after waifu2x
+    and a deblur at the balance of that estimate (the minimum), 1.1 dB above it with the floor.
+
+    Examples:
+        >>> from restora.planners.base import HistoryItem
+        >>> inp = {"findings": {"jpeg": {"present": True, "evidence": {"jpeg_quality": 45}}}}
+        >>> obs = Observation(step=0, report={}, scores={}, input_report=inp, steps_left=4, seconds_left=60.0)
+        >>> round(jpeg_noise_floor(obs), 2)
+        5.87
+        >>> kept = HistoryItem(step=0, tool="dejpeg_waifu2x", task="dejpeg", params={}, decision="accept")
+        >>> round(jpeg_noise_floor(obs.model_copy(update={"history": [kept]})), 2)
+        2.93
+        >>> jpeg_noise_floor(obs.model_copy(update={"input_report": {"findings": {}}})) is None
+        True
+    """
+    found = ((obs.input_report or {}).get("findings") or {}).get("jpeg") or {}
+    quality = (found.get("evidence") or {}).get("jpeg_quality")
+    if not found.get("present") or not isinstance(quality, (int, float)):
+        return None
+    deblocked = any(h.decision == "accept" and h.task == "dejpeg" for h in obs.history)
+    return round(jpeg_deconv_sigma(float(quality), deblocked), 2)
 
 
 def left_over(input_report: dict[str, Any] | None, present: set[str], tried: set[str]) -> list[dict[str, Any]]:

@@ -20,7 +20,8 @@ Examples:
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Mapping
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -305,6 +306,40 @@ def _estimate_sigma(gray: np.ndarray) -> float:
     return float(estimate_sigma(gray))
 
 
+JPEG_DECONV_SIGMA: dict[str, tuple[float, ...]] = {
+    "quality": (22.0, 37.0, 52.0, 67.0, 82.0),
+    "as_is": (10.0, 8.0, 4.0, 4.0, 2.0),
+    "deblocked": (6.0, 4.0, 2.0, 2.0, 1.0),
+}
+"""The noise std (0-255) at which :func:`deconv_balance` gives the best deconvolution of a blurred
+picture that was then JPEG-compressed at ``quality`` (the centres of five quality bins), as it is
+and after waifu2x de-blocked it. The JPEG error is not white noise, and the noise estimate reads
+it (and waifu2x's smooth output) as 0.1-0.5: at that floor the deconvolution amplifies the error
+into ripples, 2-6 dB below the best balance. Calibrated on the training pool
+(``scripts/calibrate_deconv_jpeg.py``: 160 crops of cbsd68 and live1, 192 px, a disc or straight
+kernel, quality 15-90, the true kernel; the sigma of best mean PSNR per bin), never on benchmark
+photos."""
+
+
+def jpeg_deconv_sigma(quality: float, deblocked: bool) -> float:
+    """The deconvolution noise floor for a picture JPEG-compressed at ``quality``
+    (:data:`JPEG_DECONV_SIGMA`, interpolated between its bins).
+
+    Examples:
+        >>> round(jpeg_deconv_sigma(45, deblocked=False), 2), round(jpeg_deconv_sigma(45, deblocked=True), 2)
+        (5.87, 2.93)
+    """
+    table = JPEG_DECONV_SIGMA["deblocked" if deblocked else "as_is"]
+    return float(np.interp(float(quality), JPEG_DECONV_SIGMA["quality"], table))
+
+
+def noise_floor(evidence: Mapping[str, Any]) -> float | None:
+    """``evidence["deconv_noise_floor"]`` (set by the planner where the input read as JPEG; see
+    :func:`jpeg_deconv_sigma`) as a float, None when absent or zero."""
+    v = evidence.get("deconv_noise_floor")
+    return round(float(v), 2) if isinstance(v, (int, float)) and v > 0 else None
+
+
 def deconv_balance(sigma255: float) -> float:
     """Regularisation weight for :func:`deconvolve` given a noise std in 0-255 units (tuned on
     Kodak crops with motion and disc kernels: the best weight grows with the noise variance,
@@ -363,6 +398,10 @@ class DeconvParams(ToolParams):
         None, ge=1e-5, le=1.0, description="smoothness weight (cg, wiener); None: from the estimated noise level"
     )
     iterations: int = Field(30, ge=1, le=300, description="iterations (cg, rl)")
+    noise_floor: float | None = Field(
+        None, ge=0.0, le=100.0,
+        description="noise std (0-255) the balance assumes at least: the error a JPEG left, which the noise estimate misses",
+    )
 
 
 def sigma_strength_suggestions(params_cls: type[ToolParams], evidence) -> list[ToolParams]:

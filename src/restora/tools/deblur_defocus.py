@@ -31,6 +31,7 @@ from restora.tools._classical import (
     SpectrumFit,
     deconv_balance,
     deconvolve,
+    noise_floor,
     noise_sigma,
     require_side,
 )
@@ -58,14 +59,15 @@ class DeblurDefocus(Tool):
     @classmethod
     def suggest_params(cls, severity: float, evidence: Mapping[str, float]) -> list[ToolParams]:
         r = evidence.get("defocus_radius")
+        floor = noise_floor(evidence)
         if r is not None and r > 0:
             r = float(np.clip(r, 0.5, 30.0))
             return [
-                cls.Params(radius=r),
+                cls.Params(radius=r, noise_floor=floor),
                 cls.Params(radius=r, method="rl"),
-                cls.Params(radius=r, search=0.0, balance=deconv_balance(5.0)),
+                cls.Params(radius=r, search=0.0, balance=deconv_balance(max(5.0, floor or 0.0))),
             ]
-        return [cls.Params(), cls.Params(method="rl"), cls.Params(radius=1.5 + 4.5 * float(severity), search=0.0, method="rl")]
+        return [cls.Params(noise_floor=floor), cls.Params(method="rl"), cls.Params(radius=1.5 + 4.5 * float(severity), search=0.0, method="rl")]
 
     def run(self, image: np.ndarray, params: ToolParams) -> np.ndarray:
         require_side(image, 16, "deblur_defocus")
@@ -76,7 +78,7 @@ class DeblurDefocus(Tool):
         if p.radius is None and radius <= MIN_RADIUS:  # nothing measurable to undo: leave it be
             return image.copy()
         kernel = disc_kernel(radius)
-        balance = p.balance if p.balance is not None else deconv_balance(noise_sigma(image))
+        balance = p.balance if p.balance is not None else deconv_balance(max(noise_sigma(image), p.noise_floor or 0.0))
         return deconvolve(image, kernel, p.method, iterations=p.iterations, balance=balance)
 
 

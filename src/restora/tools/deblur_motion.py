@@ -38,6 +38,7 @@ from restora.tools._classical import (
     SpectrumFit,
     deconv_balance,
     deconvolve,
+    noise_floor,
     noise_sigma,
     require_side,
 )
@@ -81,7 +82,7 @@ class DeblurMotion(Tool):
         angle = evidence.get("blur_angle")
         length = float(np.clip(length, 1.0, 120.0)) if length is not None and length > 0 else None
         angle = float(angle) % 180.0 if angle is not None else None
-        first = cls.Params(length=length, angle=angle)
+        first = cls.Params(length=length, angle=angle, noise_floor=noise_floor(evidence))
         alternatives = [cls.Params(length=length, angle=angle, method="rl")]
         if length is not None and angle is not None:
             alternatives.append(cls.Params(length=length, angle=angle, search=0.0, method="rl"))
@@ -98,7 +99,7 @@ class DeblurMotion(Tool):
         if p.length is None and length < MIN_BLUR:  # nothing measurable to undo: leave it be
             return image.copy()
         kernel = motion_kernel(length, angle)
-        balance = p.balance if p.balance is not None else deconv_balance(noise_sigma(image))
+        balance = p.balance if p.balance is not None else deconv_balance(max(noise_sigma(image), p.noise_floor or 0.0))
         return deconvolve(image, kernel, p.method, iterations=p.iterations, balance=balance)
 
 
