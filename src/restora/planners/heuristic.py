@@ -14,7 +14,10 @@ Rules, in order:
 4. For the first remaining task, rank its tools by expected gain over estimated time (learned tools
    are expected to gain more than classical ones; tools that would not fit the time left are
    skipped), and interleave their suggested params (each tool's first suggestion, then each
-   tool's second, ...). Return the first choice that is not banned.
+   tool's second, ...). Return the first choice that is not banned, nor the same kernel of a motion
+   deblur the no-harm guard rejected with another solver (:func:`rejected_hypotheses`). A deblur
+   of a picture whose input read as JPEG gets a noise floor for its regularisation
+   (:func:`jpeg_noise_floor`).
 5. Nothing left to try: stop.
 
 A degradation present in the input's report (``Observation.input_report``) whose task has not
