@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from pathlib import Path
 
 import cv2
@@ -25,6 +24,7 @@ import numpy as np
 from restora.cases import clean_images, load_clean
 from restora.degrade import disc_kernel, jpeg_roundtrip, motion_kernel
 from restora.perception.measures import luma
+from restora.quality import psnr
 from restora.quality.guard import noise_sigma
 from restora.tools import ToolBox
 from restora.tools._classical import JPEG_DECONV_SIGMA, deconv_balance, deconvolve
@@ -32,10 +32,6 @@ from restora.trainer.common import default_clean_pool
 
 SIGMAS = (0.3, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
 BINS = ((15, 30), (30, 45), (45, 60), (60, 75), (75, 90))
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * math.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-10))
 
 
 def main() -> None:
@@ -60,8 +56,8 @@ def main() -> None:
         compressed = jpeg_roundtrip(np.clip(blurred, 0, 1), quality)
         for deblocked in (False, True):
             y = box.run("dejpeg_waifu2x", compressed, {"level": 2}) if deblocked else compressed
-            psnrs = [_psnr(np.clip(deconvolve(y, kernel, "cg", balance=deconv_balance(s)), 0, 1), clean) for s in SIGMAS]
-            rows.append({"quality": quality, "kind": kind, "deblocked": deblocked, "psnr_in": _psnr(y, clean), "psnr": psnrs,
+            psnrs = [psnr(np.clip(deconvolve(y, kernel, "cg", balance=deconv_balance(s)), 0, 1), clean) for s in SIGMAS]
+            rows.append({"quality": quality, "kind": kind, "deblocked": deblocked, "psnr_in": psnr(y, clean), "psnr": psnrs,
                          "noise_sigma": noise_sigma(luma(y)) * 255.0})
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(rows))

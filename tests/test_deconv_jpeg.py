@@ -4,8 +4,6 @@ which the noise estimate reads as almost none. Photos from scikit-image (no data
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pytest
 from skimage import data
@@ -13,12 +11,9 @@ from skimage import data
 from restora import degrade
 from restora.planners import HeuristicPlanner
 from restora.planners.base import HistoryItem, Observation
+from restora.quality import psnr
 from restora.tools import ToolBox
 from restora.tools._classical import JPEG_DECONV_SIGMA, jpeg_deconv_sigma
-
-
-def _psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return 10 * math.log10(1.0 / max(float(np.mean((a - b) ** 2)), 1e-10))
 
 
 def _case(quality: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -44,8 +39,8 @@ def test_a_deblur_with_the_jpeg_floor_beats_the_input_and_the_floorless_one(debl
         x = box.run("dejpeg_waifu2x", x, {"level": 2})
     floorless = box.run("deblur_defocus", x, {"radius": r, "search": 0.0})
     floored = box.run("deblur_defocus", x, {"radius": r, "search": 0.0, "noise_floor": jpeg_deconv_sigma(40, deblock)})
-    assert _psnr(floored, clean) > _psnr(x, clean) + 0.3
-    assert _psnr(floored, clean) > _psnr(floorless, clean) + 1.0
+    assert psnr(floored, clean) > psnr(x, clean) + 0.3
+    assert psnr(floored, clean) > psnr(floorless, clean) + 1.0
 
 
 def test_the_planner_gives_deblurs_the_floor_of_the_input_jpeg():
