@@ -50,8 +50,7 @@ class LowlightGamma(Tool):
     better of the two on 80% of them, 69-85% in every context) and 9.33 against 8.45 on 128-px
     crops (65%); as the first step (without ``--after``) 10.07 against 8.49 and 9.17 against 8.40.
     Looked at on real night photos (DICM), it lifts black skies more than LIME does; the accept
-    rule judges. (Dehaze, the same way: the veil subtraction 7.89 dB, the dark channel prior 7.83
-    on 256-px crops, each the better on half of them: a tie, so the order stays.)"""
+    rule judges."""
 
     class Params(ToolParams):
         target: float = Field(0.42, ge=0.1, le=0.7, description="output value for the input's median luminance")
