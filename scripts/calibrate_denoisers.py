@@ -20,21 +20,16 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
-import sys
-import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _pool import draw, pool_photos, run_photos, save_rows
 
 from restora import degrade
 from restora.cases import crop_at
-from restora.data import data_dir, image_files
 from restora.imageio import read_rgb
 from restora.quality.fidelity import psnr
 
-POOL = ("cbsd68", "live1")
 MODELS = ("gaussian", "poisson_gaussian", "camera")
 SEVERITIES = (0.05, 0.15, 0.3, 0.5, 0.7, 0.9)
 STRENGTHS = (0.6, 0.8, 1.0, 1.2, 1.4, 1.7, 2.0, 2.5, 3.0, 4.0)
@@ -74,21 +69,10 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     args = ap.parse_args()
-    root = args.data or data_dir()
-    pool = [p for d in POOL for p in image_files(root / "clean" / d)]
-    pick = sorted(np.random.default_rng(0).permutation(len(pool))[: args.photos])
     tools = args.tools.split(",")
-    jobs = [(pool[i], k, tools, args.crop, args.jpeg) for k, i in enumerate(pick)]
-    rows: list[dict] = []
-    t0 = time.time()
-    with ProcessPoolExecutor(args.workers) as ex:
-        for k, r in enumerate(ex.map(_job, jobs), 1):
-            rows += r
-            print(f"\r{k}/{len(jobs)} photos ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows))
+    jobs = [(path, k, tools, args.crop, args.jpeg) for k, path in enumerate(draw(pool_photos(args.data), args.photos, 0))]
+    rows = run_photos(_job, jobs, args.workers)
+    save_rows(rows, args.json)
     for name in tools:
         print(f"\n{name}: mean PSNR gain (dB) by strength multiplier, {len(jobs)} pool photos, crop {args.crop}, jpeg {args.jpeg}")
         print("model".ljust(18) + "".join(f"{s:>7}" for s in STRENGTHS))

@@ -25,21 +25,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-import time
 from collections import defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _pool import draw, pool_photos, run_photos, save_rows
 
 from restora import degrade
 from restora.cases import crop_at
-from restora.data import data_dir, image_files
 from restora.imageio import quantize, read_rgb
 from restora.quality import psnr
 
-POOL = ("cbsd68", "live1")
 TONE = {"dark": "low_light", "haze": "dehaze"}
 CONTEXTS = ("", "noise", "motion_blur", "defocus", "rain", "jpeg", "low_res")
 
@@ -123,20 +119,9 @@ def main() -> None:
     if args.load:
         summarise(json.loads(args.load.read_text()))
         return
-    root = args.data or data_dir()
-    pool = [p for d in POOL for p in image_files(root / "clean" / d)]
-    pick = sorted(np.random.default_rng(0).permutation(len(pool))[: args.photos])
-    jobs = [(pool[i], k, args.crop, args.after) for k, i in enumerate(pick)]
-    rows: list[dict] = []
-    t0 = time.time()
-    with ProcessPoolExecutor(args.workers) as ex:
-        for k, r in enumerate(ex.map(_job, jobs), 1):
-            rows += r
-            print(f"\r{k}/{len(jobs)} photos ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
-    print(file=sys.stderr)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows))
+    jobs = [(path, k, args.crop, args.after) for k, path in enumerate(draw(pool_photos(args.data), args.photos, 0))]
+    rows = run_photos(_job, jobs, args.workers)
+    save_rows(rows, args.json)
     summarise(rows)
 
 

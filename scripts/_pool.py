@@ -1,0 +1,52 @@
+"""What the training-pool calibration scripts share: the pool's photos, a seeded draw of them, a
+parallel run over the drawn photos with a progress line, and the rows written as JSON.
+
+The pool is :func:`restora.trainer.common.default_clean_pool` (``clean/cbsd68`` and
+``clean/live1``), under ``data`` instead of the default data folder when one is given. Imported by
+``scripts/calibrate_*.py`` (run as ``python scripts/NAME.py``, which puts this folder on the path).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from restora.data import image_files
+from restora.trainer.common import default_clean_pool
+
+
+def pool_photos(data: Path | None = None) -> list[Path]:
+    """Every photo of the training pool, folder by folder."""
+    folders = default_clean_pool() if data is None else [data / "clean" / f.name for f in default_clean_pool()]
+    return [p for d in folders for p in image_files(d)]
+
+
+def draw(pool: list[Path], n: int, seed: int) -> list[Path]:
+    """``n`` photos of ``pool`` drawn with ``seed``, in pool order."""
+    return [pool[i] for i in sorted(np.random.default_rng(seed).permutation(len(pool))[:n])]
+
+
+def run_photos(job: Callable[[tuple], list[dict]], jobs: list[tuple], workers: int) -> list[dict]:
+    """The rows of ``job`` over ``jobs`` (one per photo) on ``workers`` processes, in order."""
+    rows: list[dict] = []
+    t0 = time.time()
+    with ProcessPoolExecutor(workers) as ex:
+        for k, r in enumerate(ex.map(job, jobs), 1):
+            rows += r
+            print(f"\r{k}/{len(jobs)} photos ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+    print(file=sys.stderr)
+    return rows
+
+
+def save_rows(rows: list[dict[str, Any]], path: Path | None) -> None:
+    """Write ``rows`` to ``path`` as JSON (nothing when None)."""
+    if path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(rows))
