@@ -10,8 +10,15 @@ the picture that tool gets (its first suggestion, as the planner passes it), in 
 other step first, then the tone step, and the tone step first. It prints the mean PSNR of each
 order per pair and the share of crops where the tone step first was better.
 
+``--guard``: each step that is not a tone step is kept only where the shipped no-harm guard
+(:meth:`restora.quality.guard.NoHarmGuard.check`) passes it, as the agent keeps it; a rejected
+step leaves the picture as it was. Tone steps are not the guard's to judge (the agent judges them
+by the quality gain alone), so they are always kept here. ``--pairs`` restricts the pairs
+(``dark+rain,haze+rain``).
+
 Usage:
     python scripts/calibrate_order.py --photos 24 --workers 2 --json out/calib_order.json
+    python scripts/calibrate_order.py --photos 40 --guard --pairs dark+rain,haze+rain
 """
 
 from __future__ import annotations
@@ -36,12 +43,14 @@ OTHERS = ("noise", "motion_blur", "defocus", "rain", "jpeg", "low_res")
 def _job(args: tuple) -> list[dict]:
     from restora.perception import backend
     from restora.planners.heuristic import rank_tools
+    from restora.quality.guard import NoHarmGuard
     from restora.taxonomy import TASK_FOR, Degradation
     from restora.tools import create_tool
     from restora.tools.registry import get_tool, list_tools
 
-    path, index, crop = args
+    path, index, crop, guarded, pairs = args
     perceive = backend()
+    guard = NoHarmGuard.default() if guarded else None
     catalogue = {n: c.describe() for n, c in list_tools().items() if not c.multi_task()}
     rng = np.random.default_rng([13, index])
     clean = crop_at(read_rgb(path), crop, tuple(rng.random(2)))
@@ -52,12 +61,19 @@ def _job(args: tuple) -> list[dict]:
         found = perceive(image).model_dump(mode="json")["findings"].get(degradation) or {}
         params = get_tool(name).suggest_params_for(task, float(found.get("severity", 0.5)), found.get("evidence") or {})[0]
         out = create_tool(name)(image, params.model_dump(mode="json"))
-        return out if out.shape == image.shape else image  # a super-resolution keeps the size here
+        if out.shape != image.shape:
+            return image  # a super-resolution keeps the size here
+        if guard is not None and degradation not in TONE and not guard.check(image, out, task).ok:
+            return image  # rejected by the guard: the agent rolls it back
+        return out
 
     rows = []
     for tone in TONE:
         for other in OTHERS:
-            degraded, _ = degrade.compose(clean, f"{tone}+{other}", seed=int(rng.integers(1 << 30)))
+            seed = int(rng.integers(1 << 30))  # drawn for every pair: --pairs keeps the others' crops
+            if pairs and f"{tone}+{other}" not in pairs:
+                continue
+            degraded, _ = degrade.compose(clean, f"{tone}+{other}", seed=seed)
             degraded = quantize(degraded)
             other_first = psnr(step(step(degraded, other), tone), clean)
             tone_first = psnr(step(step(degraded, tone), other), clean)
@@ -86,11 +102,14 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--json", type=Path, default=None, help="write every row here")
     ap.add_argument("--load", type=Path, default=None, help="summarise the rows of an earlier --json instead")
+    ap.add_argument("--guard", action="store_true", help="keep a non-tone step only where the shipped no-harm guard passes it")
+    ap.add_argument("--pairs", default="", help="comma-separated pairs to run (tone+other, e.g. dark+rain); default all")
     args = ap.parse_args()
     if args.load:
         summarise(json.loads(args.load.read_text()))
         return
-    jobs = [(path, k, args.crop) for k, path in enumerate(draw(pool_photos(args.data), args.photos, 1))]
+    pairs = tuple(p for p in args.pairs.split(",") if p)
+    jobs = [(path, k, args.crop, args.guard, pairs) for k, path in enumerate(draw(pool_photos(args.data), args.photos, 1))]
     rows = run_photos(_job, jobs, args.workers)
     save_rows(rows, args.json)
     summarise(rows)
