@@ -504,3 +504,35 @@ def test_bayer_demosaic_helpers():
     assert np.allclose(degrade.demosaic_bilinear(flat), [0.2, 0.5, 0.8], atol=1e-6)
     x = np.linspace(0, 1, 11, dtype=np.float32)
     assert np.allclose(degrade.srgb_to_linear(degrade.linear_to_srgb(x)), x, atol=1e-5)
+
+
+def _share_left_8x8(res: np.ndarray) -> float:
+    h, w = (res.shape[0] // 8) * 8, (res.shape[1] // 8) * 8
+    return float(res[:h, :w].reshape(h // 8, 8, w // 8, 8, -1).mean(axis=(1, 3)).std() / res.std())
+
+
+def test_camera_luma_nr_turns_grain_into_mottle_and_leaves_the_other_draws_alone():
+    flat = np.full((128, 128, 3), 0.5, np.float32)
+    for seed in range(3):
+        plain, lp = degrade.apply_labeled(flat, "noise", 0.5, seed=seed, model="camera", jpeg=False)
+        assert "luma_nr" not in lp
+        # off (None, False, 0) is the model as it was, to the byte
+        for off in (None, False, 0):
+            np.testing.assert_array_equal(degrade.apply(flat, "noise", 0.5, seed=seed, model="camera", jpeg=False, luma_nr=off), plain)
+        mottled, lm = degrade.apply_labeled(flat, "noise", 0.5, seed=seed, model="camera", jpeg=False, luma_nr=True)
+        assert degrade.CAMERA_LUMA_NR[0] <= lm["luma_nr"] <= degrade.CAMERA_LUMA_NR[1]
+        # every other draw is the same: only the luminance part of the residual changed
+        assert {k: v for k, v in lm.items() if k not in ("luma_nr", "sigma", "sigma_image")} == {
+            k: v for k, v in lp.items() if k not in ("sigma", "sigma_image")
+        }
+        chroma = lambda r: r - (r @ degrade.LUMA)[..., None]  # noqa: E731
+        np.testing.assert_allclose(chroma(mottled - flat), chroma(plain - flat), atol=1e-5)
+        # softer and coarser: less of it, and more of what is left survives 8x8 averaging
+        assert lm["sigma"] < lp["sigma"]
+        assert _share_left_8x8(mottled - flat) > _share_left_8x8(plain - flat) + 0.1
+    fixed = degrade.apply_labeled(flat, "noise", 0.5, seed=0, model="camera", luma_nr=1.5)[1]
+    assert fixed["luma_nr"] == 1.5
+    with pytest.raises(ValueError, match="luma_nr"):
+        degrade.apply(flat, "noise", 0.5, seed=0, model="gaussian", luma_nr=True)
+    with pytest.raises(ValueError, match="luma_nr"):
+        degrade.apply(flat, "noise", 0.5, seed=0, model="camera", luma_nr=-1.0)

@@ -280,3 +280,22 @@ def test_calibration_bounds_false_alarms(pool: list[Path], tmp_path: Path):
     assert again["val"]["max_false_alarm"] == 1.0 and again["steps"] == 2
     for d in DEGRADATIONS:
         assert again["val"]["degradations"][d]["threshold"] <= metrics["degradations"][d]["threshold"]
+
+
+def test_the_camera_luma_nr_share_marks_camera_noise_only_and_leaves_the_other_draws_alone(pool: list[Path], tmp_path: Path):
+    from restora.trainer.perception import sample_spec
+
+    with pytest.raises(ValueError, match="camera_luma_nr_share"):
+        tiny(tmp_path, pool, 1, camera_luma_nr_share=-0.1)
+    on, off = tiny(tmp_path, pool, 1, camera_luma_nr_share=1.0), tiny(tmp_path, pool, 1)
+    assert off.identity() == {k: v for k, v in on.identity().items() if k != "camera_luma_nr_share"}  # old runs resume
+    marked = 0
+    for i in range(200):
+        a, b = sample_spec(0, "train", i, 50, on), sample_spec(0, "train", i, 50, off)
+        noise = b["options"].get("noise") or {}
+        if noise.get("model") == "camera":
+            assert a["options"]["noise"] == {**noise, "luma_nr": True}
+            marked += 1
+            a["options"]["noise"].pop("luma_nr")
+        assert a == b
+    assert marked > 0

@@ -105,6 +105,13 @@ class PerceptionTrainConfig:
         "reads as blurred",
         default=0.6,
     )
+    camera_luma_nr_share: float = help_field(
+        "share of the camera-noise samples given the camera's luminance noise reduction (restora.degrade's camera "
+        "model with luma_nr: soft mottle instead of grain, as high-ISO camera JPEGs show; drawn from its own stream). "
+        "The shipped network was trained without it (0) and reads real camera noise of cc_nam/polyu as clean: "
+        "scripts/camera_noise_gap.py",
+        default=0.0,
+    )
     max_false_alarm: float = help_field(
         "calibration: each degradation's threshold maximises F1 on the validation split among those that flag at most "
         "this share of the validation samples without it (a false alarm sends the agent to a tool; the F1 optimum alone "
@@ -130,6 +137,7 @@ class PerceptionTrainConfig:
             (0.0 <= self.clean_share < 1.0, f"clean_share is a fraction of samples in [0, 1), got {self.clean_share}"),
             (0.0 <= self.hard_share <= 1.0, f"hard_share is a fraction of samples in [0, 1], got {self.hard_share}"),
             (0.0 <= self.camera_share <= 1.0, f"camera_share is a fraction of samples in [0, 1], got {self.camera_share}"),
+            (0.0 <= self.camera_luma_nr_share <= 1.0, f"camera_luma_nr_share is a fraction in [0, 1], got {self.camera_luma_nr_share}"),
             (0.0 < self.max_false_alarm <= 1.0, f"max_false_alarm is a fraction of samples in (0, 1], got {self.max_false_alarm}"),
             (1 <= self.max_degradations <= len(DEGRADATIONS), f"max_degradations must be in 1..{len(DEGRADATIONS)}, got {self.max_degradations}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
@@ -147,6 +155,8 @@ class PerceptionTrainConfig:
         d = self.to_json()
         for k in ("out", "steps", "eval_every", "checkpoint_every", "workers", "threads", "max_false_alarm"):
             d.pop(k)
+        if not d["camera_luma_nr_share"]:  # added later: a run without it keeps the identity it had
+            d.pop("camera_luma_nr_share")
         return d
 
 
@@ -192,6 +202,11 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
         motion_model = _pick(rng, MOTION_MODELS)  # drawn last: the earlier draws of a sample stay as they were
         if "motion_blur" in names and motion_model != "linear":
             spec["options"]["motion_blur"] = {"model": motion_model}
+    # the camera's luminance noise reduction from its own stream: with its share 0 every draw is as before
+    noise_options = spec["options"].get("noise")
+    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_luma_nr_share > 0:
+        if np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 3]).random() < cfg.camera_luma_nr_share:
+            noise_options["luma_nr"] = True
     # the camera look comes from its own stream: with camera_share 0 every other draw is as before
     look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
     spec["look"] = None
