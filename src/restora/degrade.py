@@ -520,9 +520,10 @@ def _camera_residual(image: np.ndarray, z: np.ndarray, p: Params) -> np.ndarray:
 
 CAMERA_LUMA_NR: tuple[float, float] = (1.0, 2.0)
 """Camera noise with ``luma_nr=True``: range of the Gaussian sigma (px) that smooths the luminance
-residual. At 1.5-2 px the share of the noise left after 8x8 averaging (0.63-0.67) passes that of
-real high-ISO camera JPEGs (polyu 0.59, cc_nam 0.44; white noise 0.125, the model without it
-0.37-0.42): ``scripts/camera_noise_gap.py``."""
+residual. At 1.5-2 px the share of the noise left after 8x8 averaging (0.60-0.67, the camera's JPEG
+on or off) reaches that of real high-ISO camera JPEGs (polyu 0.59, cc_nam 0.44; white noise
+0.125, the model without it 0.37-0.43): ``scripts/camera_noise_gap.py``. Not yet used by the
+shipped perception network (``restora train perception --camera-luma-nr-share``)."""
 
 
 def _camera_noise(
