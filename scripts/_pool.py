@@ -33,14 +33,14 @@ def draw(pool: list[Path], n: int, seed: int) -> list[Path]:
     return [pool[i] for i in sorted(np.random.default_rng(seed).permutation(len(pool))[:n])]
 
 
-def run_photos(job: Callable[[tuple], list[dict]], jobs: list[tuple], workers: int) -> list[dict]:
-    """The rows of ``job`` over ``jobs`` (one per photo) on ``workers`` processes, in order."""
+def run_photos(job: Callable[[tuple], list[dict]], jobs: list[tuple], workers: int, unit: str = "photos") -> list[dict]:
+    """The rows of ``job`` over ``jobs`` (one per photo, or per ``unit``) on ``workers`` processes, in order."""
     rows: list[dict] = []
     t0 = time.time()
     with ProcessPoolExecutor(workers) as ex:
         for k, r in enumerate(ex.map(job, jobs), 1):
             rows += r
-            print(f"\r{k}/{len(jobs)} photos ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
+            print(f"\r{k}/{len(jobs)} {unit} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
     print(file=sys.stderr)
     return rows
 

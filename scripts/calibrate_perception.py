@@ -27,13 +27,11 @@ from __future__ import annotations
 
 import argparse
 import pickle
-import sys
-import time
 from collections import Counter, defaultdict
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+from _pool import draw, pool_photos, run_photos
 
 from restora import degrade
 from restora.data import data_dir, image_files
@@ -60,18 +58,15 @@ SHOW = {
 }
 
 
-POOL = ("cbsd68", "live1")
 HELD_OUT = ("kodak24", "set5_hr")
 
 
-def photos(root: Path, pool_photos: int) -> list[tuple[str, str, np.ndarray]]:
+def photos(root: Path, n_pool: int) -> list[tuple[str, str, np.ndarray]]:
     """The calibration photos (a seeded draw from the training pool) and the held-out ones.
 
     Never calibrate on the benchmark's photos (kodak24, set5_hr): they are what the result is
     judged on."""
-    pool = [p for d in POOL for p in image_files(root / "clean" / d)]
-    pick = np.random.default_rng(0).permutation(len(pool))[: min(pool_photos, len(pool))]
-    out = [("calib", f"{pool[i].parent.name}/{pool[i].name}", read_rgb(pool[i])) for i in sorted(pick)]
+    out = [("calib", f"{p.parent.name}/{p.name}", read_rgb(p)) for p in draw(pool_photos(root), n_pool, 0)]
     out += [("heldout", f"{d}/{p.name}", read_rgb(p)) for d in HELD_OUT for p in image_files(root / "clean" / d)]
     from skimage import data as skdata
 
@@ -111,13 +106,7 @@ def measure_dataset(root: Path, cache: Path, workers: int, pool_photos: int) -> 
         with cache.open("rb") as f:
             return pickle.load(f)
     jobs = [(sp, n, im, size, i) for i, (sp, n, im) in enumerate(photos(root, pool_photos)) for size in SIZES]
-    rows: list[dict] = []
-    t0 = time.time()
-    with ProcessPoolExecutor(workers) as pool:
-        for k, r in enumerate(pool.map(_job, jobs), 1):
-            rows += r
-            print(f"\rmeasured {k}/{len(jobs)} ({time.time() - t0:.0f} s)", end="", file=sys.stderr)
-    print(file=sys.stderr)
+    rows = run_photos(_job, jobs, workers, unit="photo sizes measured")
     cache.parent.mkdir(parents=True, exist_ok=True)
     with cache.open("wb") as f:
         pickle.dump(rows, f)
