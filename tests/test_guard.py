@@ -183,6 +183,20 @@ def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     assert result["rows_reused"] == []
     resampled = train_guard(GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=160, workers=1, margin=0.05))
     assert resampled["rows_reused"] == []
+    # keep_from: a refit of one family takes the other families of a guard file as they are
+    kept = train_guard(
+        GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=160, workers=1, margin=0.05, keep_from=GUARD_FILE)
+    )
+    assert kept["rows_reused"] == ["derain"] and json.loads((tmp_path / "run" / "metrics.json").read_text())["config"]["keep_from"] == str(GUARD_FILE)
+    merged, shipped = json.loads((tmp_path / "run" / "guard.json").read_text()), json.loads(GUARD_FILE.read_text())
+    assert set(merged["families"]) == set(shipped["families"])
+    for family in set(shipped["families"]) - {"derain"}:
+        assert merged["families"][family] == shipped["families"][family]
+        assert merged["validation"][family] == shipped["validation"][family]
+    assert merged["commands"]["derain"] == merged["command"]
+    assert set(NoHarmGuard.load(tmp_path / "run" / "guard.json").families) == set(shipped["families"])
+    with pytest.raises(ValueError, match="keep_from"):
+        GuardTrainConfig(out=tmp_path / "x", clean=[pool], keep_from=tmp_path / "missing.json")
 
 
 def test_utility_threshold_keeps_the_steps_that_gain_most() -> None:

@@ -82,6 +82,8 @@ def train_guard(
     perception: Annotated[str, typer.Option(help="perception that reads each picture and so sets the tools' parameters, as the agent's does: learned, classical or a run folder")] = "learned",
     max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
     vouch_p: Annotated[float, typer.Option(help="harm probability at or under which a family that proved reliable on its validation steps vouches for a step")] = 0.1,
+    families: Annotated[str | None, typer.Option(help="comma-separated guard families to fit (default: all)")] = None,
+    keep_from: Annotated[Path | None, typer.Option(help="a guard.json whose other families are copied into OUT/guard.json as they are (with --families)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -97,8 +99,11 @@ def train_guard(
     from restora.trainer.guard import train_guard as run
 
     with user_errors():
-        kwargs = {} if not clean else {"clean": clean}
+        kwargs: dict = {} if not clean else {"clean": clean}
+        if families:
+            kwargs["families"] = [f.strip() for f in families.split(",") if f.strip()]
         cfg = GuardTrainConfig(
+            keep_from=keep_from,
             out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p,
             workers=workers, seed=seed, **kwargs,
         )

@@ -115,6 +115,11 @@ class GuardTrainConfig:
         default_factory=default_clean_pool,
     )
     families: list[str] = help_field("guard families to fit", default_factory=lambda: list(FAMILIES))
+    keep_from: Path | None = help_field(
+        "a guard.json whose families this run does not fit are copied into the run's guard.json as they are "
+        "(with their validation figures and the command that fitted them); None: only the fitted families",
+        default=None,
+    )
     samples: int = help_field("synthesized pictures per family (each runs every tool of the family; a family's sample_scale in FAMILIES multiplies it)", default=240)
     crop: int = help_field("crop side, px (native resolution)", default=192)
     perception: str = help_field(
@@ -151,6 +156,7 @@ class GuardTrainConfig:
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.clean = [Path(p) for p in self.clean]
+        self.keep_from = None if self.keep_from is None else Path(self.keep_from)
         unknown = sorted(set(self.families) - set(FAMILIES))
         if unknown:
             raise ValueError(f"unknown guard families {unknown} (known: {', '.join(sorted(FAMILIES))})")
@@ -169,6 +175,7 @@ class GuardTrainConfig:
             (0.0 <= self.vouch_max_harm < 1.0, f"vouch_max_harm must be in [0, 1), got {self.vouch_max_harm}"),
             (self.vouch_min_steps >= 1, f"vouch_min_steps must be >= 1, got {self.vouch_min_steps}"),
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
+            (self.keep_from is None or self.keep_from.is_file(), f"keep_from: no guard file at {self.keep_from}"),
             (
                 self.perception in BACKENDS or Path(self.perception).is_dir(),
                 f"perception must be learned, classical or a run folder of `restora train perception`, got {self.perception!r}",
@@ -184,7 +191,7 @@ class GuardTrainConfig:
         (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
         fit_only = (
             "out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families",
-            "vouch_p", "vouch_max_harm", "vouch_min_steps",
+            "vouch_p", "vouch_max_harm", "vouch_min_steps", "keep_from",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
         return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
@@ -503,6 +510,8 @@ def train_guard(
         "families": {f: m["model"] for f, m in families.items()},
         "validation": {f: {k: v for k, v in m.items() if k != "model"} for f, m in families.items()},
     }
+    if cfg.keep_from is not None:
+        guard = keep_families(guard, cfg.keep_from)
     write_text_atomic(cfg.out / "guard.json", json.dumps(guard, indent=1) + "\n")
     result = {
         "config": cfg.to_json(),
@@ -515,6 +524,40 @@ def train_guard(
     write_text_atomic(cfg.out / "metrics.json", json.dumps(result, indent=1) + "\n")
     _report(cfg.out, result, rows, rejected)
     return result
+
+
+def keep_families(guard: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``guard`` with the families it lacks copied from the guard file at ``path`` (models and
+    validation figures as they are); ``commands`` then records, per family, the command that fitted
+    it. A file made for other measures is an error.
+
+    Examples:
+        >>> old = {"command": "restora train guard --samples 320", "features": list(FEATURES),
+        ...        "families": {"derain": {"w": 1}, "denoise": {"w": 2}}, "validation": {"derain": {}, "denoise": {}}}
+        >>> import tempfile, os; d = tempfile.mkdtemp(); f = os.path.join(d, "g.json")
+        >>> _ = open(f, "w").write(json.dumps(old))
+        >>> new = {"command": "restora train guard --families denoise", "features": list(FEATURES),
+        ...        "families": {"denoise": {"w": 3}}, "validation": {"denoise": {}}}
+        >>> g = keep_families(new, Path(f))
+        >>> g["families"], g["commands"]["derain"]
+        ({'denoise': {'w': 3}, 'derain': {'w': 1}}, 'restora train guard --samples 320')
+    """
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the guard file to keep families from, {path}: {e}") from e
+    if tuple(old.get("features", ())) != tuple(guard["features"]):
+        raise ValueError(f"{path}: made for other measures than this restora's; refit every family instead")
+    old_commands = old.get("commands") or {f: old.get("command") for f in old.get("families", {})}
+    out = {**guard, "families": dict(guard["families"]), "validation": dict(guard["validation"])}
+    commands = {f: guard["command"] for f in guard["families"]}
+    for family, model in old.get("families", {}).items():
+        if family not in out["families"]:
+            out["families"][family] = model
+            out["validation"][family] = (old.get("validation") or {}).get(family, {})
+            commands[family] = old_commands.get(family)
+    out["commands"] = commands
+    return out
 
 
 def _read_rows(path: Path) -> list[dict[str, Any]]:
