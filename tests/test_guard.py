@@ -197,6 +197,9 @@ def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     assert set(NoHarmGuard.load(tmp_path / "run" / "guard.json").families) == set(shipped["families"])
     with pytest.raises(ValueError, match="keep_from"):
         GuardTrainConfig(out=tmp_path / "x", clean=[pool], keep_from=tmp_path / "missing.json")
+    (tmp_path / "other.json").write_text(json.dumps({**shipped, "features": ["removed_over_noise"]}))
+    with pytest.raises(ValueError, match="other measures"):
+        GuardTrainConfig(out=tmp_path / "x", clean=[pool], keep_from=tmp_path / "other.json")
 
 
 def test_utility_threshold_keeps_the_steps_that_gain_most() -> None:

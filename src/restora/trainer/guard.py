@@ -182,6 +182,8 @@ class GuardTrainConfig:
             ),
         ]
         check_all(checks)
+        if self.keep_from is not None:  # before any picture is synthesized, not after
+            keep_families({"command": "", "features": list(FEATURES), "families": {}, "validation": {}}, self.keep_from)
 
     def to_json(self) -> dict[str, Any]:
         return config_json(self)
