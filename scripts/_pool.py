@@ -1,9 +1,11 @@
 """What the training-pool calibration scripts share: the pool's photos, a seeded draw of them, a
-parallel run over the drawn photos with a progress line, and the rows written as JSON.
+parallel run over the drawn photos with a progress line, and the rows written as JSON; and a
+perception network's own validation split (:func:`validation_split`).
 
 The pool is :func:`restora.trainer.common.default_clean_pool` (``clean/cbsd68`` and
 ``clean/live1``), under ``data`` instead of the default data folder when one is given. Imported by
-``scripts/calibrate_*.py`` (run as ``python scripts/NAME.py``, which puts this folder on the path).
+``scripts/calibrate_*.py``, ``readings.py`` and ``noise_threshold.py`` (run as
+``python scripts/NAME.py``, which puts this folder on the path).
 """
 
 from __future__ import annotations
@@ -50,3 +52,18 @@ def save_rows(rows: list[dict[str, Any]], path: Path | None) -> None:
     if path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(rows))
+
+
+def validation_split(model: Path | None = None) -> tuple[Path, dict[str, Any], Any, list]:
+    """``(folder, card, config, validation photos)`` of a ``restora train perception`` run folder
+    (None: the shipped network): its config rebuilt from ``model.json`` and the photos its seed held
+    out of the clean pool, from which :class:`restora.trainer.perception.SynthDataset` makes its
+    validation samples (never the benchmark photos)."""
+    from restora.trainer import perception as tp
+
+    folder = model or Path(tp.__file__).parents[1] / "perception" / "model"
+    card = json.loads((folder / "model.json").read_text())
+    fields = tp.PerceptionTrainConfig.__dataclass_fields__
+    cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields})
+    _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
+    return folder, card, cfg, val

@@ -23,10 +23,12 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
+from _pool import validation_split
 
 
 def main() -> None:
@@ -44,13 +46,8 @@ def main() -> None:
     from restora.perception.learned import DEGRADATIONS, LearnedPerception
     from restora.trainer import perception as tp
 
-    folder = args.model or Path(tp.__file__).parents[1] / "perception" / "model"
+    folder, card, cfg, val = validation_split(args.model)
     net = LearnedPerception.load(folder, classical=False)
-    card = net.card
-    fields = tp.PerceptionTrainConfig.__dataclass_fields__
-    cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields})
-    _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
-    import dataclasses
 
     sample_cfg = cfg if args.read_size is None else dataclasses.replace(cfg, crop=int(args.read_size))
     ds = tp.SynthDataset(val, sample_cfg, "val")

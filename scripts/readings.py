@@ -29,6 +29,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+from _pool import validation_split
 
 from restora.perception import backend
 from restora.perception.learned import BOTH_READINGS, DEGRADATIONS, WHOLE_IMAGE
@@ -45,11 +46,7 @@ def main() -> None:
 
     from restora.trainer import perception as tp
 
-    folder = args.model or Path(tp.__file__).parents[1] / "perception" / "model"
-    card = json.loads((folder / "model.json").read_text())
-    fields = tp.PerceptionTrainConfig.__dataclass_fields__
-    cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields})
-    _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
+    _, card, cfg, val = validation_split(args.model)
     ds = tp.SynthDataset(val, cfg, "val")
     learned = backend(str(args.model)) if args.model else backend("learned")
     rows = []

@@ -34,6 +34,5 @@ def check_all(checks: list[tuple[bool, str]]) -> None:
 def config_json(cfg: Any) -> dict[str, Any]:
     """A trainer config dataclass as JSON: its paths (``out``, ``clean`` and any other) as strings."""
     d = dataclasses.asdict(cfg)
-    d["out"] = str(cfg.out)
     d["clean"] = [str(p) for p in cfg.clean]
     return {k: str(v) if isinstance(v, Path) else v for k, v in d.items()}

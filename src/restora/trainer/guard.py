@@ -183,7 +183,7 @@ class GuardTrainConfig:
         ]
         check_all(checks)
         if self.keep_from is not None:  # before any picture is synthesized, not after
-            keep_families({"command": "", "features": list(FEATURES), "families": {}, "validation": {}}, self.keep_from)
+            read_guard_file(self.keep_from)
 
     def to_json(self) -> dict[str, Any]:
         return config_json(self)
@@ -528,6 +528,18 @@ def train_guard(
     return result
 
 
+def read_guard_file(path: Path) -> dict[str, Any]:
+    """The guard file at ``path`` to keep families from; an error when it cannot be read or was made
+    for other measures than this restora's :data:`~restora.quality.guard.FEATURES`."""
+    try:
+        old = json.loads(Path(path).read_text())
+    except (OSError, ValueError) as e:
+        raise ValueError(f"cannot read the guard file to keep families from, {path}: {e}") from e
+    if tuple(old.get("features", ())) != FEATURES:
+        raise ValueError(f"{path}: made for other measures than this restora's; refit every family instead")
+    return old
+
+
 def keep_families(guard: dict[str, Any], path: Path) -> dict[str, Any]:
     """``guard`` with the families it lacks copied from the guard file at ``path`` (models and
     validation figures as they are); ``commands`` then records, per family, the command that fitted
@@ -544,12 +556,7 @@ def keep_families(guard: dict[str, Any], path: Path) -> dict[str, Any]:
         >>> g["families"], g["commands"]["derain"]
         ({'denoise': {'w': 3}, 'derain': {'w': 1}}, 'restora train guard --samples 320')
     """
-    try:
-        old = json.loads(Path(path).read_text())
-    except (OSError, ValueError) as e:
-        raise ValueError(f"cannot read the guard file to keep families from, {path}: {e}") from e
-    if tuple(old.get("features", ())) != tuple(guard["features"]):
-        raise ValueError(f"{path}: made for other measures than this restora's; refit every family instead")
+    old = read_guard_file(path)
     old_commands = old.get("commands") or {f: old.get("command") for f in old.get("families", {})}
     out = {**guard, "families": dict(guard["families"]), "validation": dict(guard["validation"])}
     commands = {f: guard["command"] for f in guard["families"]}
