@@ -299,3 +299,21 @@ def test_the_camera_luma_nr_share_marks_camera_noise_only_and_leaves_the_other_d
             a["options"]["noise"].pop("luma_nr")
         assert a == b
     assert marked > 0
+
+
+def test_the_camera_mild_share_moves_camera_noise_to_mild_severities_and_leaves_the_other_draws_alone(pool: list[Path], tmp_path: Path):
+    from restora.trainer.perception import CAMERA_MILD_SEVERITY, sample_spec
+
+    with pytest.raises(ValueError, match="camera_mild_share"):
+        tiny(tmp_path, pool, 1, camera_mild_share=1.5)
+    on, off = tiny(tmp_path, pool, 1, camera_mild_share=1.0), tiny(tmp_path, pool, 1)
+    assert off.identity() == {k: v for k, v in on.identity().items() if k != "camera_mild_share"}  # old runs resume
+    moved = 0
+    for i in range(300):
+        a, b = sample_spec(0, "train", i, 50, on), sample_spec(0, "train", i, 50, off)
+        if (b["options"].get("noise") or {}).get("model") == "camera":
+            assert 0.0 <= a["severities"]["noise"] < CAMERA_MILD_SEVERITY
+            moved += b["severities"]["noise"] >= CAMERA_MILD_SEVERITY
+            a["severities"]["noise"] = b["severities"]["noise"]
+        assert a == b
+    assert moved > 0

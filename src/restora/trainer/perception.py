@@ -112,6 +112,12 @@ class PerceptionTrainConfig:
         "scripts/camera_noise_gap.py",
         default=0.0,
     )
+    camera_mild_share: float = help_field(
+        "share of the camera-noise samples whose severity is drawn from the mild end (uniform in 0..CAMERA_MILD_SEVERITY, "
+        "about 2-5 in 0-255, what a camera's own JPEG at high ISO shows) instead of 0..1 (drawn from its own stream). "
+        "At uniform severities only about one camera-noise sample in seven is that mild; 0 keeps every draw as it was",
+        default=0.0,
+    )
     max_false_alarm: float = help_field(
         "calibration: each degradation's threshold maximises F1 on the validation split among those that flag at most "
         "this share of the validation samples without it (a false alarm sends the agent to a tool; the F1 optimum alone "
@@ -138,6 +144,7 @@ class PerceptionTrainConfig:
             (0.0 <= self.hard_share <= 1.0, f"hard_share is a fraction of samples in [0, 1], got {self.hard_share}"),
             (0.0 <= self.camera_share <= 1.0, f"camera_share is a fraction of samples in [0, 1], got {self.camera_share}"),
             (0.0 <= self.camera_luma_nr_share <= 1.0, f"camera_luma_nr_share is a fraction in [0, 1], got {self.camera_luma_nr_share}"),
+            (0.0 <= self.camera_mild_share <= 1.0, f"camera_mild_share is a fraction in [0, 1], got {self.camera_mild_share}"),
             (0.0 < self.max_false_alarm <= 1.0, f"max_false_alarm is a fraction of samples in (0, 1], got {self.max_false_alarm}"),
             (1 <= self.max_degradations <= len(DEGRADATIONS), f"max_degradations must be in 1..{len(DEGRADATIONS)}, got {self.max_degradations}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
@@ -157,6 +164,8 @@ class PerceptionTrainConfig:
             d.pop(k)
         if not d["camera_luma_nr_share"]:  # added later: a run without it keeps the identity it had
             d.pop("camera_luma_nr_share")
+        if not d["camera_mild_share"]:
+            d.pop("camera_mild_share")
         return d
 
 
@@ -207,6 +216,11 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
     if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_luma_nr_share > 0:
         if np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 3]).random() < cfg.camera_luma_nr_share:
             noise_options["luma_nr"] = True
+    # ... and its mild severities from another: with camera_mild_share 0 every draw is as before
+    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_mild_share > 0:
+        mild = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 4])
+        if mild.random() < cfg.camera_mild_share:
+            spec["severities"]["noise"] = float(mild.uniform(0.0, CAMERA_MILD_SEVERITY))
     # the camera look comes from its own stream: with camera_share 0 every other draw is as before
     look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
     spec["look"] = None
@@ -218,6 +232,12 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
             "sharpen_sigma": float(look.uniform(0.8, 1.5)),
         }
     return spec
+
+
+CAMERA_MILD_SEVERITY = 0.15
+"""Upper end of ``camera_mild_share``'s severities: restora.degrade's camera model gives a noise rms
+of about 3.2 (0-255) at 0.05 and 4.3 at 0.1 on the shared data's camera ground truths
+(scripts/camera_noise_gap.py); the end is a round number above the range a camera's own JPEG shows."""
 
 
 CAMERA_PSF_SIGMA: tuple[float, float] = (0.4, 1.3)
