@@ -280,6 +280,30 @@ def test_samples_can_carry_a_later_degradation_on_top(tmp_path, monkeypatch, fam
     assert len(extra) == 2 and extra[0] == extra[1] and extra[0][0] == name
 
 
+def test_samples_can_get_a_cameras_look_mild_severities_and_mottled_camera_noise(tmp_path) -> None:
+    """camera_share gives a picture a camera's own softness first (on the reference too: real
+    photos at native resolution are soft, the pool's downscaled ones crisp), mild_share draws the
+    severity from the faint end and luma_nr_share gives camera noise the camera's luminance noise
+    reduction; none moves the sample's other draws, and at 0 the rows (and their stamp) are the
+    plain ones."""
+    from restora.imageio import save_image
+    from restora.trainer import guard as trainer
+
+    pool = tmp_path / "pool"
+    save_image(pool / "coffee.png", _photo("coffee"))
+    common = dict(out=tmp_path / "g", clean=[pool], families=["denoise"], samples=8, crop=96, hard_share=0.0, context_share=0.0, degraded_share=1.0)
+    with pytest.raises(ValueError, match="mild_share must be in"):
+        trainer.GuardTrainConfig(**common, mild_share=1.5)
+    plain_cfg, varied_cfg = trainer.GuardTrainConfig(**common), trainer.GuardTrainConfig(**common, camera_share=1.0, mild_share=1.0, luma_nr_share=1.0)
+    assert "camera_share" not in plain_cfg.rows_stamp()["denoise"] and varied_cfg.rows_stamp()["denoise"]["mild_share"] == 1.0
+    path = str(pool / "coffee.png")
+    index = next(i for i in range(40) if "noise/camera@" in trainer.sample_steps(path, "coffee.png", "train", "denoise", i, plain_cfg.to_json())["rows"][0]["condition"])
+    plain, varied = (trainer.sample_steps(path, "coffee.png", "train", "denoise", index, c.to_json())["rows"] for c in (plain_cfg, varied_cfg))
+    assert "camera_look" not in plain[0] and 0.4 <= varied[0]["camera_look"] <= 1.3
+    assert varied[0]["condition"].startswith("noise/camera+luma_nr@") and float(varied[0]["condition"].split("@")[1]) < trainer.MILD_SEVERITY
+    assert [r["tool"] for r in plain] == [r["tool"] for r in varied]
+
+
 def test_shipped_guard_vouches_only_where_its_validation_earned_it(guard: NoHarmGuard) -> None:
     raw = json.loads(GUARD_FILE.read_text())
     vouching = {f for f, m in guard.families.items() if m.vouch is not None}

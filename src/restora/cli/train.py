@@ -79,6 +79,9 @@ def train_guard(
     samples: Annotated[int, typer.Option(min=8, help="synthesized pictures per family (each runs every tool of the family)")] = 240,
     crop: Annotated[int, typer.Option(min=64, help="crop side, px (native resolution)")] = 192,
     context_share: Annotated[float, typer.Option(help="share of pictures that also carry a degradation formed before the family's own (dark, haze, blur, ...)")] = 0.5,
+    camera_share: Annotated[float, typer.Option(help="share of pictures given a camera's own softness first (real photos at native resolution are soft)")] = 0.0,
+    mild_share: Annotated[float, typer.Option(help="share of degraded pictures at mild severities (0..0.15)")] = 0.0,
+    luma_nr_share: Annotated[float, typer.Option(help="share of camera-noise pictures given the camera's luminance noise reduction")] = 0.0,
     threshold_rule: Annotated[str, typer.Option(help="how thresholds are set on the validation steps: utility (most PSNR gained on average) or false_reject")] = "utility",
     perception: Annotated[str, typer.Option(help="perception that reads each picture and so sets the tools' parameters, as the agent's does: learned, classical or a run folder")] = "learned",
     max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
@@ -105,7 +108,7 @@ def train_guard(
             kwargs["families"] = [f.strip() for f in families.split(",") if f.strip()]
         cfg = GuardTrainConfig(
             keep_from=keep_from,
-            out=outdir, samples=samples, crop=crop, context_share=context_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p,
+            out=outdir, samples=samples, crop=crop, context_share=context_share, camera_share=camera_share, mild_share=mild_share, luma_nr_share=luma_nr_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p,
             workers=workers, seed=seed, **kwargs,
         )
     progress = progress_bar(quiet)

@@ -92,6 +92,10 @@ FAMILIES: dict[str, dict[str, Any]] = {
 
 Motion blur comes as straight lines and as hand-held camera shake."""
 
+MILD_SEVERITY = 0.15
+"""Upper end of ``mild_share``'s severities (camera noise: about 2-5 in 0-255, as
+``restora.trainer.perception.CAMERA_MILD_SEVERITY``)."""
+
 FORMATION = [str(d) for d in FORMATION_ORDER]
 """Degradations in the order they form: a picture's context is one that forms before its family's own."""
 
@@ -149,6 +153,24 @@ class GuardTrainConfig:
         "a family vouches only if at most this share of its validation steps under vouch_p were harmful ...", default=0.05
     )
     vouch_min_steps: int = help_field("... and at least this many validation steps fall under vouch_p", default=30)
+    camera_share: float = help_field(
+        "share of pictures given a camera's own look first, on the reference too (the perception trainer's: Gaussian "
+        "softness of sigma 0.4-1.3 px, half the time in-camera sharpening). The pool is downscaled photos, crisper per "
+        "pixel than a camera's own: on them a denoiser that takes out faint noise takes out as much detail (SRMD at the "
+        "noise's sigma loses 0.5 dB on average on mild camera noise over 10 cbsd68 crops, and gains 1.5 dB on the same "
+        "crops given the camera's softness). 0: the shipped fit",
+        default=0.0,
+    )
+    mild_share: float = help_field(
+        "share of degraded pictures whose severity is drawn from 0..MILD_SEVERITY (0.15) instead of 0.05..1: the faint "
+        "degradation (a camera's own high-ISO noise) the guard must tell from faint detail. 0: the shipped fit",
+        default=0.0,
+    )
+    luma_nr_share: float = help_field(
+        "share of camera-noise pictures given the camera's luminance noise reduction (soft mottle, as high-ISO camera "
+        "JPEGs show: restora.degrade's luma_nr). 0: the shipped fit",
+        default=0.0,
+    )
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -166,6 +188,7 @@ class GuardTrainConfig:
             (0.0 <= self.degraded_share <= 1.0, f"degraded_share must be in [0, 1], got {self.degraded_share}"),
             (0.0 <= self.hard_share <= 1.0, f"hard_share must be in [0, 1], got {self.hard_share}"),
             (0.0 <= self.context_share <= 1.0, f"context_share must be in [0, 1], got {self.context_share}"),
+            *[(0.0 <= getattr(self, k) <= 1.0, f"{k} must be in [0, 1], got {getattr(self, k)}") for k in ("camera_share", "mild_share", "luma_nr_share")],
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.margin >= 0.0, f"margin must be >= 0, got {self.margin}"),
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
@@ -196,6 +219,9 @@ class GuardTrainConfig:
             "vouch_p", "vouch_max_harm", "vouch_min_steps", "keep_from",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
+        for k in ("camera_share", "mild_share", "luma_nr_share"):  # added later: at 0 the rows are the plain ones
+            if not common[k]:
+                common.pop(k)
         return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
 
 
@@ -239,6 +265,21 @@ def sample_steps(
     spec = FAMILIES[family]
     degraded = rng.random() < cfg["degraded_share"]
     name, kwargs = spec["degradations"][int(rng.integers(len(spec["degradations"])))] if degraded else (None, {})
+    # the camera's own look, the mild severities and the luminance noise reduction from their own stream:
+    # shares 0 give the plain rows
+    vrng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 3])
+    look_sigma = None
+    if vrng.random() < float(cfg.get("camera_share", 0.0)):
+        from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
+
+        sharpen = vrng.random() < 0.5
+        look = {"psf_sigma": float(vrng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": float(vrng.uniform(0.3, 1.0)) if sharpen else 0.0,
+                "sharpen_sigma": float(vrng.uniform(0.8, 1.5))}
+        clean = camera_look(clean, look)
+        look_sigma = round(look["psf_sigma"], 3)
+    mild = vrng.random() < float(cfg.get("mild_share", 0.0))
+    if name == "noise" and kwargs.get("model") == "camera" and vrng.random() < float(cfg.get("luma_nr_share", 0.0)):
+        kwargs = {**kwargs, "luma_nr": True}
     # context: another degradation that formed earlier (a dark or hazy scene under the JPEG, blur
     # under the noise; on a picture left without the family's own, any other one), drawn from its own stream so that context_share 0 gives the plain rows.
     # It is part of the reference: a step is judged on removing its own degradation, not the rest.
@@ -254,8 +295,10 @@ def sample_steps(
         context = f"{ctx_name}@{ctx_sev:.2f} + "
     if degraded:
         severity = float(rng.uniform(0.05, 1.0))
+        if mild:
+            severity = float(vrng.uniform(0.0, MILD_SEVERITY))
         before = degrade.apply(clean, name, severity, seed=int(rng.integers(2**31)), **kwargs)
-        condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}@{severity:.2f}"
+        condition = f"{context}{name}{'/' + kwargs['model'] if 'model' in kwargs else ''}{'+luma_nr' if kwargs.get('luma_nr') else ''}@{severity:.2f}"
         # later: one that forms after the family's own (rain under a downscale or noise), on the
         # picture and the reference alike (same seed), from its own stream: later_share 0 gives the plain rows
         lrng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 2])
@@ -294,6 +337,7 @@ def sample_steps(
                 rows.append({
                     "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
                     "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
+                    **({"camera_look": look_sigma} if look_sigma is not None else {}),
                     "features": {k: round(v, 6) for k, v in feats.items()},
                 })
                 if worst is None or dpsnr < worst[0]:
