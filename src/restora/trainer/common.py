@@ -14,6 +14,13 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+MILD_SEVERITY = 0.15
+"""Upper end of the mild severities the trainers can draw (``restora train perception
+--camera-mild-share``, ``restora train guard --mild-share``): restora.degrade's camera model gives
+a noise rms of about 3.2 (0-255) at 0.05 and 4.3 at 0.1 on the shared data's camera ground truths
+(scripts/camera_noise_gap.py); the end is a round number above the range a camera's own JPEG
+shows."""
+
 
 def default_clean_pool() -> list[Path]:
     """The training pool: the shared data's ``clean/cbsd68`` and ``clean/live1`` (never the

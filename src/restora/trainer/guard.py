@@ -60,7 +60,7 @@ from restora.imageio import write_text_atomic
 from restora.perception import BACKENDS
 from restora.quality.guard import FEATURES, residual_features
 from restora.taxonomy import FORMATION_ORDER
-from restora.trainer.common import check_all, config_json, default_clean_pool
+from restora.trainer.common import MILD_SEVERITY, check_all, config_json, default_clean_pool
 
 FAMILIES: dict[str, dict[str, Any]] = {
     "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})], "later_share": 0.4, "sample_scale": 3},
@@ -92,9 +92,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
 
 Motion blur comes as straight lines and as hand-held camera shake."""
 
-MILD_SEVERITY = 0.15
-"""Upper end of ``mild_share``'s severities (camera noise: about 2-5 in 0-255, as
-``restora.trainer.perception.CAMERA_MILD_SEVERITY``)."""
 
 FORMATION = [str(d) for d in FORMATION_ORDER]
 """Degradations in the order they form: a picture's context is one that forms before its family's own."""
@@ -270,11 +267,9 @@ def sample_steps(
     vrng = np.random.default_rng([int(cfg["seed"]) & 0xFFFFFFFF, code, index, 3])
     look_sigma = None
     if vrng.random() < float(cfg.get("camera_share", 0.0)):
-        from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
+        from restora.trainer.perception import camera_look, draw_camera_look
 
-        sharpen = vrng.random() < 0.5
-        look = {"psf_sigma": float(vrng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": float(vrng.uniform(0.3, 1.0)) if sharpen else 0.0,
-                "sharpen_sigma": float(vrng.uniform(0.8, 1.5))}
+        look = draw_camera_look(vrng)
         clean = camera_look(clean, look)
         look_sigma = round(look["psf_sigma"], 3)
     mild = vrng.random() < float(cfg.get("mild_share", 0.0))

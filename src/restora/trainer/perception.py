@@ -58,7 +58,7 @@ from restora.perception.learned import (
     normalize_input,
     split_outputs,
 )
-from restora.trainer.common import check_all, config_json, default_clean_pool
+from restora.trainer.common import MILD_SEVERITY, check_all, config_json, default_clean_pool
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
 JPEG_MODELS: tuple[tuple[str, float], ...] = (("plain", 0.65), ("web", 0.35))
@@ -225,19 +225,23 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
     look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
     spec["look"] = None
     if look.random() < cfg.camera_share:
-        sharpen = look.random() < 0.5
-        spec["look"] = {
-            "psf_sigma": float(look.uniform(*CAMERA_PSF_SIGMA)),
-            "sharpen": float(look.uniform(0.3, 1.0)) if sharpen else 0.0,
-            "sharpen_sigma": float(look.uniform(0.8, 1.5)),
-        }
+        spec["look"] = draw_camera_look(look)
     return spec
 
 
-CAMERA_MILD_SEVERITY = 0.15
-"""Upper end of ``camera_mild_share``'s severities: restora.degrade's camera model gives a noise rms
-of about 3.2 (0-255) at 0.05 and 4.3 at 0.1 on the shared data's camera ground truths
-(scripts/camera_noise_gap.py); the end is a round number above the range a camera's own JPEG shows."""
+def draw_camera_look(rng: np.random.Generator) -> dict[str, float]:
+    """A camera's own look for :func:`camera_look`: Gaussian softness of sigma in
+    :data:`CAMERA_PSF_SIGMA`, half the time in-camera sharpening (the guard trainer draws it too)."""
+    sharpen = rng.random() < 0.5
+    return {
+        "psf_sigma": float(rng.uniform(*CAMERA_PSF_SIGMA)),
+        "sharpen": float(rng.uniform(0.3, 1.0)) if sharpen else 0.0,
+        "sharpen_sigma": float(rng.uniform(0.8, 1.5)),
+    }
+
+
+CAMERA_MILD_SEVERITY = MILD_SEVERITY
+"""Upper end of ``camera_mild_share``'s severities (:data:`restora.trainer.common.MILD_SEVERITY`)."""
 
 
 CAMERA_PSF_SIGMA: tuple[float, float] = (0.4, 1.3)
