@@ -48,6 +48,7 @@ def main() -> None:
     from restora.cases import crop_at, load_clean
     from restora.perception.learned import LearnedPerception
     from restora.quality.fidelity import psnr
+    from restora.trainer.common import MILD_SEVERITY
     from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
 
     folder, _, _, val = validation_split(args.model)
@@ -61,7 +62,7 @@ def main() -> None:
             photo = load_clean(val[int(rng.integers(len(val)))].path, 10**6)
             clean = crop_at(photo, args.size, rng.random(2).tolist())
             clean = camera_look(clean, {"psf_sigma": float(rng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": 0.0, "sharpen_sigma": 1.0})
-            severity = float(rng.uniform(0.0, 0.15 if i % 2 else args.max_severity))
+            severity = float(rng.uniform(0.0, MILD_SEVERITY if i % 2 else args.max_severity))
             options = {"model": "gaussian"} if kind == "white" else {"model": "camera", "luma_nr": kind == "camera+luma_nr"}
             noisy, labels = degrade.compose(clean, "noise", seed=int(rng.integers(2**31)), severities={"noise": severity}, options={"noise": options})
             ev = perceive(noisy).findings["noise"].evidence
@@ -88,7 +89,7 @@ def main() -> None:
 
     print(f"{folder}: SRMD's mean PSNR gain (dB) at multiples of the network's sigma, {args.size} px pictures with a camera's softness")
     table("noise kind", {k: [r for r in rows if r["kind"] == k] for k in KINDS})
-    table("kind, mild (severity < 0.15)", {k: [r for r in rows if r["kind"] == k and r["severity"] < 0.15] for k in KINDS})
+    table(f"kind, mild (severity < {MILD_SEVERITY:g})", {k: [r for r in rows if r["kind"] == k and r["severity"] < MILD_SEVERITY] for k in KINDS})
     bands = [(0.0, 1.5), (1.5, 3.0), (3.0, 6.0), (6.0, float("inf"))]
     table("network / classical sigma", {f"{lo:g}-{hi:g}": [r for r in rows if lo <= r["ratio"] < hi] for lo, hi in bands})
     print("\nmedian ratio per kind: " + ", ".join(f"{k} {np.median([r['ratio'] for r in rows if r['kind'] == k]):.2f}" for k in KINDS))

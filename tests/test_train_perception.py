@@ -302,7 +302,8 @@ def test_the_camera_luma_nr_share_marks_camera_noise_only_and_leaves_the_other_d
 
 
 def test_the_camera_mild_share_moves_camera_noise_to_mild_severities_and_leaves_the_other_draws_alone(pool: list[Path], tmp_path: Path):
-    from restora.trainer.perception import CAMERA_MILD_SEVERITY, sample_spec
+    from restora.trainer.common import MILD_SEVERITY
+    from restora.trainer.perception import sample_spec
 
     with pytest.raises(ValueError, match="camera_mild_share"):
         tiny(tmp_path, pool, 1, camera_mild_share=1.5)
@@ -312,8 +313,8 @@ def test_the_camera_mild_share_moves_camera_noise_to_mild_severities_and_leaves_
     for i in range(300):
         a, b = sample_spec(0, "train", i, 50, on), sample_spec(0, "train", i, 50, off)
         if (b["options"].get("noise") or {}).get("model") == "camera":
-            assert 0.0 <= a["severities"]["noise"] < CAMERA_MILD_SEVERITY
-            moved += b["severities"]["noise"] >= CAMERA_MILD_SEVERITY
+            assert 0.0 <= a["severities"]["noise"] < MILD_SEVERITY
+            moved += b["severities"]["noise"] >= MILD_SEVERITY
             a["severities"]["noise"] = b["severities"]["noise"]
         assert a == b
     assert moved > 0

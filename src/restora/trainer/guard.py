@@ -92,7 +92,6 @@ FAMILIES: dict[str, dict[str, Any]] = {
 
 Motion blur comes as straight lines and as hand-held camera shake."""
 
-
 FORMATION = [str(d) for d in FORMATION_ORDER]
 """Degradations in the order they form: a picture's context is one that forms before its family's own."""
 

@@ -113,7 +113,7 @@ class PerceptionTrainConfig:
         default=0.0,
     )
     camera_mild_share: float = help_field(
-        "share of the camera-noise samples whose severity is drawn from the mild end (uniform in 0..CAMERA_MILD_SEVERITY, "
+        "share of the camera-noise samples whose severity is drawn from the mild end (uniform in 0..restora.trainer.common.MILD_SEVERITY, "
         "about 2-5 in 0-255, what a camera's own JPEG at high ISO shows) instead of 0..1 (drawn from its own stream). "
         "At uniform severities only about one camera-noise sample in seven is that mild; 0 keeps every draw as it was",
         default=0.0,
@@ -220,7 +220,7 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
     if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_mild_share > 0:
         mild = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 4])
         if mild.random() < cfg.camera_mild_share:
-            spec["severities"]["noise"] = float(mild.uniform(0.0, CAMERA_MILD_SEVERITY))
+            spec["severities"]["noise"] = float(mild.uniform(0.0, MILD_SEVERITY))
     # the camera look comes from its own stream: with camera_share 0 every other draw is as before
     look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
     spec["look"] = None
@@ -238,10 +238,6 @@ def draw_camera_look(rng: np.random.Generator) -> dict[str, float]:
         "sharpen": float(rng.uniform(0.3, 1.0)) if sharpen else 0.0,
         "sharpen_sigma": float(rng.uniform(0.8, 1.5)),
     }
-
-
-CAMERA_MILD_SEVERITY = MILD_SEVERITY
-"""Upper end of ``camera_mild_share``'s severities (:data:`restora.trainer.common.MILD_SEVERITY`)."""
 
 
 CAMERA_PSF_SIGMA: tuple[float, float] = (0.4, 1.3)
