@@ -369,3 +369,28 @@ def test_the_vouch_needs_the_classical_reading_to_find_the_target_and_a_frame_th
     assert vouch_withheld(report(False, False), report(True, True), "denoise") is None  # found in the input
     assert "only the network" in vouch_withheld(report(True, False), report(True, False), "denoise")
     assert vouch_withheld(report(True, True, dark=True), None, "denoise") == "the frame reads dark"
+
+
+def test_a_faint_steps_reason_says_it_was_faint_not_full_contrast(guard: NoHarmGuard) -> None:
+    # a light smoothing of a photo with faint noise: nothing it removes rises above the piece level,
+    # so every piece measure is 0, far below the denoise family's means. The reason must name the
+    # low end of each measure that pushed the verdict (here "faint"), never the high end's words.
+    from restora.quality.guard import EXPLAIN, EXPLAIN_LOW, NO_PIECES, PIECE_FEATURES, explain_harm
+
+    import cv2
+
+    photo = cv2.GaussianBlur(_photo("astronaut")[:256, :256], (0, 0), 3.0)  # soft, like a camera's picture
+    noisy = np.clip(photo + np.random.default_rng(3).normal(0, 2.0 / 255, photo.shape), 0, 1).astype(np.float32)
+    after = cv2.GaussianBlur(noisy, (0, 0), 0.6)
+    feats = residual_features(noisy, after)
+    assert all(feats[k] == 0.0 for k in PIECE_FEATURES)
+    model = guard.families["denoise"]
+    vec = np.array([feats[k] for k in FEATURES])
+    why = explain_harm(model, vec, feats, top=len(FEATURES))
+    low = [k for k in FEATURES if vec[FEATURES.index(k)] < model.mean[FEATURES.index(k)]]
+    assert NO_PIECES in why  # the shipped model reads "no piece" as harm; the reason says so
+    for k in low:
+        assert EXPLAIN[k] not in why, (k, why)
+    high = [k for k in FEATURES if k not in low and k not in PIECE_FEATURES]
+    for k in high:
+        assert EXPLAIN_LOW[k] not in why, (k, why)

@@ -83,6 +83,9 @@ FEATURES: tuple[str, ...] = (
     "removed_plateau",
 )
 
+PIECE_FEATURES: tuple[str, ...] = FEATURES[-7:]
+"""The measures of the pieces of what a step removed (:func:`_pieces`); all 0 when it has none."""
+
 EXPLAIN: dict[str, str] = {
     "removed_over_noise": "it removed far more than the image's noise level",
     "big_share": "most of what it removed is large-amplitude structure, not a faint degradation",
@@ -104,7 +107,34 @@ EXPLAIN: dict[str, str] = {
     "removed_peak": "what it removed has the full contrast of printed or drawn content (rain and noise are fainter)",
     "removed_plateau": "what it removed has flat tops and crisp sides, like drawn shapes, not soft streaks or grain",
 }
-"""What a large contribution of each measure means, in words for the trace and the page."""
+"""What a measure's *high* value means, in words for the trace and the page."""
+
+EXPLAIN_LOW: dict[str, str] = {
+    "removed_over_noise": "it removed less than the image's noise level",
+    "big_share": "none of what it removed is large-amplitude",
+    "strong_edge_loss": "it left the strongest edges as they were",
+    "residual_on_edges": "what it removed stays off the picture's edges",
+    "residual_correlation": "what it removed is fine, uncorrelated grain",
+    "residual_sign": "it brightened the picture overall",
+    "residual_sparsity": "what it removed is spread evenly",
+    "residual_coherence": "what it removed has no direction",
+    "overshoot": "it stays well inside the input's local range",
+    "flat_detail_gain": "it took detail out of flat areas",
+    "edge_gain": "it weakened the strongest edges",
+    "clipped_change": "it pulled pixels out of clipping",
+    "pieces": "what it removed has few pieces above the piece level",
+    "piece_size": "what it removed comes in tiny pieces",
+    "piece_linearity": "its pieces are compact, not lines",
+    "largest_piece": "no single piece dominates what it removed",
+    "removed_share": "it changed few pixels by much",
+    "removed_peak": "what it removed is faint",
+    "removed_plateau": "what it removed peaks sharply, with no flat tops",
+}
+"""What a measure's *low* value means: a contribution to the harm probability can come from either
+end (a negative weight on a value below the mean), and the reason must say which."""
+
+NO_PIECES = "nothing it removed rises above the piece level (a faint step, which the piece measures cannot describe)"
+"""The reason when piece measures push the verdict but the step has no piece at all (they are 0)."""
 
 MAX_PIXELS = 1_100_000
 """Above this the measures run on native-resolution crops (never on a downscale, which hides
@@ -238,7 +268,7 @@ def _pieces(r: np.ndarray, level: float = 0.05) -> dict[str, float]:
     total = int(mask.sum())
     h, w = r.shape
     if total < 4:
-        return {k: 0.0 for k in ("pieces", "piece_size", "piece_linearity", "largest_piece", "removed_share", "removed_peak", "removed_plateau")}
+        return {k: 0.0 for k in PIECE_FEATURES}
     inside = mag[mask.astype(bool)]
     peak = float(np.percentile(inside, 95.0))
     n, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -332,6 +362,36 @@ class FamilyModel:
         return np.asarray(self.weights) * z
 
 
+def explain_harm(model: FamilyModel, vec: np.ndarray, feats: dict[str, float], top: int = 2) -> str:
+    """The measures that pushed the harm probability up most, in words: each from the end it
+    came from (:data:`EXPLAIN` for a value above the family's mean, :data:`EXPLAIN_LOW` below);
+    the piece measures of a step with no piece at all (every one 0) as one phrase, :data:`NO_PIECES`.
+
+    Examples:
+        >>> m = FamilyModel(mean=(0.0,) * len(FEATURES), scale=(1.0,) * len(FEATURES),
+        ...                 weights=tuple(-1.0 if k == "removed_peak" else 0.0 for k in FEATURES), bias=0.0, threshold=0.5)
+        >>> f = {k: 0.0 for k in FEATURES}
+        >>> f["removed_peak"] = -2.0                   # below the mean, under a negative weight
+        >>> explain_harm(m, np.array([f[k] for k in FEATURES]), f)
+        'what it removed is faint'
+    """
+    contrib = model.contributions(vec)
+    z = np.asarray(vec, np.float64) - np.asarray(model.mean)
+    no_pieces = all(feats.get(k, 0.0) == 0.0 for k in PIECE_FEATURES)
+    words: list[str] = []
+    for i in np.argsort(-contrib):
+        if contrib[i] <= 0 or len(words) >= top:
+            break
+        name = FEATURES[i]
+        if no_pieces and name in PIECE_FEATURES:
+            text = NO_PIECES
+        else:
+            text = EXPLAIN[name] if z[i] >= 0 else EXPLAIN_LOW[name]
+        if text not in words:
+            words.append(text)
+    return "; ".join(words) or "its residual looks like the picture's own content"
+
+
 _LOADED: dict[Path, NoHarmGuard] = {}
 
 
@@ -407,9 +467,7 @@ class NoHarmGuard:
         elif ok:
             reason = f"what it removed looks like the {task.replace('_', ' ')} it targets (harm {p:.2f} <= {model.threshold:.2f})"
         else:
-            contrib = model.contributions(vec)
-            top = [FEATURES[i] for i in np.argsort(-contrib)[:2] if contrib[i] > 0]
-            why = "; ".join(EXPLAIN[k] for k in top) or "its residual looks like the picture's own content"
+            why = explain_harm(model, vec, feats)
             reason = f"likely harm ({p:.2f} > {model.threshold:.2f}): {why}"
         return GuardVerdict(
             task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched
