@@ -394,3 +394,66 @@ def test_a_faint_steps_reason_says_it_was_faint_not_full_contrast(guard: NoHarmG
     high = [k for k in FEATURES if k not in low and k not in PIECE_FEATURES]
     for k in high:
         assert EXPLAIN_LOW[k] not in why, (k, why)
+
+
+def _soft_faint_noise() -> np.ndarray:
+    import cv2
+
+    photo = cv2.GaussianBlur(_photo("astronaut")[:256, :256], (0, 0), 3.0)  # soft, like a camera's picture
+    return np.clip(photo + np.random.default_rng(3).normal(0, 2.0 / 255, photo.shape), 0, 1).astype(np.float32)
+
+
+def test_a_faint_rejection_is_recorded_for_the_planner() -> None:
+    # SRMD at sigma 2 on faint noise removes nothing above the piece level; the guard rejects it
+    # (min_gain=-1: only the guard decides) and says it was faint, in the trace and the history
+    from restora.agent import restore
+    from restora.planners.scripted import ScriptedPlanner
+    from restora.tools import ToolBox
+
+    result = restore(_soft_faint_noise(), planner=ScriptedPlanner([("denoise_srmd", {"sigma": 2.0})]),
+                     toolbox=ToolBox(allow=["denoise_srmd"]), max_steps=2, min_gain=-1.0)
+    step = [r for r in result.records if r.event == "step" and r.action.tool == "denoise_srmd"][0]
+    assert step.decision == "rollback" and step.guard["ok"] is False and step.guard["faint"] is True, step.guard
+    assert result.state["history"][0]["guard_faint"] is True
+
+
+def test_after_a_faint_rejection_the_planner_tries_the_same_tool_once_stronger() -> None:
+    from restora.planners import HeuristicPlanner
+    from restora.planners.base import HistoryItem, Observation
+
+    report = {"findings": {"noise": {"degradation": "noise", "present": True, "severity": 0.1, "evidence": {"noise_sigma": 3.2}}}}
+
+    def obs(*history: HistoryItem) -> Observation:
+        return Observation(step=len(history), report=report, scores={}, history=list(history), steps_left=4, seconds_left=60.0)
+
+    def srmd(sigma: float, faint: bool) -> HistoryItem:
+        return HistoryItem(step=0, tool="denoise_srmd", task="denoise", params={"sigma": sigma, "rotations": 1},
+                           decision="rollback", guard_rejected=True, guard_faint=faint)
+
+    other = HistoryItem(step=1, tool="deblur_motion", task="motion_deblur", params={}, decision="rollback")
+    planner = HeuristicPlanner(patience=3)
+    action = planner.next_action(obs(srmd(3.2, True)))
+    assert (action.tool, action.params) == ("denoise_srmd", {"sigma": 6.4, "rotations": 1}), action
+    # owed even when the last `patience` steps all failed (the faint one among them)
+    assert planner.next_action(obs(srmd(3.2, True), other, other)).tool == "denoise_srmd"
+    # once: a stronger step that was faint too is not escalated again, and patience stops the run
+    assert planner.next_action(obs(srmd(3.2, True), other, srmd(6.4, True))).kind == "stop"
+    # a rejection that was not faint blames the step, not its strength: no escalation
+    action = planner.next_action(obs(srmd(3.2, False)))
+    assert action.kind == "stop" or action.params != {"sigma": 6.4, "rotations": 1}
+
+
+def test_the_vouch_stands_where_the_network_reads_noise_too_faint_for_the_classical_reading() -> None:
+    # the classical reading finds noise from sigma 5.5; below that its silence says nothing, above
+    # it (a textured clean photo the network read at sigma 13) it still withholds the vouch
+    from restora.agent.nodes import vouch_withheld
+    from restora.perception.decide import NOISE_PRESENT_SIGMA
+
+    def report(sigma: float) -> dict:
+        return {"findings": {"noise": {"present": True, "evidence": {"noise_sigma": sigma}}},
+                "judge": {"findings": {"noise": {"present": False}}}}
+
+    assert vouch_withheld(report(3.2), report(3.2), "denoise") is None
+    assert vouch_withheld(report(NOISE_PRESENT_SIGMA - 0.1), None, "denoise") is None
+    assert "only the network" in vouch_withheld(report(13.3), report(13.3), "denoise")
+    assert "only the network" in vouch_withheld(report(NOISE_PRESENT_SIGMA), None, "denoise")

@@ -16,6 +16,7 @@ from langgraph.runtime import Runtime
 from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
+from restora.perception.decide import NOISE_PRESENT_SIGMA
 from restora.planners.base import Action, HistoryItem, Observation, choice_key
 from restora.quality import DEGRADATION_WEIGHT, degradation_quality, structure_consistency
 from restora.taxonomy import DEGRADATION_FOR, TONE_TASKS, Task
@@ -241,6 +242,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         gain=gain,
         error=cand["error"],
         guard_rejected=not guarded,
+        guard_faint=not guarded and bool((cand.get("guard") or {}).get("faint")),
     ).model_dump(mode="json")
     update: dict[str, Any] = {
         "history": [*state["history"], item],
@@ -287,7 +289,11 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
       the tools) finds the step's target neither now nor in the input (``input_report``): only the
       network does, and a network false alarm is exactly where the guard must not overrule the NR
       score. A clean LIVE1 photo (building2) read as noisy by the network (0.51, sigma 17.5; the
-      classical sigma 1.1) was denoised into flat paint with the guard sure of it (0.03).
+      classical sigma 1.1) was denoised into flat paint with the guard sure of it (0.03). Except
+      for noise the classical reading could not see: it finds noise from sigma
+      ``NOISE_PRESENT_SIGMA`` (5.5, where clean photos stop reading), so where the network's
+      sigma is below that, its silence is no evidence against the network (real camera noise
+      reads 3-5 to the network and 0.4-0.8 to the classical white-noise estimate: cc_nam).
 
     Examples:
         >>> vouch_withheld({"findings": {"dark": {"present": True}}})
@@ -297,6 +303,9 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         >>> net = {"findings": {"noise": {"present": True}}, "judge": {"findings": {"noise": {"present": False}}}}
         >>> vouch_withheld(net, net, "denoise")
         'only the network finds noise; the classical reading does not'
+        >>> faint = {**net, "findings": {"noise": {"present": True, "evidence": {"noise_sigma": 3.2}}}}
+        >>> vouch_withheld(faint, faint, "denoise") is None      # below what the classical reading sees
+        True
     """
     def found(r: dict[str, Any] | None, degradation: str) -> bool:
         return bool(((judge_reading(r).get("findings") or {}).get(degradation) or {}).get("present"))
@@ -306,8 +315,31 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         return "the frame reads dark"
     target = target_degradation(task)
     if target is not None and not (found(report, target) or found(input_report, target)):
+        if target == "noise" and below_classical_sight(report, input_report):
+            return None
         return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
     return None
+
+
+def below_classical_sight(report: dict[str, Any] | None, input_report: dict[str, Any] | None) -> bool:
+    """Whether the noise the network reads (its sigma in the current reading, else the input's)
+    is below the level at which the classical reading finds noise at all
+    (:data:`restora.perception.decide.NOISE_PRESENT_SIGMA`): its silence then says nothing.
+
+    Examples:
+        >>> below_classical_sight({"findings": {"noise": {"evidence": {"noise_sigma": 4.4}}}}, None)
+        True
+        >>> below_classical_sight({"findings": {"noise": {"evidence": {"noise_sigma": 13.3}}}}, None)
+        False
+        >>> below_classical_sight({}, None)
+        False
+    """
+    for r in (report, input_report):
+        ev = (((r or {}).get("findings") or {}).get("noise") or {}).get("evidence") or {}
+        sigma = ev.get("learned_noise_sigma", ev.get("noise_sigma"))
+        if sigma is not None:
+            return float(sigma) < NOISE_PRESENT_SIGMA
+    return False
 
 
 def judge_reading(report: dict[str, Any] | None) -> dict[str, Any]:

@@ -66,6 +66,9 @@ class HistoryItem(BaseModel):
     """The no-harm guard rejected the step: what it removed did not look like its target. For a
     tool with ``hypothesis`` params (a deblur's kernel) that blames the hypothesis, not the solver
     (see :meth:`restora.tools.base.Tool.hypothesis`)."""
+    guard_faint: bool = False
+    """... and the step was too faint for it to judge (:attr:`restora.quality.guard.GuardVerdict.faint`):
+    the rejection says little about the tool; a stronger setting of it may be judged."""
 
 
 class Observation(BaseModel):

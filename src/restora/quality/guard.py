@@ -326,6 +326,11 @@ class GuardVerdict:
     vouched: bool = False
     """The family's model is sure this step helped (``p_harm <= vouch``): the accept rule then
     does not also need the NR score to rise."""
+    faint: bool = False
+    """Nothing the step removed rises above the piece level (every piece measure 0, in the crop
+    that decided): a step too faint for the measures that tell a degradation from content. The
+    shipped fit saw few such steps (most of its denoise steps were stronger), so a rejection of one
+    says little; the planner may try the same tool stronger (``restora.planners.heuristic``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -337,6 +342,7 @@ class GuardVerdict:
             "reason": self.reason,
             "features": {k: round(v, 4) for k, v in self.features.items()},
             "vouched": self.vouched,
+            "faint": self.faint,
         }
 
 
@@ -469,6 +475,8 @@ class NoHarmGuard:
         else:
             why = explain_harm(model, vec, feats)
             reason = f"likely harm ({p:.2f} > {model.threshold:.2f}): {why}"
+        faint = all(feats[k] == 0.0 for k in PIECE_FEATURES)
         return GuardVerdict(
-            task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched
+            task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched,
+            faint=faint,
         )

@@ -66,6 +66,36 @@ class Tool(ABC):
     hypothesis_params: ClassVar[tuple[str, ...]] = ()
     """Params that state what the tool assumes about the degradation (a deblur's kernel), as
     opposed to how it undoes it (the solver, its iterations); see :meth:`hypothesis`."""
+    stronger_param: ClassVar[str | None] = None
+    """The param a stronger setting multiplies (a denoiser's sigma or strength); see :meth:`stronger`."""
+
+    @classmethod
+    def stronger(cls, params: Mapping[str, Any], factor: float = 2.0) -> dict[str, Any] | None:
+        """``params`` (complete, as a step recorded them) with ``stronger_param`` times ``factor``,
+        capped at the param's bound; None for a tool without one, an unset value (the tool
+        estimates it) or one already at the bound.
+
+        Examples:
+            >>> from restora.tools.registry import get_tool
+            >>> get_tool("denoise_srmd").stronger({"sigma": 3.2, "rotations": 1})
+            {'sigma': 6.4, 'rotations': 1}
+            >>> get_tool("denoise_bm3d").stronger({"sigma": 4.0, "strength": 3.0, "stages": "all"})["strength"]
+            4.0
+            >>> get_tool("deblur_motion").stronger({"length": 9.0}) is None
+            True
+        """
+        key = cls.stronger_param
+        value = params.get(key) if key else None
+        if key is None or value is None:
+            return None
+        field = cls.Params.model_fields[key]
+        bound = min((m.le for m in field.metadata if getattr(m, "le", None) is not None), default=None)
+        new = round(float(value) * factor, 2)
+        if bound is not None:
+            new = min(new, float(bound))
+        if new <= float(value):
+            return None
+        return {**params, key: new}
 
     @classmethod
     def handles(cls) -> tuple[Task, ...]:

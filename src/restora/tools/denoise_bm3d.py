@@ -38,6 +38,7 @@ class DenoiseBM3D(Tool):
     """BM3D (``bm3d`` package), colour, with a profile trimmed for speed."""
 
     task = Task.DENOISE
+    stronger_param = "strength"
     summary = "denoise: BM3D (block matching + 3D collaborative filtering), strong on Gaussian noise, slow"
     cost = 25.0
     prior = 0.8  # BM3D beats non-local means on Gaussian noise by ~1-2 dB in the literature

@@ -40,6 +40,7 @@ class DenoiseNLM(Tool):
     """OpenCV non-local means (colour), strength set from the noise sigma."""
 
     task = Task.DENOISE
+    stronger_param = "strength"
     summary = "denoise: OpenCV non-local means (colour), fast, mild; strength from the noise sigma"
     cost = 2.0
 

@@ -41,6 +41,7 @@ class DenoiseSRMD(NcnnTool):
         )
 
     task: ClassVar[Task] = Task.DENOISE
+    stronger_param: ClassVar[str | None] = "sigma"
     summary: ClassVar[str] = "SRMD network (x2, noise-level map, area downscale back): strong Gaussian denoiser"
     cost: ClassVar[float] = 15.0
     card: ClassVar[str] = CARD
