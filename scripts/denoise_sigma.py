@@ -48,6 +48,7 @@ def main() -> None:
     from restora.cases import crop_at, load_clean
     from restora.perception.learned import LearnedPerception
     from restora.quality.fidelity import psnr
+    from restora.tools.denoise_srmd import MAX_SIGMA
     from restora.trainer.common import MILD_SEVERITY
     from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
 
@@ -70,7 +71,7 @@ def main() -> None:
             base = psnr(noisy, clean)
             gains = {}
             for k in factors:
-                out = box.run("denoise_srmd", noisy, {"sigma": round(min(max(k * net, 1.0), 75.0), 1)})
+                out = box.run("denoise_srmd", noisy, {"sigma": round(min(max(k * net, 1.0), MAX_SIGMA), 1)})
                 gains[str(k)] = round(psnr(out, clean) - base, 4)
             rows.append({"kind": kind, "severity": round(severity, 4), "label_sigma": labels["noise"]["sigma"], "net_sigma": round(net, 3),
                          "classical_sigma": round(cls, 3), "ratio": round(net / max(cls, 0.25), 3), "psnr_in": round(base, 3), "gains": gains})

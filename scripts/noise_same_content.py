@@ -29,6 +29,7 @@ from restora.imageio import load_image
 from restora.perception import SHIPPED_MODEL
 from restora.perception.learned import DEGRADATIONS, LearnedPerception
 from restora.quality.fidelity import psnr
+from restora.tools.denoise_srmd import MAX_SIGMA
 
 KINDS: dict[str, dict | None] = {
     "real": None,
@@ -79,7 +80,7 @@ def main() -> None:
                 reading = net.predict(y)
                 sigma = float(reading["measures"]["noise_sigma"])
                 base = psnr(y, gt)
-                gains = [psnr(box.run("denoise_srmd", y, {"sigma": round(max(1.0, k * sigma), 1)}), gt) - base for k in MULTIPLES]
+                gains = [psnr(box.run("denoise_srmd", y, {"sigma": round(min(max(1.0, k * sigma), MAX_SIGMA), 1)}), gt) - base for k in MULTIPLES]
                 table[kname].append([float(reading["probability"][noise]), sigma, *gains])
                 line += f" | {kname} p {table[kname][-1][0]:.2f} s {sigma:.1f} " + " ".join(f"{g:+.1f}" for g in gains)
             print(line, flush=True)

@@ -154,6 +154,7 @@ class ConstrainedPlanner:
         return None
 
     def _scaled(self, action: Action, obs: Observation) -> Action:
+        from restora.tools.base import param_bounds
         from restora.tools.registry import get_tool
 
         cls = get_tool(action.tool)
@@ -167,7 +168,7 @@ class ConstrainedPlanner:
             value = params.get(name, defaults.get(name, fields[name].default))
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value == 0:
                 continue
-            lo, hi = _bounds(fields[name])
+            lo, hi = param_bounds(fields[name])
             new = min(max(float(value) * self.strength, lo), hi)
             params[name] = round(new, 4)
             scaled.append(f"{name} {value:g} -> {params[name]:g}")
@@ -184,16 +185,3 @@ def _all_defaulted(cls) -> bool:
         return False
     return True
 
-
-def _bounds(field) -> tuple[float, float]:
-    lo, hi = float("-inf"), float("inf")
-    for m in field.metadata:
-        for attr, bound in (("ge", "lo"), ("gt", "lo"), ("le", "hi"), ("lt", "hi")):
-            v = getattr(m, attr, None)
-            if v is None:
-                continue
-            if bound == "lo":
-                lo = float(v) if attr == "ge" else float(v) + 1e-6
-            else:
-                hi = float(v) if attr == "le" else float(v) - 1e-6
-    return lo, hi

@@ -43,6 +43,28 @@ class ToolParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def param_bounds(field: Any) -> tuple[float, float]:
+    """``(low, high)`` a numeric param's pydantic field allows (``ge`` / ``gt`` / ``le`` / ``lt``;
+    an open end just inside it; infinite where unbounded).
+
+    Examples:
+        >>> from restora.tools.registry import get_tool
+        >>> param_bounds(get_tool("denoise_bm3d").Params.model_fields["strength"])
+        (0.1, 4.0)
+    """
+    lo, hi = float("-inf"), float("inf")
+    for m in field.metadata:
+        for attr, bound in (("ge", "lo"), ("gt", "lo"), ("le", "hi"), ("lt", "hi")):
+            v = getattr(m, attr, None)
+            if v is None:
+                continue
+            if bound == "lo":
+                lo = float(v) if attr == "ge" else float(v) + 1e-6
+            else:
+                hi = float(v) if attr == "le" else float(v) - 1e-6
+    return lo, hi
+
+
 class Tool(ABC):
     """One restoration operator. Subclasses set the class attributes and implement :meth:`run`.
 
@@ -88,11 +110,7 @@ class Tool(ABC):
         value = params.get(key) if key else None
         if key is None or value is None:
             return None
-        field = cls.Params.model_fields[key]
-        bound = min((m.le for m in field.metadata if getattr(m, "le", None) is not None), default=None)
-        new = round(float(value) * factor, 2)
-        if bound is not None:
-            new = min(new, float(bound))
+        new = min(round(float(value) * factor, 2), param_bounds(cls.Params.model_fields[key])[1])
         if new <= float(value):
             return None
         return {**params, key: new}

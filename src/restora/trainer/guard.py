@@ -62,6 +62,10 @@ from restora.quality.guard import FEATURES, residual_features
 from restora.taxonomy import FORMATION_ORDER
 from restora.trainer.common import MILD_SEVERITY, check_all, config_json, default_clean_pool
 
+LOOK_SHARES: tuple[str, ...] = ("camera_share", "mild_share", "luma_nr_share")
+"""The config's shares of pictures given a camera's look, a mild severity, the luminance noise
+reduction: each in [0, 1], and left out of the rows' stamp at 0 (the rows are then the plain ones)."""
+
 FAMILIES: dict[str, dict[str, Any]] = {
     "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})], "later_share": 0.4, "sample_scale": 3},
     "derain": {"tasks": ["derain"], "degradations": [("rain", {})], "later_share": 0.4, "sample_scale": 5},
@@ -184,7 +188,7 @@ class GuardTrainConfig:
             (0.0 <= self.degraded_share <= 1.0, f"degraded_share must be in [0, 1], got {self.degraded_share}"),
             (0.0 <= self.hard_share <= 1.0, f"hard_share must be in [0, 1], got {self.hard_share}"),
             (0.0 <= self.context_share <= 1.0, f"context_share must be in [0, 1], got {self.context_share}"),
-            *[(0.0 <= getattr(self, k) <= 1.0, f"{k} must be in [0, 1], got {getattr(self, k)}") for k in ("camera_share", "mild_share", "luma_nr_share")],
+            *[(0.0 <= getattr(self, k) <= 1.0, f"{k} must be in [0, 1], got {getattr(self, k)}") for k in LOOK_SHARES],
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
             (self.margin >= 0.0, f"margin must be >= 0, got {self.margin}"),
             (0.0 < self.max_false_reject < 1.0, f"max_false_reject must be in (0, 1), got {self.max_false_reject}"),
@@ -215,7 +219,7 @@ class GuardTrainConfig:
             "vouch_p", "vouch_max_harm", "vouch_min_steps", "keep_from",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
-        for k in ("camera_share", "mild_share", "luma_nr_share"):  # added later: at 0 the rows are the plain ones
+        for k in LOOK_SHARES:  # added later: at 0 the rows are the plain ones
             if not common[k]:
                 common.pop(k)
         return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
