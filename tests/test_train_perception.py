@@ -99,6 +99,34 @@ def test_a_tiny_run_trains_and_a_resumed_run_continues_exactly(pool: list[Path],
         train_perception(PerceptionTrainConfig(**{**tiny(tmp_path / "b", pool, 6).to_json(), "crop": 96}))
 
 
+def test_a_fine_tune_starts_from_its_init_weights(pool: list[Path], tmp_path: Path):
+    train_perception(tiny(tmp_path / "base", pool, 2))
+    base = load_file(str(tmp_path / "base" / "model.safetensors"))
+    # a learning rate too small to move anything: the fine-tune's weights are its init's
+    tuned = tiny(tmp_path / "ft", pool, 1, init=tmp_path / "base", lr=1e-12)
+    assert tuned.init == tmp_path / "base" / "model.safetensors"
+    assert tuned.identity()["init"].startswith("sha256:") and "init" not in tiny(tmp_path / "x", pool, 1).identity()
+    train_perception(tuned)
+    after = load_file(str(tmp_path / "ft" / "model.safetensors"))
+    # the learned weights (batch norm's running statistics follow the data at any learning rate)
+    floats = [k for k in base if np.issubdtype(base[k].dtype, np.floating) and "running_" not in k]
+    moved = [k for k in floats if not np.allclose(base[k], after[k], atol=1e-6)]
+    assert not moved, moved[:3]
+    train_perception(tiny(tmp_path / "rand", pool, 1, lr=1e-12))  # the same without init: the seed's random weights
+    rand = load_file(str(tmp_path / "rand" / "model.safetensors"))
+    assert [k for k in floats if not np.allclose(rand[k], after[k], atol=1e-6)]
+
+    # resuming with other init weights is another run
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "model.safetensors").write_bytes((tmp_path / "rand" / "model.safetensors").read_bytes())
+    with pytest.raises(ValueError, match="other settings \\(init\\)"):
+        train_perception(tiny(tmp_path / "ft", pool, 2, init=tmp_path / "other", lr=1e-12))
+    with pytest.raises(ValueError, match="init: no weights at"):
+        tiny(tmp_path / "y", pool, 1, init=tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="does not hold resnet18 perception weights"):
+        train_perception(tiny(tmp_path / "z", pool, 1, init=tmp_path / "base", arch="resnet18"))
+
+
 def test_cli_train_perception(pool: list[Path], tmp_path: Path):
     res = CliRunner().invoke(
         app,

@@ -36,6 +36,8 @@ def train_perception(
     max_false_alarm: Annotated[float, typer.Option(help="calibration: at most this share of validation samples without a degradation may be flagged with it (on a finished run: recalibrate only)")] = 0.05,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads for training (default: torch's; 1 leaves a core to the data worker and to other jobs)")] = None,
     seed: Annotated[int, typer.Option(help="seed of the split, samples and initial weights")] = 0,
+    init: Annotated[Path | None, typer.Option(help="fine-tune: start from this perception model (a run folder, the shipped src/restora/perception/model, or its model.safetensors) instead of random weights")] = None,
+    warmup: Annotated[int, typer.Option(min=0, help="linear learning-rate warmup steps")] = 100,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
 ) -> None:
     """Train the perception network on degradations synthesized from clean photos; writes the model,
@@ -48,7 +50,8 @@ def train_perception(
         cfg = PerceptionTrainConfig(
             out=outdir, steps=steps, batch_size=batch_size, crop=crop, arch=arch, lr=lr, val_samples=val_samples,
             eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers, camera_share=camera_share,
-            camera_luma_nr_share=camera_luma_nr_share, camera_mild_share=camera_mild_share, max_false_alarm=max_false_alarm, threads=threads, seed=seed, **kwargs,
+            camera_luma_nr_share=camera_luma_nr_share, camera_mild_share=camera_mild_share, max_false_alarm=max_false_alarm, threads=threads, seed=seed,
+            init=init, warmup=warmup, **kwargs,
         )
     progress = progress_bar(quiet)
     with progress:

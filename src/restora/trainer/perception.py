@@ -58,6 +58,7 @@ from restora.perception.learned import (
     normalize_input,
     split_outputs,
 )
+from restora.model_zoo import sha256_file
 from restora.trainer.common import MILD_SEVERITY, check_all, config_json, default_clean_pool
 
 NOISE_MODELS: tuple[tuple[str, float], ...] = (("gaussian", 0.35), ("poisson_gaussian", 0.2), ("granular", 0.2), ("camera", 0.25))
@@ -131,10 +132,22 @@ class PerceptionTrainConfig:
     workers: int = help_field("data-synthesis processes beside the training process (0: in the training process)", default=1)
     threads: int | None = help_field("torch threads for training (None: torch's default)", default=None)
     seed: int = help_field("seed of the split, the samples and the initial weights", default=0)
+    init: Path | None = help_field(
+        "start from these weights instead of random ones (a fine-tune): a perception model folder (a finished run's, "
+        "or the shipped restora/perception/model) or its model.safetensors; same arch. The run's identity holds the "
+        "weights' sha256, not the path",
+        default=None,
+    )
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
         self.clean = [Path(p) for p in self.clean]
+        if self.init is not None:
+            self.init = Path(self.init)
+            if self.init.is_dir():
+                self.init = self.init / "model.safetensors"
+            if not self.init.is_file():
+                raise ValueError(f"init: no weights at {self.init} (a model folder or its model.safetensors)")
         checks = [
             (self.crop >= 32, f"crop must be at least 32 px, got {self.crop}"),
             (self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}"),
@@ -166,6 +179,10 @@ class PerceptionTrainConfig:
             d.pop("camera_luma_nr_share")
         if not d["camera_mild_share"]:
             d.pop("camera_mild_share")
+        if d["init"] is None:
+            d.pop("init")
+        else:
+            d["init"] = "sha256:" + sha256_file(Path(d["init"]))
         return d
 
 
@@ -480,6 +497,11 @@ def train_perception(
 
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.arch)
+    if cfg.init is not None:
+        try:
+            model.load_state_dict(load_file(str(cfg.init)))
+        except RuntimeError as e:
+            raise ValueError(f"init: {cfg.init} does not hold {cfg.arch} perception weights ({str(e).splitlines()[0]})") from e
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
 
     def lr_at(step: int) -> float:
