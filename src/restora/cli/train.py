@@ -89,6 +89,7 @@ def train_guard(
     perception: Annotated[str, typer.Option(help="perception that reads each picture and so sets the tools' parameters, as the agent's does: learned, classical or a run folder")] = "learned",
     max_false_reject: Annotated[float, typer.Option(help="share of helpful validation steps the threshold may reject (false_reject rule)")] = 0.05,
     vouch_p: Annotated[float, typer.Option(help="harm probability at or under which a family that proved reliable on its validation steps vouches for a step")] = 0.1,
+    vouch_scan: Annotated[bool, typer.Option("--vouch-scan/--no-vouch-scan", help="calibrate each family's vouch level on its validation steps: the largest from vouch_p up to its threshold that stays as safe")] = False,
     families: Annotated[str | None, typer.Option(help="comma-separated guard families to fit (default: all)")] = None,
     keep_from: Annotated[Path | None, typer.Option(help="a guard.json whose other families are copied into OUT/guard.json as they are (with --families)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
@@ -111,7 +112,7 @@ def train_guard(
             kwargs["families"] = [f.strip() for f in families.split(",") if f.strip()]
         cfg = GuardTrainConfig(
             keep_from=keep_from,
-            out=outdir, samples=samples, crop=crop, context_share=context_share, camera_share=camera_share, mild_share=mild_share, luma_nr_share=luma_nr_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p,
+            out=outdir, samples=samples, crop=crop, context_share=context_share, camera_share=camera_share, mild_share=mild_share, luma_nr_share=luma_nr_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p, vouch_scan=vouch_scan,
             workers=workers, seed=seed, **kwargs,
         )
     progress = progress_bar(quiet)

@@ -153,6 +153,12 @@ class GuardTrainConfig:
         "a family vouches only if at most this share of its validation steps under vouch_p were harmful ...", default=0.05
     )
     vouch_min_steps: int = help_field("... and at least this many validation steps fall under vouch_p", default=30)
+    vouch_scan: bool = help_field(
+        "calibrate each family's vouch level on its validation steps: the largest level from vouch_p up to the family's "
+        "threshold (in steps of VOUCH_SCAN_STEP) under which the steps still meet vouch_max_harm and vouch_min_steps "
+        "(off: vouch_p itself, or never)",
+        default=False,
+    )
     camera_share: float = help_field(
         "share of pictures given a camera's own look first, on the reference too (the perception trainer's: Gaussian "
         "softness of sigma 0.4-1.3 px, half the time in-camera sharpening). The pool is downscaled photos, crisper per "
@@ -216,7 +222,7 @@ class GuardTrainConfig:
         (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
         fit_only = (
             "out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families",
-            "vouch_p", "vouch_max_harm", "vouch_min_steps", "keep_from",
+            "vouch_p", "vouch_max_harm", "vouch_min_steps", "vouch_scan", "keep_from",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
         for k in LOOK_SHARES:  # added later: at 0 the rows are the plain ones
@@ -415,7 +421,10 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
     threshold = round(min(max(threshold, 0.05), 0.99), 4)
     reject = pv > threshold
     harm = yv == 1
-    vouch = vouch_threshold(pv, yv, min(cfg.vouch_p, threshold), cfg.vouch_max_harm, cfg.vouch_min_steps)
+    if cfg.vouch_scan:
+        vouch = scan_vouch(pv, yv, cfg.vouch_p, threshold, cfg.vouch_max_harm, cfg.vouch_min_steps)
+    else:
+        vouch = vouch_threshold(pv, yv, min(cfg.vouch_p, threshold), cfg.vouch_max_harm, cfg.vouch_min_steps)
     sure = pv <= (vouch if vouch is not None else cfg.vouch_p)
     return {
         "model": {
@@ -459,6 +468,36 @@ def vouch_threshold(p: np.ndarray, harm: np.ndarray, vouch_p: float, max_harm: f
     if int(sure.sum()) < min_steps or float(np.mean(np.asarray(harm)[sure])) > max_harm:
         return None
     return round(float(vouch_p), 4)
+
+
+VOUCH_SCAN_STEP = 0.05
+
+
+def scan_vouch(p: np.ndarray, harm: np.ndarray, vouch_p: float, threshold: float, max_harm: float, min_steps: int) -> float | None:
+    """The largest vouch level from ``vouch_p`` up to ``threshold`` (every :data:`VOUCH_SCAN_STEP`,
+    and the threshold itself) at which :func:`vouch_threshold` holds; None where none does.
+
+    A family whose validation steps stay safe further up the harm probability than ``vouch_p``
+    vouches there too: a fixed 0.1 left real camera noise denoised with a harm of 0.11-0.22 to the
+    NR score, which reads the grain it took out as lost detail.
+
+    Examples:
+        >>> p = np.array([0.02, 0.05, 0.12, 0.18, 0.25, 0.33, 0.9])
+        >>> scan_vouch(p, np.array([0, 0, 0, 0, 0, 1, 1]), 0.1, 0.4, 0.1, 2)   # one harmful step in 6 under 0.35
+        0.3
+        >>> scan_vouch(p, np.array([0, 0, 0, 0, 0, 0, 1]), 0.1, 0.4, 0.05, 2)  # up to the threshold
+        0.4
+        >>> scan_vouch(p, np.array([1, 0, 0, 0, 0, 0, 1]), 0.1, 0.4, 0.05, 2) is None
+        True
+    """
+    top = min(float(threshold), 1.0)
+    levels = [round(float(vouch_p) + i * VOUCH_SCAN_STEP, 4) for i in range(int((top - vouch_p) / VOUCH_SCAN_STEP + 1e-9) + 1)]
+    levels = [v for v in levels if v <= top] + ([round(top, 4)] if top >= vouch_p else [])
+    best = None
+    for level in sorted(set(levels)):
+        if vouch_threshold(p, harm, level, max_harm, min_steps) is not None:
+            best = level
+    return best
 
 
 def utility_threshold(p: np.ndarray, dpsnr: np.ndarray, clip: float) -> float:
