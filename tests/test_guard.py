@@ -181,6 +181,13 @@ def test_guard_trainer_fits_and_writes_a_loadable_guard(tmp_path) -> None:
     assert refit["rows_reused"] == ["derain"] and refit["steps"] == result["steps"]
     assert (tmp_path / "run" / "rows.jsonl").read_text() == before
     assert result["rows_reused"] == []
+    # the vouch level calibrated on the validation steps is a refit too: never under vouch_p, never above the threshold
+    scanned = train_guard(
+        GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=128, workers=1, margin=0.05, vouch_scan=True, vouch_min_steps=1, vouch_max_harm=0.99)
+    )
+    fam = json.loads((tmp_path / "run" / "guard.json").read_text())["families"]["derain"]
+    assert scanned["rows_reused"] == ["derain"] and fam["vouch"] is not None and min(0.1, fam["threshold"]) <= fam["vouch"] <= fam["threshold"]
+    assert "the largest harm level from 0.1 up to its threshold" in (tmp_path / "run" / "report.md").read_text()
     resampled = train_guard(GuardTrainConfig(out=tmp_path / "run", clean=[pool], families=["derain"], samples=8, crop=160, workers=1, margin=0.05))
     assert resampled["rows_reused"] == []
     # keep_from: a refit of one family takes the other families of a guard file as they are

@@ -474,8 +474,9 @@ VOUCH_SCAN_STEP = 0.05
 
 
 def scan_vouch(p: np.ndarray, harm: np.ndarray, vouch_p: float, threshold: float, max_harm: float, min_steps: int) -> float | None:
-    """The largest vouch level from ``vouch_p`` up to ``threshold`` (every :data:`VOUCH_SCAN_STEP`,
-    and the threshold itself) at which :func:`vouch_threshold` holds; None where none does.
+    """The largest vouch level from ``vouch_p`` (or the threshold, if lower) up to ``threshold`` (every
+    :data:`VOUCH_SCAN_STEP`, and the threshold itself) at which :func:`vouch_threshold` holds; None
+    where none does.
 
     A family whose validation steps stay safe further up the harm probability than ``vouch_p``
     vouches there too: a fixed 0.1 left real camera noise denoised with a harm of 0.11-0.22 to the
@@ -491,8 +492,9 @@ def scan_vouch(p: np.ndarray, harm: np.ndarray, vouch_p: float, threshold: float
         True
     """
     top = min(float(threshold), 1.0)
-    levels = [round(float(vouch_p) + i * VOUCH_SCAN_STEP, 4) for i in range(int((top - vouch_p) / VOUCH_SCAN_STEP + 1e-9) + 1)]
-    levels = [v for v in levels if v <= top] + ([round(top, 4)] if top >= vouch_p else [])
+    start = min(float(vouch_p), top)
+    levels = [round(start + i * VOUCH_SCAN_STEP, 4) for i in range(int((top - start) / VOUCH_SCAN_STEP + 1e-9) + 1)]
+    levels = [v for v in levels if v <= top] + [round(top, 4)]
     best = None
     for level in sorted(set(levels)):
         if vouch_threshold(p, harm, level, max_harm, min_steps) is not None:
@@ -673,8 +675,13 @@ def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejec
     ]
     vouch_lines = [
         "",
-        f"Vouching (the agent keeps a step the family is this sure of, though the NR score fell): a family vouches at "
-        f"harm <= {result['config']['vouch_p']} when at least {result['config']['vouch_min_steps']} validation steps fall there "
+        "Vouching (the agent keeps a step the family is this sure of, though the NR score fell): a family vouches at "
+        + (
+            f"the largest harm level from {result['config']['vouch_p']} up to its threshold (every {VOUCH_SCAN_STEP}) "
+            if result["config"].get("vouch_scan")
+            else f"harm <= {result['config']['vouch_p']} "
+        )
+        + f"when at least {result['config']['vouch_min_steps']} validation steps fall there "
         f"and at most {result['config']['vouch_max_harm']} of them were harmful.",
         "",
         "| family | vouches at | val steps that sure | harmful share | worst dB |",
