@@ -36,6 +36,9 @@ def main() -> None:
     metrics = json.loads((args.run / "metrics.json").read_text())
     weights = (args.run / "model.safetensors").read_bytes()
     val = metrics["val"]
+    init = metrics["config"].get("init")  # a fine-tune: the run started from these weights
+    if init:
+        card["init_sha256"] = hashlib.sha256(Path(init).read_bytes()).hexdigest() if Path(init).is_file() else None
     card.update(
         {
             "sha256": hashlib.sha256(weights).hexdigest(),
@@ -63,10 +66,10 @@ def main() -> None:
     (args.dest / "CARD.md").write_text(
         f"""# restora's default perception network
 
-- **What**: `{card['arch']}` (torchvision, random initial weights), {card['crop']} px crops at native resolution;
+- **What**: `{card['arch']}` (torchvision, random initial weights{', then fine-tuned' if init else ''}), {card['crop']} px crops at native resolution;
   per degradation a presence probability and a severity, plus noise sigma, JPEG quality, motion-blur length,
   defocus radius and low-res factor. Read by `restora.perception.learned.LearnedPerception`.
-- **Made by**: `{card['command']}` (seed {card['seed']}, {card['steps']} steps, on a 2-core CPU).
+- **Made by**: `{card['command']}` (seed {card['seed']}, {card['steps']} steps{f" from the weights of sha256 `{card['init_sha256']}`" if init else ''}, on a 2-core CPU).
 - **Data**: pictures synthesized on the fly by `restora.degrade` and `restora.synth.negatives` from
   {card['data']['train_photos']} training photos of the pool (clean/cbsd68 + clean/live1);
   {card['data']['val_photos']} pool photos held out for validation; {card['data']['held_out']}.

@@ -356,10 +356,14 @@ def test_agent_keeps_a_denoise_the_guard_vouches_for_though_the_nr_score_fell() 
     assert _psnr(runs[True].image, photo) > _psnr(runs[False].image, photo) + 1.5
     assert step_verdict(steps[True]).startswith("kept: the no-harm guard vouches for it")
     assert "quality fell" in step_verdict(steps[False])
-    # on a clean photo the guard does not vouch for the same denoise, and it is rolled back
+    # on a clean photo the same denoise is rolled back: the guard may be sure of it (the shipped
+    # denoise family vouches up to 0.40 and reads this step 0.14), but no reading finds noise there,
+    # so its vouch does not count against the NR score
     clean = restore(photo, planner=ScriptedPlanner([("denoise_srmd", {"sigma": 25.0})]), toolbox=box, max_steps=2)
     step = [r for r in clean.records if r.event == "step" and r.action.tool == "denoise_srmd"][0]
-    assert step.decision == "rollback" and not step.guard["vouched"], step.guard
+    assert step.decision == "rollback", step.guard
+    assert not step.guard["vouched"] or step.tool_info.get("vouch_withheld") == "no reading finds noise", (step.guard, step.tool_info)
+    assert _psnr(clean.image, photo) == float("inf") or np.array_equal(clean.image, photo)
 
 
 def test_the_vouch_needs_the_classical_reading_to_find_the_target_and_a_frame_that_is_not_dark() -> None:
@@ -375,6 +379,7 @@ def test_the_vouch_needs_the_classical_reading_to_find_the_target_and_a_frame_th
     assert vouch_withheld(report(True, True), report(True, True), "denoise") is None
     assert vouch_withheld(report(False, False), report(True, True), "denoise") is None  # found in the input
     assert "only the network" in vouch_withheld(report(True, False), report(True, False), "denoise")
+    assert vouch_withheld(report(False, False), report(False, False), "denoise") == "no reading finds noise"
     assert vouch_withheld(report(True, True, dark=True), None, "denoise") == "the frame reads dark"
 
 

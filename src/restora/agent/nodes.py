@@ -294,6 +294,9 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
       ``NOISE_PRESENT_SIGMA`` (5.5, where clean photos stop reading), so where the network's
       sigma is below that, its silence is no evidence against the network (real camera noise
       reads 3-5 to the network and 0.4-0.8 to the classical white-noise estimate: cc_nam).
+    - When no reading finds the step's target at all (a step a person or a planner asked for on a
+      picture that reads clean): the guard's sureness is no evidence that there was anything to
+      remove (SRMD at sigma 25 on a clean astronaut crop: harm 0.14).
 
     Examples:
         >>> vouch_withheld({"findings": {"dark": {"present": True}}})
@@ -306,6 +309,9 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         >>> faint = {**net, "findings": {"noise": {"present": True, "evidence": {"noise_sigma": 3.2}}}}
         >>> vouch_withheld(faint, faint, "denoise") is None      # below what the classical reading sees
         True
+        >>> clean = {"findings": {"noise": {"present": False, "evidence": {"noise_sigma": 1.2}}}, "judge": net["judge"]}
+        >>> vouch_withheld(clean, clean, "denoise")               # a step no reading asked for
+        'no reading finds noise'
     """
     def found(r: dict[str, Any] | None, degradation: str) -> bool:
         return bool(((judge_reading(r).get("findings") or {}).get(degradation) or {}).get("present"))
@@ -315,6 +321,9 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         return "the frame reads dark"
     target = target_degradation(task)
     if target is not None and not (found(report, target) or found(input_report, target)):
+        by_network = any((((r or {}).get("findings") or {}).get(target) or {}).get("present") for r in (report, input_report))
+        if not by_network:
+            return f"no reading finds {target.replace('_', ' ')}"
         if target == "noise" and below_classical_sight(report, input_report):
             return None
         return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
