@@ -36,9 +36,10 @@ def main() -> None:
     metrics = json.loads((args.run / "metrics.json").read_text())
     weights = (args.run / "model.safetensors").read_bytes()
     val = metrics["val"]
-    init = metrics["config"].get("init")  # a fine-tune: the run started from these weights
+    # a fine-tune: the run's identity (checkpoint/config.json) holds the checksum of the weights it started from
+    init = json.loads((args.run / "checkpoint" / "config.json").read_text()).get("init")
     if init:
-        card["init_sha256"] = hashlib.sha256(Path(init).read_bytes()).hexdigest() if Path(init).is_file() else None
+        card["init_sha256"] = init.removeprefix("sha256:")
     card.update(
         {
             "sha256": hashlib.sha256(weights).hexdigest(),

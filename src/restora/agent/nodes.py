@@ -313,16 +313,15 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
         >>> vouch_withheld(clean, clean, "denoise")               # a step no reading asked for
         'no reading finds noise'
     """
-    def found(r: dict[str, Any] | None, degradation: str) -> bool:
-        return bool(((judge_reading(r).get("findings") or {}).get(degradation) or {}).get("present"))
+    def present(reading: dict[str, Any] | None, degradation: str) -> bool:
+        return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
 
-    dark = ((report or {}).get("findings") or {}).get("dark") or {}
-    if dark.get("present"):
+    if present(report, "dark"):
         return "the frame reads dark"
     target = target_degradation(task)
-    if target is not None and not (found(report, target) or found(input_report, target)):
-        by_network = any((((r or {}).get("findings") or {}).get(target) or {}).get("present") for r in (report, input_report))
-        if not by_network:
+    readings = (report, input_report)
+    if target is not None and not any(present(judge_reading(r), target) for r in readings):
+        if not any(present(r, target) for r in readings):
             return f"no reading finds {target.replace('_', ' ')}"
         if target == "noise" and below_classical_sight(report, input_report):
             return None

@@ -493,13 +493,9 @@ def scan_vouch(p: np.ndarray, harm: np.ndarray, vouch_p: float, threshold: float
     """
     top = min(float(threshold), 1.0)
     start = min(float(vouch_p), top)
-    levels = [round(start + i * VOUCH_SCAN_STEP, 4) for i in range(int((top - start) / VOUCH_SCAN_STEP + 1e-9) + 1)]
-    levels = [v for v in levels if v <= top] + [round(top, 4)]
-    best = None
-    for level in sorted(set(levels)):
-        if vouch_threshold(p, harm, level, max_harm, min_steps) is not None:
-            best = level
-    return best
+    levels = [start + i * VOUCH_SCAN_STEP for i in range(int((top - start) / VOUCH_SCAN_STEP + 1e-9) + 1)] + [top]
+    held = [v for v in (vouch_threshold(p, harm, level, max_harm, min_steps) for level in levels) if v is not None]
+    return max(held, default=None)
 
 
 def utility_threshold(p: np.ndarray, dpsnr: np.ndarray, clip: float) -> float:
