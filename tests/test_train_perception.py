@@ -346,3 +346,34 @@ def test_the_camera_mild_share_moves_camera_noise_to_mild_severities_and_leaves_
             a["severities"]["noise"] = b["severities"]["noise"]
         assert a == b
     assert moved > 0
+
+
+def test_the_dark_noise_label_marks_dim_light_noise_and_changes_no_picture(pool: list[Path], tmp_path: Path):
+    """A dark sample whose dim-light noise nothing after it smooths away is labelled noisy too, with
+    the std it actually added; every picture (and every other label) stays as without the option."""
+    from restora.cases import clean_images
+    from restora.trainer.perception import sample_spec, targets
+
+    on, off = tiny(tmp_path, pool, 1, dark_noise_label=True), tiny(tmp_path, pool, 1)
+    assert off.identity() == {k: v for k, v in on.identity().items() if k != "dark_noise_label"}  # old runs resume
+    train, _ = split_photos(clean_images(pool), 0, 0.15)
+    ds_on, ds_off = SynthDataset(train, on, "train"), SynthDataset(train, off, "train")
+    labelled = 0
+    for i in range(400):
+        spec = sample_spec(0, "train", i, len(ds_on.photos), on)
+        if "dark" not in spec["severities"]:
+            continue
+        img_on, lab_on = ds_on.image_and_labels(i)
+        img_off, lab_off = ds_off.image_and_labels(i)
+        assert np.array_equal(img_on, img_off)
+        smoothed = {"noise", "motion_blur", "defocus", "low_res", "jpeg"} & set(lab_off)
+        if smoothed:
+            assert lab_on == lab_off
+            continue
+        labelled += 1
+        sigma = lab_on["noise"]["sigma"]
+        assert sigma == lab_off["dark"]["noise_sigma"] and 0.5 < sigma < 6.0  # faint, as a dim exposure's noise is
+        presence, _, measures, mask = targets(lab_on)
+        assert presence[DEGRADATIONS.index("noise")] == 1.0 and mask[list(MEASURES).index("noise_sigma")] == 1.0
+        assert {k: v for k, v in lab_on.items() if k != "noise"} == lab_off
+    assert labelled > 0

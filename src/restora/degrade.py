@@ -787,6 +787,7 @@ def _dark(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple
         "gamma": round(gamma, 4),
         "peak": round(peak, 2),
         "read_sigma": round(read * 255.0, 4),
+        "noise_sigma": round(float(np.std(out - dim)) * 255.0, 4),  # the dim-light noise it added (0-255)
     }
 
 

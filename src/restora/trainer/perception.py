@@ -119,6 +119,13 @@ class PerceptionTrainConfig:
         "At uniform severities only about one camera-noise sample in seven is that mild; 0 keeps every draw as it was",
         default=0.0,
     )
+    dark_noise_label: bool = help_field(
+        "label the dark degradation's own dim-light noise (shot and read noise, about 2.5 in 0-255) as noise too, with its "
+        "measured std as the sigma, where nothing after it (blur, resampling, JPEG) smooths it away: "
+        ":func:`dark_noise_label`. Without it (False) a dim noisy picture is taught as dark and not noisy, and the "
+        "network reads dim high-ISO camera photos as noise-free",
+        default=False,
+    )
     max_false_alarm: float = help_field(
         "calibration: each degradation's threshold maximises F1 on the validation split among those that flag at most "
         "this share of the validation samples without it (a false alarm sends the agent to a tool; the F1 optimum alone "
@@ -179,6 +186,8 @@ class PerceptionTrainConfig:
             d.pop("camera_luma_nr_share")
         if not d["camera_mild_share"]:
             d.pop("camera_mild_share")
+        if not d["dark_noise_label"]:
+            d.pop("dark_noise_label")
         if d["init"] is None:
             d.pop("init")
         else:
@@ -310,6 +319,8 @@ class SynthDataset:
             crop, labels = degrade.compose(
                 crop, list(spec["severities"]), seed=spec["degrade_seed"], severities=spec["severities"], options=spec["options"] or None
             )
+        if self.cfg.dark_noise_label:
+            labels = dark_noise_label(labels)
         return quantize(crop), labels
 
     def __len__(self) -> int:  # effectively unbounded; samplers give the indices
@@ -322,6 +333,33 @@ class SynthDataset:
         presence, severity, measures, mask = targets(labels)
         x = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
         return x, torch.from_numpy(presence), torch.from_numpy(severity), torch.from_numpy(measures), torch.from_numpy(mask)
+
+
+DARK_NOISE_SMOOTHED_BY: tuple[str, ...] = ("motion_blur", "defocus", "low_res", "jpeg")
+"""Degradations formed after ``dark`` that blur, resample or quantise its faint noise away."""
+
+
+def dark_noise_label(labels: dict[str, Any]) -> dict[str, Any]:
+    """``labels`` with the dark degradation's own dim-light noise labelled as noise too (sigma: the
+    std it added, 0-255; severity on the Gaussian model's scale, sigma = 5 + 45 x severity, so 0
+    below 5), unless noise is labelled already or a degradation after it smooths it away
+    (:data:`DARK_NOISE_SMOOTHED_BY`). A denoiser is what removes that noise, before or after a
+    brightening.
+
+    Examples:
+        >>> dark = {"severity": 0.5, "gain": 0.35, "noise_sigma": 2.6}
+        >>> dark_noise_label({"dark": dark})["noise"]
+        {'severity': 0.0, 'model': 'dark', 'sigma': 2.6}
+        >>> "noise" in dark_noise_label({"dark": dark, "jpeg": {"severity": 0.5, "quality": 35}})
+        False
+        >>> dark_noise_label({"haze": {"severity": 0.3}})
+        {'haze': {'severity': 0.3}}
+    """
+    dark = labels.get("dark")
+    if dark is None or "noise" in labels or any(d in labels for d in DARK_NOISE_SMOOTHED_BY):
+        return labels
+    sigma = float(dark["noise_sigma"])
+    return {**labels, "noise": {"severity": round(max(0.0, (sigma - 5.0) / 45.0), 4), "model": "dark", "sigma": sigma}}
 
 
 def _crop(image: np.ndarray, size: int, where: list[float]) -> np.ndarray:
