@@ -377,3 +377,29 @@ def test_the_dark_noise_label_marks_dim_light_noise_and_changes_no_picture(pool:
         assert presence[DEGRADATIONS.index("noise")] == 1.0 and mask[list(MEASURES).index("noise_sigma")] == 1.0
         assert {k: v for k, v in lab_on.items() if k != "noise"} == lab_off
     assert labelled > 0
+
+
+def test_the_camera_dim_share_dims_camera_noise_samples_and_leaves_the_other_draws_alone(pool: list[Path], tmp_path: Path):
+    """A dimmed camera-noise sample: its dark degradation (added where not drawn) without the dark's
+    own noise, the camera's noise after it; every other sample is drawn as without the option."""
+    from restora.trainer.perception import sample_spec
+
+    with pytest.raises(ValueError, match="camera_dim_share"):
+        tiny(tmp_path, pool, 1, camera_dim_share=2.0)
+    on, off = tiny(tmp_path, pool, 1, camera_dim_share=1.0), tiny(tmp_path, pool, 1)
+    assert off.identity() == {k: v for k, v in on.identity().items() if k != "camera_dim_share"}  # old runs resume
+    dimmed = 0
+    for i in range(300):
+        a, b = sample_spec(0, "train", i, 50, on), sample_spec(0, "train", i, 50, off)
+        if (b["options"].get("noise") or {}).get("model") == "camera":
+            assert a["options"].pop("dark") == {"noise": False} and 0.0 <= a["severities"]["dark"] <= 1.0
+            dimmed += "dark" not in b["severities"]
+            if "dark" not in b["severities"]:
+                a["severities"].pop("dark")
+        assert a == b
+    assert dimmed > 0
+    img = np.full((64, 64, 3), 0.5, np.float32)
+    quiet, labels = degrade.compose(img, "dark", seed=1, severities={"dark": 0.5}, options={"dark": {"noise": False}})
+    noisy, _ = degrade.compose(img, "dark", seed=1, severities={"dark": 0.5})
+    assert labels["dark"]["noise_sigma"] == 0.0 and float(np.ptp(quiet)) == 0.0  # the dimming alone
+    assert float(np.std(noisy - quiet)) * 255 > 1.0

@@ -43,7 +43,8 @@ rain         two layers of thin bright streaks (angle within ~30 degrees of vert
              along the rain, and spatter clusters of tiny droplets; 0.04 .. 0.2 % of pixels centre
              one) from their own generator, so the streaks are the same bytes as without them.
 dark         brightness gain 0.55 .. 0.15 and gamma 1.3 .. 2.5 (``gain * I ** gamma``), then the
-             shot and read noise a dim exposure brings.
+             shot and read noise a dim exposure brings (``noise_sigma``: its std, 0-255; about 2.5).
+             ``noise=False``: the dimming alone, for another noise model after it (a camera's).
 jpeg         OpenCV JPEG encode/decode (4:2:0), quality 60 .. 10. ``model="web"``: as a web
              platform serves it: area downscale by ``factor`` 0.5 .. 0.9, JPEG at that quality,
              half the time a re-upload's second JPEG at a quality 3 .. 10 off, bicubic back up.
@@ -774,12 +775,14 @@ def _stamp(canvas: np.ndarray, cx: float, cy: float, a: float, b: float, theta: 
 
 
 @register("dark", "under-exposure: gain, gamma and dim-light noise")
-def _dark(image: np.ndarray, severity: float, rng: np.random.Generator) -> tuple[np.ndarray, Params]:
+def _dark(image: np.ndarray, severity: float, rng: np.random.Generator, noise: bool = True) -> tuple[np.ndarray, Params]:
     gain = 0.55 - 0.40 * severity
     gamma = 1.3 + 1.2 * severity
     dim = gain * np.power(np.clip(image, 0, 1), gamma)
     peak = 1500.0 - 1100.0 * severity  # photons at full scale: fewer in dimmer scenes
     read = (0.8 + 1.2 * severity) / 255.0
+    if not noise:  # the dimming alone, for a noise model that comes after it (a camera's, at low exposure)
+        return dim.astype(np.float32), {"gain": round(gain, 4), "gamma": round(gamma, 4), "noise": False, "noise_sigma": 0.0}
     shot = rng.poisson(dim.astype(np.float64) * peak) / peak
     out = shot + rng.standard_normal(image.shape) * read
     return out.astype(np.float32), {

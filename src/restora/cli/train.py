@@ -33,6 +33,7 @@ def train_perception(
     camera_share: Annotated[float, typer.Option(help="share of samples given a camera's own softness (and sharpening) before any degradation")] = 0.6,
     camera_luma_nr_share: Annotated[float, typer.Option(help="share of camera-noise samples given the camera's luminance noise reduction (soft mottle, as high-ISO camera JPEGs show)")] = 0.0,
     camera_mild_share: Annotated[float, typer.Option(help="share of camera-noise samples at mild severities (about 2-5 in 0-255, as a camera's own high-ISO JPEG)")] = 0.0,
+    camera_dim_share: Annotated[float, typer.Option(help="share of camera-noise samples at low exposure (the scene dimmed first, the camera's noise after it)")] = 0.0,
     dark_noise_label: Annotated[bool, typer.Option("--dark-noise-label", help="label the dark degradation's own dim-light noise as noise too (where nothing after it smooths it away)")] = False,
     max_false_alarm: Annotated[float, typer.Option(help="calibration: at most this share of validation samples without a degradation may be flagged with it (on a finished run: recalibrate only)")] = 0.05,
     threads: Annotated[int | None, typer.Option(min=1, help="torch threads for training (default: torch's; 1 leaves a core to the data worker and to other jobs)")] = None,
@@ -51,7 +52,7 @@ def train_perception(
         cfg = PerceptionTrainConfig(
             out=outdir, steps=steps, batch_size=batch_size, crop=crop, arch=arch, lr=lr, val_samples=val_samples,
             eval_every=eval_every, checkpoint_every=checkpoint_every, workers=workers, camera_share=camera_share,
-            camera_luma_nr_share=camera_luma_nr_share, camera_mild_share=camera_mild_share, dark_noise_label=dark_noise_label, max_false_alarm=max_false_alarm, threads=threads, seed=seed,
+            camera_luma_nr_share=camera_luma_nr_share, camera_mild_share=camera_mild_share, camera_dim_share=camera_dim_share, dark_noise_label=dark_noise_label, max_false_alarm=max_false_alarm, threads=threads, seed=seed,
             init=init, warmup=warmup, **kwargs,
         )
     progress = progress_bar(quiet)

@@ -119,6 +119,13 @@ class PerceptionTrainConfig:
         "At uniform severities only about one camera-noise sample in seven is that mild; 0 keeps every draw as it was",
         default=0.0,
     )
+    camera_dim_share: float = help_field(
+        "share of the camera-noise samples made at low exposure: the sample's dark degradation (added at a uniform "
+        "severity from its own stream where not drawn) dims the scene without its own white noise and the camera's "
+        "noise comes after it, as a dim high-ISO camera JPEG shows it (blocky, faint in absolute terms); such a sample "
+        "may hold one degradation more than max_degradations. 0 keeps every draw as it was",
+        default=0.0,
+    )
     dark_noise_label: bool = help_field(
         "label the dark degradation's own dim-light noise (shot and read noise, about 2.5 in 0-255) as noise too, with its "
         "measured std as the sigma, where nothing after it (blur, resampling, JPEG) smooths it away: "
@@ -165,6 +172,7 @@ class PerceptionTrainConfig:
             (0.0 <= self.camera_share <= 1.0, f"camera_share is a fraction of samples in [0, 1], got {self.camera_share}"),
             (0.0 <= self.camera_luma_nr_share <= 1.0, f"camera_luma_nr_share is a fraction in [0, 1], got {self.camera_luma_nr_share}"),
             (0.0 <= self.camera_mild_share <= 1.0, f"camera_mild_share is a fraction in [0, 1], got {self.camera_mild_share}"),
+            (0.0 <= self.camera_dim_share <= 1.0, f"camera_dim_share is a fraction in [0, 1], got {self.camera_dim_share}"),
             (0.0 < self.max_false_alarm <= 1.0, f"max_false_alarm is a fraction of samples in (0, 1], got {self.max_false_alarm}"),
             (1 <= self.max_degradations <= len(DEGRADATIONS), f"max_degradations must be in 1..{len(DEGRADATIONS)}, got {self.max_degradations}"),
             (0.0 < self.val_fraction < 1.0, f"val_fraction must be in (0, 1), got {self.val_fraction}"),
@@ -186,6 +194,8 @@ class PerceptionTrainConfig:
             d.pop("camera_luma_nr_share")
         if not d["camera_mild_share"]:
             d.pop("camera_mild_share")
+        if not d["camera_dim_share"]:
+            d.pop("camera_dim_share")
         if not d["dark_noise_label"]:
             d.pop("dark_noise_label")
         if d["init"] is None:
@@ -247,6 +257,12 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
         mild = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 4])
         if mild.random() < cfg.camera_mild_share:
             spec["severities"]["noise"] = float(mild.uniform(0.0, MILD_SEVERITY))
+    # ... and its low exposure from another: with camera_dim_share 0 every draw is as before
+    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_dim_share > 0:
+        dim = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 5])
+        if dim.random() < cfg.camera_dim_share:
+            spec["severities"].setdefault("dark", float(dim.uniform(0.0, 1.0)))
+            spec["options"]["dark"] = {"noise": False}
     # the camera look comes from its own stream: with camera_share 0 every other draw is as before
     look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
     spec["look"] = None
