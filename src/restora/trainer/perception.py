@@ -368,12 +368,14 @@ def dark_noise_label(labels: dict[str, Any]) -> dict[str, Any]:
         {'severity': 0.0, 'model': 'dark', 'sigma': 2.6}
         >>> "noise" in dark_noise_label({"dark": dark, "jpeg": {"severity": 0.5, "quality": 35}})
         False
+        >>> "noise" in dark_noise_label({"dark": {**dark, "noise": False, "noise_sigma": 0.0}})
+        False
         >>> dark_noise_label({"haze": {"severity": 0.3}})
         {'haze': {'severity': 0.3}}
     """
     dark = labels.get("dark")
-    if dark is None or "noise" in labels or any(d in labels for d in DARK_NOISE_SMOOTHED_BY):
-        return labels
+    if dark is None or "noise" in labels or any(d in labels for d in DARK_NOISE_SMOOTHED_BY) or not dark.get("noise_sigma"):
+        return labels  # (a dark without its own noise, ``noise=False``, has none to label)
     sigma = float(dark["noise_sigma"])
     return {**labels, "noise": {"severity": round(max(0.0, (sigma - 5.0) / 45.0), 4), "model": "dark", "sigma": sigma}}
 
