@@ -64,6 +64,7 @@ def validation_split(model: Path | None = None) -> tuple[Path, dict[str, Any], A
     folder = model or Path(tp.__file__).parents[1] / "perception" / "model"
     card = json.loads((folder / "model.json").read_text())
     fields = tp.PerceptionTrainConfig.__dataclass_fields__
-    cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields})
+    # a fine-tune's card names its starting weights by checksum, not a path: the split does not depend on them
+    cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields and k != "init"})
     _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
     return folder, card, cfg, val
