@@ -403,3 +403,20 @@ def test_the_camera_dim_share_dims_camera_noise_samples_and_leaves_the_other_dra
     noisy, _ = degrade.compose(img, "dark", seed=1, severities={"dark": 0.5})
     assert labels["dark"]["noise_sigma"] == 0.0 and float(np.ptp(quiet)) == 0.0  # the dimming alone
     assert float(np.std(noisy - quiet)) * 255 > 1.0
+
+
+def test_the_pool_scripts_read_the_shipped_fine_tunes_validation_split(data_dir: Path):
+    """scripts/_pool.validation_split rebuilds the shipped network's config from its card; the card of
+    a fine-tune names its starting weights by checksum, which is not a path to load."""
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path.insert(0, str(root / "scripts"))
+    try:
+        from _pool import validation_split
+    finally:
+        sys.path.remove(str(root / "scripts"))
+    folder, card, cfg, val = validation_split()
+    assert cfg.init is None and len(val) == card["data"]["val_photos"]
+    if card.get("init_sha256"):
+        assert str(card["config"]["init"]).startswith("sha256:")
