@@ -190,14 +190,9 @@ class PerceptionTrainConfig:
         d = self.to_json()
         for k in ("out", "steps", "eval_every", "checkpoint_every", "workers", "threads", "max_false_alarm"):
             d.pop(k)
-        if not d["camera_luma_nr_share"]:  # added later: a run without it keeps the identity it had
-            d.pop("camera_luma_nr_share")
-        if not d["camera_mild_share"]:
-            d.pop("camera_mild_share")
-        if not d["camera_dim_share"]:
-            d.pop("camera_dim_share")
-        if not d["dark_noise_label"]:
-            d.pop("dark_noise_label")
+        for k in ("camera_luma_nr_share", "camera_mild_share", "camera_dim_share", "dark_noise_label"):
+            if not d[k]:  # added later: a run without it keeps the identity it had
+                d.pop(k)
         if d["init"] is None:
             d.pop("init")
         else:
@@ -247,24 +242,25 @@ def sample_spec(seed: int, split: str, index: int, n_photos: int, cfg: Perceptio
         motion_model = _pick(rng, MOTION_MODELS)  # drawn last: the earlier draws of a sample stay as they were
         if "motion_blur" in names and motion_model != "linear":
             spec["options"]["motion_blur"] = {"model": motion_model}
-    # the camera's luminance noise reduction from its own stream: with its share 0 every draw is as before
+    def stream(k: int) -> np.random.Generator:  # a draw of its own: an option at 0 leaves every other draw as it was
+        return np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), k])
+
     noise_options = spec["options"].get("noise")
-    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_luma_nr_share > 0:
-        if np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 3]).random() < cfg.camera_luma_nr_share:
-            noise_options["luma_nr"] = True
-    # ... and its mild severities from another: with camera_mild_share 0 every draw is as before
-    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_mild_share > 0:
-        mild = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 4])
+    camera_noise = noise_options is not None and noise_options.get("model") == "camera"
+    # the camera's luminance noise reduction, its mild severities and its low exposure, each from its own stream
+    if camera_noise and cfg.camera_luma_nr_share > 0 and stream(3).random() < cfg.camera_luma_nr_share:
+        noise_options["luma_nr"] = True
+    if camera_noise and cfg.camera_mild_share > 0:
+        mild = stream(4)
         if mild.random() < cfg.camera_mild_share:
             spec["severities"]["noise"] = float(mild.uniform(0.0, MILD_SEVERITY))
-    # ... and its low exposure from another: with camera_dim_share 0 every draw is as before
-    if noise_options is not None and noise_options.get("model") == "camera" and cfg.camera_dim_share > 0:
-        dim = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 5])
+    if camera_noise and cfg.camera_dim_share > 0:
+        dim = stream(5)
         if dim.random() < cfg.camera_dim_share:
             spec["severities"].setdefault("dark", float(dim.uniform(0.0, 1.0)))
             spec["options"]["dark"] = {"noise": False}
-    # the camera look comes from its own stream: with camera_share 0 every other draw is as before
-    look = np.random.default_rng([int(seed), zlib.crc32(split.encode()), int(index), 2])
+    # the camera look (with camera_share 0 every other draw is as before)
+    look = stream(2)
     spec["look"] = None
     if look.random() < cfg.camera_share:
         spec["look"] = draw_camera_look(look)
