@@ -56,6 +56,58 @@ def luma(image: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(image @ LUMA, dtype=np.float32)
 
 
+VIEW_MEDIAN = 0.25
+"""A picture whose median luma is at least this is looked at as it is; a dimmer one is looked at
+brightened (:func:`view_gain`). 0.25 is the 5th percentile of the median luma of the training
+pool's 96 well-exposed photos (clean/cbsd68 + clean/live1: 1st 0.07, 5th 0.25, median 0.41), so
+the view of 95% of them is the picture itself; no benchmark photo was used."""
+
+VIEW_MAX_GAIN = 8.0
+"""The most a dim picture is brightened to be looked at: three stops."""
+
+
+def view_gain(luma_or_image: np.ndarray) -> float:
+    """How much a dim picture is brightened to be looked at: ``VIEW_MEDIAN / median luma``, in
+    [1, :data:`VIEW_MAX_GAIN`] (1 for a picture at least as bright as nearly every well-exposed photo).
+
+    A person judges a dim photo, and what a step did to it, at the exposure they view it at: a
+    denoiser's residual in a photo whose median is 12/255 is a few levels of grey, too faint for
+    measures made on normally exposed pictures (and for the network trained on them), though the
+    noise is plain once the photo is brightened.
+
+    Examples:
+        >>> view_gain(np.full((8, 8), 0.5, np.float32)), round(view_gain(np.full((8, 8), 0.05, np.float32)), 3)
+        (1.0, 5.0)
+    """
+    y = luma(luma_or_image) if luma_or_image.ndim == 3 else luma_or_image
+    return float(np.clip(VIEW_MEDIAN / max(float(np.median(y)), 1e-4), 1.0, VIEW_MAX_GAIN))
+
+
+def to_view(x: np.ndarray, gain: float) -> np.ndarray:
+    """``x`` (luma or RGB in [0, 1]) as viewed at ``gain``: the curve ``g x / (1 + (g - 1) x)``,
+    whose slope is ``g`` at black and which keeps white at 1 (nothing clips; highlights are
+    compressed). Gain 1 returns ``x`` itself.
+
+    Examples:
+        >>> [round(float(v), 3) for v in to_view(np.array([0.0, 0.05, 1.0], np.float32), 5.0)]
+        [0.0, 0.208, 1.0]
+    """
+    if gain <= 1.0:
+        return x
+    return (gain * x / (1.0 + (gain - 1.0) * x)).astype(np.float32)
+
+
+def view_slope(gain: float, at: float) -> float:
+    """The slope of :func:`to_view`'s curve at luma ``at``: how much a small change there (noise,
+    a residual) is magnified in the view.
+
+    Examples:
+        >>> round(view_slope(5.0, 0.05), 3), view_slope(1.0, 0.3)
+        (3.472, 1.0)
+    """
+    return float(gain / (1.0 + (gain - 1.0) * at) ** 2)
+
+
 def downscale(image: np.ndarray, max_side: int) -> np.ndarray:
     """Area-downscale so the longer side is at most ``max_side`` (no-op when already smaller).
 
