@@ -47,7 +47,7 @@ def main() -> None:
     from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
 
     folder, _, _, val = validation_split(args.model)
-    viewed = LearnedPerception.load(folder)
+    viewed = LearnedPerception.load(folder, view_noise=True)
     plain = LearnedPerception.load(folder, view_noise=False)
     box, _ = process_tools()
     rng = np.random.default_rng(args.seed)

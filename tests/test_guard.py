@@ -469,3 +469,71 @@ def test_the_vouch_stands_where_the_network_reads_noise_too_faint_for_the_classi
     assert vouch_withheld(report(NOISE_PRESENT_SIGMA - 0.1), None, "denoise") is None
     assert "only the network" in vouch_withheld(report(13.3), report(13.3), "denoise")
     assert "only the network" in vouch_withheld(report(NOISE_PRESENT_SIGMA), None, "denoise")
+
+
+def test_a_view_family_measures_a_dim_picture_as_viewed_brightened(guard: NoHarmGuard, tmp_path) -> None:
+    """A dim high-ISO photo's noise is a few grey levels: measured as it is, a denoise that takes
+    it out is too faint to judge (every piece measure 0). A family fitted on the brightened view
+    (``view``, ``restora train guard --view-families``) measures steps that way, on a dim picture
+    only; the shipped families do not, and a guard file says which do."""
+    import dataclasses
+
+    from restora.perception.measures import view_gain
+    from restora.quality.guard import is_faint
+
+    assert not any(m.view for m in guard.families.values())  # the shipped fit
+    fam = dataclasses.replace(guard.families["denoise"], view=True)
+    viewed = NoHarmGuard({"denoise": fam})
+    photo = _photo("astronaut")[:256, :256]
+    dim = degrade.apply(photo, "dark", 0.8, seed=3, noise=False)
+    noisy = degrade.apply(dim, "noise", 0.1, seed=3, model="camera")
+    srmd = create_tool("denoise_srmd")
+    out = srmd(noisy, {"sigma": 4.0})
+    assert _psnr(out, dim) > _psnr(noisy, dim) + 1.0  # a helpful step
+    v, plain = viewed.check(noisy, out, "denoise"), guard.check(noisy, out, "denoise")
+    gain = view_gain(noisy[::4, ::4])
+    assert gain > 2 and v.view_gain == pytest.approx(gain) and "brightened" in v.reason
+    assert v.features == pytest.approx(residual_features(noisy, out, gain))
+    assert plain.view_gain == 1.0 and plain.features == pytest.approx(residual_features(noisy, out))
+    assert is_faint(plain.features) and not is_faint(v.features)
+    bright = degrade.apply(photo, "noise", 0.1, seed=3, model="camera")
+    assert viewed.check(bright, srmd(bright, {"sigma": 4.0}), "denoise").view_gain == 1.0  # normal exposure: as it is
+    raw = json.loads(GUARD_FILE.read_text())
+    raw["families"]["denoise"]["view"] = True
+    (tmp_path / "g.json").write_text(json.dumps(raw))
+    assert NoHarmGuard.load(tmp_path / "g.json").families["denoise"].view
+
+
+def test_the_trainer_can_measure_a_family_viewed_and_dim_the_denoise_context_without_its_noise(tmp_path) -> None:
+    """--view-families: a family's steps are measured on the dim picture brightened, its rows are
+    stamped so (stored rows of the plain fit are not reused) and its model says so; off, the rows
+    and stamp are the shipped fit's. --dim-dark-context: the denoise family's dark context is the
+    dimming alone (the dim exposure's own noise is the family's to remove)."""
+    from restora.imageio import save_image
+    from restora.trainer.guard import GuardTrainConfig, sample_steps
+
+    pool = tmp_path / "pool"
+    save_image(pool / "coffee.png", (_photo("coffee") * 0.12).astype(np.float32))  # a dim photo: view gain > 1
+    base = GuardTrainConfig(out=tmp_path / "g", clean=[pool], families=["denoise", "derain"], samples=8, crop=96, hard_share=0.0, context_share=0.0)
+    viewed = GuardTrainConfig(**{**base.to_json(), "out": tmp_path / "g", "clean": [pool], "view_families": ["denoise"]})
+    assert "view" not in base.rows_stamp()["denoise"] and "view_families" not in base.rows_stamp()["denoise"]
+    assert viewed.rows_stamp()["denoise"]["view"] is True and viewed.rows_stamp()["derain"] == base.rows_stamp()["derain"]
+    path = str(pool / "coffee.png")
+    plain_rows = sample_steps(path, "coffee.png", "train", "denoise", 2, base.to_json())["rows"]
+    view_rows = sample_steps(path, "coffee.png", "train", "denoise", 2, viewed.to_json())["rows"]
+    assert [r["dpsnr"] for r in plain_rows] == [r["dpsnr"] for r in view_rows]  # the same steps ...
+    assert [r["features"] for r in plain_rows] != [r["features"] for r in view_rows]  # ... measured brightened
+    with pytest.raises(ValueError, match="unknown guard families"):
+        GuardTrainConfig(out=tmp_path / "g", clean=[pool], view_families=["dehaze"])
+    ctx = {**base.to_json(), "context_share": 1.0, "out": tmp_path / "g", "clean": [pool]}
+    for index in range(40):  # a picture whose context is dark
+        noisy_ctx = sample_steps(path, "coffee.png", "train", "denoise", index, ctx)["rows"]
+        if noisy_ctx and noisy_ctx[0]["condition"].startswith("dark@"):
+            break
+    else:
+        raise AssertionError("no dark context drawn")
+    dimmed = sample_steps(path, "coffee.png", "train", "denoise", index, {**ctx, "dim_dark_context": True})["rows"]
+    assert dimmed[0]["condition"] == noisy_ctx[0]["condition"]  # the same draws ...
+    assert [r["dpsnr"] for r in dimmed] != [r["dpsnr"] for r in noisy_ctx]  # ... against a reference without the dark's noise
+    assert GuardTrainConfig(**{**ctx, "dim_dark_context": True}).rows_stamp()["denoise"]["dim_dark_context"] is True
+    assert "dim_dark_context" not in GuardTrainConfig(**{**ctx, "dim_dark_context": True}).rows_stamp()["derain"]

@@ -424,15 +424,15 @@ def test_the_pool_scripts_read_the_shipped_fine_tunes_validation_split(data_dir:
 
 def test_a_dim_pictures_noise_is_read_as_viewed_brightened(pool: list[Path], tmp_path: Path, clean_photo: np.ndarray):
     """A dim photo's noise is a few grey levels, which a network taught on normally exposed
-    pictures reads as clean: the noise finding of a dim picture is the network's reading of its
-    crops brightened by view_gain (the sigma back in the picture's units); a picture at normal
-    exposure is read as it is, and view_noise=False reads every picture as it is."""
+    pictures reads as clean: with view_noise, the noise finding of a dim picture is the network's
+    reading of its crops brightened by view_gain (the sigma back in the picture's units); a picture
+    at normal exposure is read as it is. Off by default (VIEW_NOISE), or by a run's model.json."""
     from restora.perception.learned import LearnedPerception
     from restora.perception.measures import LUMA as luma_weights
     from restora.perception.measures import view_gain, view_slope
 
     train_perception(tiny(tmp_path / "run", pool, 2))
-    perceive = LearnedPerception.load(tmp_path / "run")
+    perceive = LearnedPerception.load(tmp_path / "run", view_noise=True)
     j = list(DEGRADATIONS).index("noise")
     dim = degrade.apply(clean_photo, "dark", 0.8, noise=False)
     gain = view_gain(dim[::4, ::4])
@@ -445,5 +445,7 @@ def test_a_dim_pictures_noise_is_read_as_viewed_brightened(pool: list[Path], tmp
     slope = view_slope(gain, float(np.median(dim[::4, ::4] @ luma_weights)))
     assert ev["learned_noise_sigma"] == round(viewed["measures"]["noise_sigma"] / slope, 4)
     assert "view_gain" not in perceive(clean_photo).findings["noise"].evidence  # normal exposure: as it is
-    off = LearnedPerception.load(tmp_path / "run", view_noise=False)(dim).findings["noise"].evidence
+    off = LearnedPerception.load(tmp_path / "run")(dim).findings["noise"].evidence  # off by default
     assert "view_gain" not in off and off["probability"] == round(float(plain["probability"][j]), 4)
+    card = json.loads((tmp_path / "run" / "model.json").read_text())
+    assert "view_gain" in LearnedPerception(perceive.model, {**card, "view_noise": True})(dim).findings["noise"].evidence  # a run's own value

@@ -207,7 +207,8 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         # metrics read as worse (they over-reward texture; see restora.quality.guard)
         vouched = ctx.config.guard_vouch and bool((cand.get("guard") or {}).get("vouched", False))
         if vouched and gain <= ctx.config.min_gain:
-            withheld = vouch_withheld(state["report"], state.get("input_report"), action.task)
+            viewed = float((cand.get("guard") or {}).get("view_gain", 1.0)) > 1.0
+            withheld = vouch_withheld(state["report"], state.get("input_report"), action.task, viewed=viewed)
             vouched = withheld is None
             cand = {**cand, "info": {**(cand.get("info") or {}), **({"vouched": True} if vouched else {"vouch_withheld": withheld})}}
         decision = "accept" if (gain > ctx.config.min_gain or vouched) and consistent and guarded else "rollback"
@@ -276,15 +277,19 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None = None, task: str | None = None) -> str | None:
+def vouch_withheld(
+    report: dict[str, Any], input_report: dict[str, Any] | None = None, task: str | None = None, viewed: bool = False
+) -> str | None:
     """Why the guard's vouch does not count for a step aimed at ``task`` on the image whose
-    reading is ``report`` (None: it counts).
+    reading is ``report`` (None: it counts). ``viewed``: the guard measured the step on the dim
+    picture brightened (:attr:`restora.quality.guard.GuardVerdict.view_gain` above 1).
 
-    - On a frame that reads dark: the guard's PSNR label counts little of what a step wipes out of
-      a dark picture (the detail is small in absolute terms until it is brightened). A vouched
-      denoise before the brightening left LIME too little structure to pass the structure check
-      (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the denoise kept first),
-      and a night sky was denoised, then brightened.
+    - On a frame that reads dark, unless the guard measured the step ``viewed``: the guard's
+      measures count little of what a step wipes out of a dark picture (the detail is small in
+      absolute terms until it is brightened). A vouched denoise before the brightening left LIME
+      too little structure to pass the structure check (dark+noise kodak crop, 128 px: 22.1 dB
+      with LIME first, 10.9 with the denoise kept first), and a night sky was denoised, then
+      brightened. A family fitted on the brightened view (``FamilyModel.view``) sees that detail.
     - When the judge (the classical reading, ``report["judge"]`` where a learned perception chose
       the tools) finds the step's target neither now nor in the input (``input_report``): only the
       network does, and a network false alarm is exactly where the guard must not overrule the NR
@@ -301,6 +306,8 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
     Examples:
         >>> vouch_withheld({"findings": {"dark": {"present": True}}})
         'the frame reads dark'
+        >>> vouch_withheld({"findings": {"dark": {"present": True}, "noise": {"present": True}}}, None, "denoise", viewed=True) is None
+        True
         >>> vouch_withheld({"findings": {"noise": {"present": True}}}, None, "denoise") is None
         True
         >>> net = {"findings": {"noise": {"present": True}}, "judge": {"findings": {"noise": {"present": False}}}}
@@ -316,7 +323,7 @@ def vouch_withheld(report: dict[str, Any], input_report: dict[str, Any] | None =
     def present(reading: dict[str, Any] | None, degradation: str) -> bool:
         return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
 
-    if present(report, "dark"):
+    if present(report, "dark") and not viewed:
         return "the frame reads dark"
     target = target_degradation(task)
     readings = (report, input_report)

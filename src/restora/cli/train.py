@@ -94,6 +94,8 @@ def train_guard(
     vouch_scan: Annotated[bool, typer.Option("--vouch-scan/--no-vouch-scan", help="calibrate each family's vouch level on its validation steps: the largest from vouch_p up to its threshold that stays as safe")] = False,
     families: Annotated[str | None, typer.Option(help="comma-separated guard families to fit (default: all)")] = None,
     keep_from: Annotated[Path | None, typer.Option(help="a guard.json whose other families are copied into OUT/guard.json as they are (with --families)")] = None,
+    view_families: Annotated[str | None, typer.Option(help="comma-separated families whose steps are measured on a dim picture brightened, as a person views it (default: none, the shipped fit)")] = None,
+    dim_dark_context: Annotated[bool, typer.Option("--dim-dark-context/--no-dim-dark-context", help="the denoise family's dark context is the dimming alone: its noise is the family's to remove")] = False,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -112,7 +114,10 @@ def train_guard(
         kwargs: dict = {} if not clean else {"clean": clean}
         if families:
             kwargs["families"] = [f.strip() for f in families.split(",") if f.strip()]
+        if view_families:
+            kwargs["view_families"] = [f.strip() for f in view_families.split(",") if f.strip()]
         cfg = GuardTrainConfig(
+            dim_dark_context=dim_dark_context,
             keep_from=keep_from,
             out=outdir, samples=samples, crop=crop, context_share=context_share, camera_share=camera_share, mild_share=mild_share, luma_nr_share=luma_nr_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p, vouch_scan=vouch_scan,
             workers=workers, seed=seed, **kwargs,

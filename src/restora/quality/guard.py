@@ -45,7 +45,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from restora.perception.measures import luma
+from restora.perception.measures import luma, to_view, view_gain
 
 GUARD_FILE = Path(__file__).with_name("guard.json")
 
@@ -179,11 +179,14 @@ def _corr(a: np.ndarray, b: np.ndarray) -> float:
     return float((a * b).sum() / den) if den > 1e-12 else 0.0
 
 
-def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]:
+def residual_features(before: np.ndarray, after: np.ndarray, gain: float = 1.0) -> dict[str, float]:
     """The guard's measures of one step (``before`` -> ``after``, same-size float images in [0, 1]).
 
     Every value is a plain float, comparable across image sizes (shares, ratios, correlations,
-    logs of ratios). See the module docstring for what each one looks at.
+    logs of ratios). See the module docstring for what each one looks at. ``gain`` > 1 measures
+    both as a person views a dim picture, brightened by :func:`~restora.perception.measures.to_view`
+    (a family fitted that way, ``view`` in its model, passes the picture's
+    :func:`~restora.perception.measures.view_gain`).
 
     Examples:
         >>> import numpy as np
@@ -194,8 +197,8 @@ def residual_features(before: np.ndarray, after: np.ndarray) -> dict[str, float]
         >>> abs(f["removed_over_noise"]) < 0.3 and f["big_share"] < 0.05   # it removed the noise
         True
     """
-    b = luma(before)
-    a = luma(after)
+    b = to_view(luma(before), gain)
+    a = to_view(luma(after), gain)
     r = b - a
     eps = 1.0 / 255.0
     gb = _grad(cv2.GaussianBlur(b, (0, 0), 1.0))
@@ -331,6 +334,8 @@ class GuardVerdict:
     that decided): a step too faint for the measures that tell a degradation from content. A fit
     with the shipped settings drew 12 such steps among its 2880 denoise steps, so a rejection of
     one says little; the planner tries the same tool stronger (``restora.planners.heuristic``)."""
+    view_gain: float = 1.0
+    """How much the picture was brightened to be measured (1: as it is; see ``FamilyModel.view``)."""
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -343,6 +348,7 @@ class GuardVerdict:
             "features": {k: round(v, 4) for k, v in self.features.items()},
             "vouched": self.vouched,
             "faint": self.faint,
+            "view_gain": round(self.view_gain, 3),
         }
 
 
@@ -357,6 +363,9 @@ class FamilyModel:
     bias: float
     threshold: float
     vouch: float | None = None
+    view: bool = False
+    """Measure a dim picture's steps as a person views it, brightened by its
+    :func:`~restora.perception.measures.view_gain` (the family was fitted that way)."""
 
     def p_harm(self, x: np.ndarray) -> float:
         z = (np.asarray(x, np.float64) - np.asarray(self.mean)) / np.asarray(self.scale)
@@ -444,6 +453,7 @@ class NoHarmGuard:
                     mean=tuple(m["mean"]), scale=tuple(m["scale"]), weights=tuple(m["weights"]),
                     bias=float(m["bias"]), threshold=float(m["threshold"]),
                     vouch=None if m.get("vouch") is None else float(m["vouch"]),
+                    view=bool(m.get("view", False)),
                 )
             except (KeyError, TypeError, ValueError) as e:
                 raise GuardError(f"{path}: family {name!r} is malformed: {e}") from e
@@ -468,8 +478,9 @@ class NoHarmGuard:
         if model is None or np.shape(before) != np.shape(after):
             return GuardVerdict(task=task, checked=False, ok=True, reason="not a step the guard judges")
         worst: tuple[float, np.ndarray, dict[str, float]] | None = None
+        gain = view_gain(np.asarray(before)[::4, ::4]) if model.view else 1.0  # the whole picture's, for every crop
         for y, x, h, w in guard_crops(np.shape(before)[:2]):
-            feats = residual_features(before[y : y + h, x : x + w], after[y : y + h, x : x + w])
+            feats = residual_features(before[y : y + h, x : x + w], after[y : y + h, x : x + w], gain)
             vec = np.array([feats[k] for k in FEATURES])
             p = model.p_harm(vec)
             if worst is None or p > worst[0]:
@@ -485,7 +496,9 @@ class NoHarmGuard:
         else:
             why = explain_harm(model, vec, feats)
             reason = f"likely harm ({p:.2f} > {model.threshold:.2f}): {why}"
+        if gain > 1.0:
+            reason += f"; measured as viewed brightened x{gain:.1f} (a dim picture)"
         return GuardVerdict(
             task=task, checked=True, ok=ok, p_harm=p, threshold=model.threshold, reason=reason, features=feats, vouched=vouched,
-            faint=is_faint(feats),
+            faint=is_faint(feats), view_gain=gain,
         )

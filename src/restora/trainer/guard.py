@@ -67,7 +67,12 @@ LOOK_SHARES: tuple[str, ...] = ("camera_share", "mild_share", "luma_nr_share")
 reduction: each in [0, 1], and left out of the rows' stamp at 0 (the rows are then the plain ones)."""
 
 FAMILIES: dict[str, dict[str, Any]] = {
-    "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})], "later_share": 0.4, "sample_scale": 3},
+    "denoise": {
+        "tasks": ["denoise"],
+        "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})],
+        "later_share": 0.4,
+        "sample_scale": 3,
+    },
     "derain": {"tasks": ["derain"], "degradations": [("rain", {})], "later_share": 0.4, "sample_scale": 5},
     "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
     "deblur": {
@@ -177,6 +182,17 @@ class GuardTrainConfig:
         "JPEGs show: restora.degrade's luma_nr). 0: the shipped fit",
         default=0.0,
     )
+    view_families: list[str] = help_field(
+        "families whose steps are measured as a person views a dim picture, brightened by its view_gain "
+        "(restora.perception.measures); the model records it (view) and the guard measures that way. "
+        "Empty: the shipped fit",
+        default_factory=list,
+    )
+    dim_dark_context: bool = help_field(
+        "give the denoise family's dark context the dimming alone (degrade's dark with noise=False): the dim "
+        "exposure's own noise is the family's to remove, not part of the reference. Off: the shipped fit",
+        default=False,
+    )
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -185,7 +201,7 @@ class GuardTrainConfig:
         self.out = Path(self.out)
         self.clean = [Path(p) for p in self.clean]
         self.keep_from = None if self.keep_from is None else Path(self.keep_from)
-        unknown = sorted(set(self.families) - set(FAMILIES))
+        unknown = sorted((set(self.families) | set(self.view_families)) - set(FAMILIES))
         if unknown:
             raise ValueError(f"unknown guard families {unknown} (known: {', '.join(sorted(FAMILIES))})")
         checks = [
@@ -225,10 +241,19 @@ class GuardTrainConfig:
             "vouch_p", "vouch_max_harm", "vouch_min_steps", "vouch_scan", "keep_from",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
-        for k in LOOK_SHARES:  # added later: at 0 the rows are the plain ones
+        for k in (*LOOK_SHARES, "view_families", "dim_dark_context"):  # added later: off, the rows are the plain ones
             if not common[k]:
                 common.pop(k)
-        return {f: {**common, **json.loads(json.dumps(FAMILIES[f]))} for f in self.families}
+        stamps = {}
+        for f in self.families:
+            stamp = {**common, **json.loads(json.dumps(FAMILIES[f]))}
+            stamp.pop("view_families", None)
+            if f in self.view_families:
+                stamp["view"] = True
+            if f != "denoise":
+                stamp.pop("dim_dark_context", None)
+            stamps[f] = stamp
+        return stamps
 
 
 THRESHOLD_RULES = ("utility", "false_reject")
@@ -257,6 +282,7 @@ def sample_steps(
     from restora.batch.workers import process_tools
     from restora.imageio import load_image
     from restora.perception import backend
+    from restora.perception.measures import view_gain
     from restora.synth import negatives
     from restora.taxonomy import DEGRADATION_FOR, Task
 
@@ -295,7 +321,8 @@ def sample_steps(
     if options and crng.random() < float(cfg["context_share"]):
         ctx_name = options[int(crng.integers(len(options)))]
         ctx_sev = float(crng.uniform(0.1, 0.9))
-        clean = degrade.apply(clean, ctx_name, ctx_sev, seed=int(crng.integers(2**31)))
+        ctx_kwargs = {"noise": False} if ctx_name == "dark" and family == "denoise" and cfg.get("dim_dark_context") else {}
+        clean = degrade.apply(clean, ctx_name, ctx_sev, seed=int(crng.integers(2**31)), **ctx_kwargs)
         context = f"{ctx_name}@{ctx_sev:.2f} + "
     if degraded:
         severity = float(rng.uniform(0.05, 1.0))
@@ -319,6 +346,7 @@ def sample_steps(
     tasks = spec["tasks"]  # every task of the family: a defocus deblur on motion blur is a real mistake too
     rows, worst = [], None
     base = _psnr(before, clean)
+    gain = view_gain(before) if family in cfg.get("view_families", ()) else 1.0
     for task in tasks:
         finding = report.findings.get(DEGRADATION_FOR[Task(task)].value)
         sev = float(finding.severity) if finding is not None and finding.present else 0.5
@@ -337,7 +365,7 @@ def sample_steps(
                 if after.shape != before.shape:
                     continue
                 dpsnr = _psnr(after, clean) - base
-                feats = residual_features(before, after)
+                feats = residual_features(before, after, gain)
                 rows.append({
                     "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
                     "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
@@ -430,6 +458,7 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         "model": {
             "mean": mean.round(6).tolist(), "scale": scale.round(6).tolist(), "weights": coef.round(6).tolist(),
             "bias": round(bias, 6), "threshold": threshold, "vouch": vouch,
+            **({"view": True} if rows[0]["family"] in cfg.view_families else {}),
         },
         "train_steps": int(len(xt)),
         "train_harm_share": round(float(yt.mean()), 4),
