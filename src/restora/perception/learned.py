@@ -18,9 +18,9 @@ and the network misses is added (:data:`CLASSICAL_ALONE`: JPEG, upscaling), and 
 report page shows both.
 
 A dim picture's noise can be read as a person sees it, brightened (``view_noise``; off by
-default, :data:`VIEW_NOISE`): where the picture's :func:`~restora.perception.measures.view_gain` is above 1, the network reads
-the crops a second time through :func:`~restora.perception.measures.to_view`, and the noise
-finding is that reading's (its sigma back in the picture's units, divided by the view's slope at
+default, :data:`VIEW_NOISE`): where the picture's :func:`~restora.perception.measures.view_gain`
+is above 1, the network reads the crops a second time through
+:func:`~restora.perception.measures.to_view`, and the noise finding is that reading's (its sigma back in the picture's units, divided by the view's slope at
 the picture's median; the reading as it is stays in the evidence as ``unviewed_probability``). The
 noise of a dim high-ISO photo is a few grey levels, which the network, taught on normally exposed
 pictures, reads as clean (p 0.03 on a polyu chair shot whose noise SRMD takes out for +2.5 dB; 0.54

@@ -67,12 +67,7 @@ LOOK_SHARES: tuple[str, ...] = ("camera_share", "mild_share", "luma_nr_share")
 reduction: each in [0, 1], and left out of the rows' stamp at 0 (the rows are then the plain ones)."""
 
 FAMILIES: dict[str, dict[str, Any]] = {
-    "denoise": {
-        "tasks": ["denoise"],
-        "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})],
-        "later_share": 0.4,
-        "sample_scale": 3,
-    },
+    "denoise": {"tasks": ["denoise"], "degradations": [("noise", {"model": "gaussian"}), ("noise", {"model": "poisson_gaussian"}), ("noise", {"model": "camera"})], "later_share": 0.4, "sample_scale": 3},
     "derain": {"tasks": ["derain"], "degradations": [("rain", {})], "later_share": 0.4, "sample_scale": 5},
     "dejpeg": {"tasks": ["dejpeg"], "degradations": [("jpeg", {}), ("jpeg", {"model": "web"})]},
     "deblur": {
