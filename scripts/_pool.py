@@ -68,3 +68,16 @@ def validation_split(model: Path | None = None) -> tuple[Path, dict[str, Any], A
     cfg = tp.PerceptionTrainConfig(**{k: v for k, v in {**card["config"], "out": "unused"}.items() if k in fields and k != "init"})
     _, val = tp.split_photos(tp.clean_images(cfg.clean), cfg.seed, cfg.val_fraction)
     return folder, card, cfg, val
+
+
+def soft_crop(photos: list, size: int, rng: np.random.Generator) -> np.ndarray:
+    """A ``size``-px native-resolution crop of one of ``photos`` (validation photos of
+    :func:`validation_split`), drawn with ``rng``, given a camera's own softness (as real photos
+    at native resolution have; no in-camera sharpening)."""
+    from restora.cases import crop_at, load_clean
+    from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
+
+    photo = load_clean(photos[int(rng.integers(len(photos)))].path, 10**6)
+    clean = crop_at(photo, size, rng.random(2).tolist())
+    return camera_look(clean, {"psf_sigma": float(rng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": 0.0, "sharpen_sigma": 1.0})
+

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _pool import save_rows, validation_split
+from _pool import save_rows, soft_crop, validation_split
 
 KINDS = ("white", "camera", "camera+luma_nr")
 JPEG_KINDS = ("white+jpeg", "camera+jpeg")
@@ -55,13 +55,11 @@ def main() -> None:
 
     from restora import degrade
     from restora.batch.workers import process_tools
-    from restora.cases import crop_at, load_clean
     from restora.perception.learned import LearnedPerception
     from restora.quality.fidelity import psnr
     from restora.tools.dejpeg_waifu2x import DejpegWaifu2x
     from restora.tools.denoise_srmd import MAX_SIGMA
     from restora.trainer.common import MILD_SEVERITY
-    from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
 
     folder, _, _, val = validation_split(args.model)
     perceive = LearnedPerception.load(folder)
@@ -75,9 +73,7 @@ def main() -> None:
     rows = []
     for kind in kinds:
         for i in range(args.n):
-            photo = load_clean(val[int(rng.integers(len(val)))].path, 10**6)
-            clean = crop_at(photo, args.size, rng.random(2).tolist())
-            clean = camera_look(clean, {"psf_sigma": float(rng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": 0.0, "sharpen_sigma": 1.0})
+            clean = soft_crop(val, args.size, rng)
             severity = float(rng.uniform(0.0, MILD_SEVERITY if i % 2 else args.max_severity))
             options = {"model": "gaussian"} if kind.startswith("white") else {"model": "camera", "luma_nr": kind == "camera+luma_nr"}
             seed = int(rng.integers(2**31))

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _pool import save_rows, validation_split
+from _pool import save_rows, soft_crop, validation_split
 
 KINDS = ("dim clean", "dim + own noise", "dim + camera noise", "clean", "camera noise")
 
@@ -39,12 +39,10 @@ def main() -> None:
 
     from restora import degrade
     from restora.batch.workers import process_tools
-    from restora.cases import crop_at, load_clean
     from restora.perception.learned import LearnedPerception
     from restora.quality.fidelity import psnr
     from restora.tools.denoise_srmd import MAX_SIGMA
     from restora.trainer.common import MILD_SEVERITY
-    from restora.trainer.perception import CAMERA_PSF_SIGMA, camera_look
 
     folder, _, _, val = validation_split(args.model)
     viewed = LearnedPerception.load(folder, view_noise=True)
@@ -54,9 +52,7 @@ def main() -> None:
     rows = []
     for kind in KINDS:
         for i in range(args.n):
-            photo = load_clean(val[int(rng.integers(len(val)))].path, 10**6)
-            clean = crop_at(photo, args.size, rng.random(2).tolist())
-            clean = camera_look(clean, {"psf_sigma": float(rng.uniform(*CAMERA_PSF_SIGMA)), "sharpen": 0.0, "sharpen_sigma": 1.0})
+            clean = soft_crop(val, args.size, rng)
             seed = int(rng.integers(2**31))
             dark_sev = float(rng.uniform(0.1, 1.0))
             noise_sev = float(rng.uniform(0.0, MILD_SEVERITY))
