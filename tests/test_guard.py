@@ -383,6 +383,46 @@ def test_the_vouch_needs_the_classical_reading_to_find_the_target_and_a_frame_th
     assert vouch_withheld(report(True, True, dark=True), None, "denoise") == "the frame reads dark"
 
 
+def test_a_dim_picture_is_kept_dim_once_its_brightening_was_declined() -> None:
+    """A guard family measured on the dim picture viewed brightened may vouch on a dark frame only
+    after a brightening was tried and not kept (a dim polyu shot, its ground truth as dim, denoised
+    on the vouch and then brightened by the gamma curve ended at 8.17 dB, 41.00 as it was); once
+    such a step is kept, the planner plans no tone step, though the frame still reads dark."""
+    from restora.agent.nodes import vouch_withheld
+    from restora.planners.base import HistoryItem, Observation
+    from restora.planners.heuristic import HeuristicPlanner
+    from restora.tools import ToolBox
+
+    dim = {"findings": {"noise": {"present": True}, "dark": {"present": True}}, "judge": {"findings": {"noise": {"present": True}}}}
+    gamma = HistoryItem(step=0, tool="lowlight_gamma", task="low_light", params={}, decision="rollback")
+    lime = gamma.model_copy(update={"tool": "lowlight_lime", "decision": "accept"})
+    assert vouch_withheld(dim, dim, "denoise", viewed=False, history=[gamma.model_dump()]) == "the frame reads dark"
+    assert vouch_withheld(dim, dim, "denoise", viewed=True) == "the frame reads dark and its brightening was not tried"
+    assert vouch_withheld(dim, dim, "denoise", viewed=True, history=[gamma.model_dump()]) is None
+    assert vouch_withheld(dim, dim, "denoise", viewed=True, history=[gamma.model_dump(), lime.model_dump()]) is not None
+
+    findings = {
+        "noise": {"degradation": "noise", "present": True, "severity": 0.3, "evidence": {"noise_sigma": 4.0}},
+        "dark": {"degradation": "dark", "present": True, "severity": 0.6, "evidence": {}},
+    }
+    denoise = HistoryItem(step=1, tool="denoise_srmd", task="denoise", params={"sigma": 5.0}, decision="accept")
+    planner = HeuristicPlanner()
+    catalogue = {n: t.describe() for n, t in ToolBox().catalogue().items()}
+
+    def next_task(history: list[HistoryItem]):
+        obs = Observation(step=len(history), report={"findings": findings}, scores={}, input_report={"findings": findings},
+                          history=history, steps_left=6, seconds_left=300.0, catalogue=catalogue)
+        return planner.next_action(obs)
+
+    # kept on the NR gain, not as a dim picture: brightening is still planned (LIME, untried)
+    assert next_task([gamma, denoise]).task == "low_light"
+    after = next_task([gamma, denoise.model_copy(update={"kept_dim": True})])
+    assert after.kind == "stop", after
+    findings.pop("noise")  # the noise gone too: the stop says why the dark it reads is left
+    after = next_task([gamma, denoise.model_copy(update={"kept_dim": True})])
+    assert after.kind == "stop" and "stays dim" in after.reason, after
+
+
 def test_a_faint_steps_reason_says_it_was_faint_not_full_contrast(guard: NoHarmGuard) -> None:
     # a light smoothing of a photo with faint noise: nothing it removes rises above the piece level,
     # so every piece measure is 0, far below the denoise family's means. The reason must name the
@@ -502,6 +542,13 @@ def test_a_view_family_measures_a_dim_picture_as_viewed_brightened(guard: NoHarm
     raw["families"]["denoise"]["view"] = True
     (tmp_path / "g.json").write_text(json.dumps(raw))
     assert NoHarmGuard.load(tmp_path / "g.json").families["denoise"].view
+    # a family for dim pictures beside the plain one (--view-dim-only): dim pictures go to it,
+    # measured viewed; the rest to the plain family, as it is
+    split = NoHarmGuard({"denoise": guard.families["denoise"], "denoise@dim": dataclasses.replace(fam, threshold=0.987)})
+    on_dim = split.check(noisy, out, "denoise")
+    assert on_dim.view_gain == pytest.approx(gain) and on_dim.threshold == 0.987
+    on_bright = split.check(bright, srmd(bright, {"sigma": 4.0}), "denoise")
+    assert on_bright.view_gain == 1.0 and on_bright.threshold == guard.families["denoise"].threshold
 
 
 def test_the_trainer_can_measure_a_family_viewed_and_dim_the_denoise_context_without_its_noise(tmp_path) -> None:
@@ -523,6 +570,13 @@ def test_the_trainer_can_measure_a_family_viewed_and_dim_the_denoise_context_wit
     view_rows = sample_steps(path, "coffee.png", "train", "denoise", 2, viewed.to_json())["rows"]
     assert [r["dpsnr"] for r in plain_rows] == [r["dpsnr"] for r in view_rows]  # the same steps ...
     assert [r["features"] for r in plain_rows] != [r["features"] for r in view_rows]  # ... measured brightened
+    # ... and as they are, for the kept family's figures on dim pictures (--view-dim-only)
+    assert [r["features"] for r in plain_rows] == [r["features_as_is"] for r in view_rows]
+    assert all(r["view_gain"] > 1 for r in view_rows) and not any("view_gain" in r for r in plain_rows)
+    with pytest.raises(ValueError, match="view_dim_only needs keep_from"):
+        GuardTrainConfig(out=tmp_path / "g", clean=[pool], view_families=["denoise"], view_dim_only=True)
+    assert viewed.rows_stamp() == GuardTrainConfig(**{**viewed.to_json(), "out": tmp_path / "g", "clean": [pool],
+                                                      "keep_from": GUARD_FILE, "view_dim_only": True}).rows_stamp()
     with pytest.raises(ValueError, match="unknown guard families"):
         GuardTrainConfig(out=tmp_path / "g", clean=[pool], view_families=["dehaze"])
     ctx = {**base.to_json(), "context_share": 1.0, "out": tmp_path / "g", "clean": [pool]}

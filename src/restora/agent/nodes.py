@@ -192,6 +192,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
     cand = state["candidate"]
     gain = None
     guarded = True
+    kept_dim = False
     if cand["error"] is not None:
         decision = "error"
     else:
@@ -208,8 +209,12 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         vouched = ctx.config.guard_vouch and bool((cand.get("guard") or {}).get("vouched", False))
         if vouched and gain <= ctx.config.min_gain:
             viewed = float((cand.get("guard") or {}).get("view_gain", 1.0)) > 1.0
-            withheld = vouch_withheld(state["report"], state.get("input_report"), action.task, viewed=viewed)
+            withheld = vouch_withheld(
+                state["report"], state.get("input_report"), action.task, viewed=viewed, history=state["history"]
+            )
             vouched = withheld is None
+            # kept on the view of a picture that stays dim: the brightening was tried and declined
+            kept_dim = vouched and viewed and reads(state["report"], "dark")
             cand = {**cand, "info": {**(cand.get("info") or {}), **({"vouched": True} if vouched else {"vouch_withheld": withheld})}}
         decision = "accept" if (gain > ctx.config.min_gain or vouched) and consistent and guarded else "rollback"
     banned = list(state["banned"])
@@ -244,6 +249,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         error=cand["error"],
         guard_rejected=not guarded,
         guard_faint=not guarded and bool((cand.get("guard") or {}).get("faint")),
+        kept_dim=kept_dim and decision == "accept",
     ).model_dump(mode="json")
     update: dict[str, Any] = {
         "history": [*state["history"], item],
@@ -278,18 +284,27 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
 
 
 def vouch_withheld(
-    report: dict[str, Any], input_report: dict[str, Any] | None = None, task: str | None = None, viewed: bool = False
+    report: dict[str, Any],
+    input_report: dict[str, Any] | None = None,
+    task: str | None = None,
+    viewed: bool = False,
+    history: list[dict[str, Any]] | None = None,
 ) -> str | None:
     """Why the guard's vouch does not count for a step aimed at ``task`` on the image whose
     reading is ``report`` (None: it counts). ``viewed``: the guard measured the step on the dim
     picture brightened (:attr:`restora.quality.guard.GuardVerdict.view_gain` above 1).
+    ``history``: the run's steps so far (:class:`restora.planners.base.HistoryItem` as JSON).
 
-    - On a frame that reads dark, unless the guard measured the step ``viewed``: the guard's
-      measures count little of what a step wipes out of a dark picture (the detail is small in
-      absolute terms until it is brightened). A vouched denoise before the brightening left LIME
-      too little structure to pass the structure check (dark+noise kodak crop, 128 px: 22.1 dB
-      with LIME first, 10.9 with the denoise kept first), and a night sky was denoised, then
-      brightened. A family fitted on the brightened view (``FamilyModel.view``) sees that detail.
+    - On a frame that reads dark: the guard's measures count little of what a step wipes out of a
+      dark picture (the detail is small in absolute terms until it is brightened). A vouched
+      denoise before the brightening left LIME too little structure to pass the structure check
+      (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the denoise kept first),
+      and a night sky was denoised, then brightened. A family fitted on the brightened view
+      (``FamilyModel.view``) sees that detail, so a ``viewed`` step counts once the brightening
+      was tried and not kept (:func:`brightening_declined`): the picture stays dim, as it was
+      given, and no tone step follows (``HistoryItem.kept_dim``). Before that it does not: a dim
+      polyu shot (its ground truth as dim) denoised on the vouch, then brightened by the gamma
+      curve on an overall +0.32 once the noise was gone, ended at 8.17 dB (41.00 as it was).
     - When the judge (the classical reading, ``report["judge"]`` where a learned perception chose
       the tools) finds the step's target neither now nor in the input (``input_report``): only the
       network does, and a network false alarm is exactly where the guard must not overrule the NR
@@ -306,7 +321,11 @@ def vouch_withheld(
     Examples:
         >>> vouch_withheld({"findings": {"dark": {"present": True}}})
         'the frame reads dark'
-        >>> vouch_withheld({"findings": {"dark": {"present": True}, "noise": {"present": True}}}, None, "denoise", viewed=True) is None
+        >>> dim = {"findings": {"dark": {"present": True}, "noise": {"present": True}}}
+        >>> vouch_withheld(dim, None, "denoise", viewed=True)
+        'the frame reads dark and its brightening was not tried'
+        >>> gamma = {"tool": "lowlight_gamma", "task": "low_light", "decision": "rollback"}
+        >>> vouch_withheld(dim, None, "denoise", viewed=True, history=[gamma]) is None
         True
         >>> vouch_withheld({"findings": {"noise": {"present": True}}}, None, "denoise") is None
         True
@@ -320,11 +339,12 @@ def vouch_withheld(
         >>> vouch_withheld(clean, clean, "denoise")               # a step no reading asked for
         'no reading finds noise'
     """
-    def present(reading: dict[str, Any] | None, degradation: str) -> bool:
-        return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
-
-    if present(report, "dark") and not viewed:
-        return "the frame reads dark"
+    present = reads
+    if present(report, "dark"):
+        if not viewed:
+            return "the frame reads dark"
+        if not brightening_declined(history):
+            return "the frame reads dark and its brightening was not tried"
     target = target_degradation(task)
     readings = (report, input_report)
     if target is not None and not any(present(judge_reading(r), target) for r in readings):
@@ -334,6 +354,31 @@ def vouch_withheld(
             return None
         return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
     return None
+
+
+def reads(reading: dict[str, Any] | None, degradation: str) -> bool:
+    """Whether ``reading`` (a perception report as JSON, or None) finds ``degradation``.
+
+    Examples:
+        >>> reads({"findings": {"dark": {"present": True}}}, "dark"), reads(None, "dark")
+        (True, False)
+    """
+    return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
+
+
+def brightening_declined(history: list[dict[str, Any]] | None) -> bool:
+    """Whether a brightening (the ``low_light`` task) was tried in the run and none was kept: the
+    picture is to stay as dim as it is.
+
+    Examples:
+        >>> step = lambda task, decision: {"task": task, "decision": decision}
+        >>> brightening_declined([step("low_light", "rollback"), step("denoise", "rollback")])
+        True
+        >>> brightening_declined([step("low_light", "rollback"), step("low_light", "accept")]), brightening_declined(None)
+        (False, False)
+    """
+    tone = [h for h in history or [] if h.get("task") == Task.LOW_LIGHT.value]
+    return bool(tone) and all(h.get("decision") != "accept" for h in tone)
 
 
 def below_classical_sight(report: dict[str, Any] | None, input_report: dict[str, Any] | None) -> bool:

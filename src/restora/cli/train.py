@@ -96,6 +96,7 @@ def train_guard(
     keep_from: Annotated[Path | None, typer.Option(help="a guard.json whose other families are copied into OUT/guard.json as they are (with --families)")] = None,
     view_families: Annotated[str | None, typer.Option(help="comma-separated families whose steps are measured on a dim picture brightened, as a person views it (default: none, the shipped fit)")] = None,
     dim_dark_context: Annotated[bool, typer.Option("--dim-dark-context/--no-dim-dark-context", help="the denoise family's dark context is the dimming alone: its noise is the family's to remove")] = False,
+    view_dim_only: Annotated[bool, typer.Option("--view-dim-only/--no-view-dim-only", help="write each view family as FAMILY@dim, judging dim pictures only; the family kept from --keep-from judges the rest")] = False,
     workers: Annotated[int, typer.Option(min=1, help="processes synthesizing and running tools")] = 2,
     seed: Annotated[int, typer.Option(help="seed of the split and the samples")] = 0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress display")] = False,
@@ -118,6 +119,7 @@ def train_guard(
             kwargs["view_families"] = [f.strip() for f in view_families.split(",") if f.strip()]
         cfg = GuardTrainConfig(
             dim_dark_context=dim_dark_context,
+            view_dim_only=view_dim_only,
             keep_from=keep_from,
             out=outdir, samples=samples, crop=crop, context_share=context_share, camera_share=camera_share, mild_share=mild_share, luma_nr_share=luma_nr_share, threshold_rule=threshold_rule, perception=perception, max_false_reject=max_false_reject, vouch_p=vouch_p, vouch_scan=vouch_scan,
             workers=workers, seed=seed, **kwargs,

@@ -69,6 +69,10 @@ class HistoryItem(BaseModel):
     guard_faint: bool = False
     """... and the step was too faint for it to judge (:attr:`restora.quality.guard.GuardVerdict.faint`):
     the rejection says little about the tool; a stronger setting of it may be judged."""
+    kept_dim: bool = False
+    """The step was kept on the guard's vouch, measured on the dim picture viewed brightened, after
+    a brightening of it was tried and not kept: the picture stays as dim as it was given, and no
+    tone step follows (see :func:`restora.agent.nodes.vouch_withheld`)."""
 
 
 class Observation(BaseModel):

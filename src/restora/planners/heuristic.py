@@ -81,6 +81,13 @@ class HeuristicPlanner:
         present = [f for f in found if not tone_look(f["degradation"], obs)]
         looks = [f["degradation"] for f in found if f not in present]
         present += left_over(obs.input_report, {f["degradation"] for f in present}, set(tries))
+        if any(h.kept_dim for h in obs.history):
+            # a step was kept on the dim picture as it is, its brightening declined: it stays dim
+            tone = {str(DEGRADATION_FOR[Task(t)]) for t in TONE_TASKS}
+            kept_dim = [f["degradation"] for f in present if f["degradation"] in tone]
+            present = [f for f in present if f["degradation"] not in tone]
+            if kept_dim and not present:
+                return Action.stop(f"the picture stays dim: its brightening was not kept, and a step was kept on it as it is (the {' and '.join(kept_dim)} it reads is left)")
         if not present:
             if looks:
                 return Action.stop(f"nothing left to fix: the {' and '.join(looks)} it reads now was not in the input (the look of the steps kept)")

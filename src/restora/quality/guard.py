@@ -417,6 +417,11 @@ def explain_harm(model: FamilyModel, vec: np.ndarray, feats: dict[str, float], t
     return "; ".join(words) or "its residual looks like the picture's own content"
 
 
+DIM_SUFFIX = "@dim"
+"""A family named ``<family>@dim`` in ``guard.json`` judges the family's steps on dim pictures (a
+:func:`~restora.perception.measures.view_gain` above 1), measured viewed brightened; the family
+itself judges the rest (``restora train guard --view-dim-only``)."""
+
 _LOADED: dict[Path, NoHarmGuard] = {}
 
 
@@ -477,8 +482,13 @@ class NoHarmGuard:
         model = self.families.get(family or "")
         if model is None or np.shape(before) != np.shape(after):
             return GuardVerdict(task=task, checked=False, ok=True, reason="not a step the guard judges")
+        dim = self.families.get(f"{family}{DIM_SUFFIX}")
+        gain = view_gain(np.asarray(before)[::4, ::4]) if (model.view or dim is not None) else 1.0  # the whole picture's, for every crop
+        if dim is not None and gain > 1.0:
+            model = dim  # a dim picture: the family's model for dim pictures, measured viewed
+        elif not model.view:
+            gain = 1.0
         worst: tuple[float, np.ndarray, dict[str, float]] | None = None
-        gain = view_gain(np.asarray(before)[::4, ::4]) if model.view else 1.0  # the whole picture's, for every crop
         for y, x, h, w in guard_crops(np.shape(before)[:2]):
             feats = residual_features(before[y : y + h, x : x + w], after[y : y + h, x : x + w], gain)
             vec = np.array([feats[k] for k in FEATURES])

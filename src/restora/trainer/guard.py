@@ -58,7 +58,7 @@ from restora.cases import CleanImage, clean_images, crop_at, split_by_photo
 from restora.config import help_field
 from restora.imageio import write_text_atomic
 from restora.perception import BACKENDS
-from restora.quality.guard import FEATURES, residual_features
+from restora.quality.guard import DIM_SUFFIX, FEATURES, residual_features
 from restora.taxonomy import FORMATION_ORDER
 from restora.trainer.common import MILD_SEVERITY, check_all, config_json, default_clean_pool
 
@@ -188,6 +188,12 @@ class GuardTrainConfig:
         "exposure's own noise is the family's to remove, not part of the reference. Off: the shipped fit",
         default=False,
     )
+    view_dim_only: bool = help_field(
+        "write each view family as '<family>@dim': it judges only dim pictures (view_gain above 1), the family "
+        "kept from --keep-from judges the rest; the figures add its validation steps on dim pictures, beside the "
+        "kept family's verdicts on them measured as they are. Needs --keep-from and --view-families",
+        default=False,
+    )
     l2: float = help_field("L2 penalty of the logistic fit (on standardised measures)", default=1.0)
     workers: int = help_field("processes synthesizing and running tools", default=2)
     seed: int = help_field("seed of the split and the samples", default=0)
@@ -217,6 +223,10 @@ class GuardTrainConfig:
             (self.workers >= 1, f"workers must be >= 1, got {self.workers}"),
             (self.keep_from is None or self.keep_from.is_file(), f"keep_from: no guard file at {self.keep_from}"),
             (
+                not self.view_dim_only or (self.keep_from is not None and bool(self.view_families)),
+                "view_dim_only needs keep_from (the family for the pictures that are not dim) and view_families",
+            ),
+            (
                 self.perception in BACKENDS or Path(self.perception).is_dir(),
                 f"perception must be learned, classical or a run folder of `restora train perception`, got {self.perception!r}",
             ),
@@ -233,7 +243,7 @@ class GuardTrainConfig:
         (not the fit's: rule, L2, margin; not where or how fast) and the family's degradations."""
         fit_only = (
             "out", "workers", "threshold_rule", "utility_clip", "max_false_reject", "l2", "margin", "families",
-            "vouch_p", "vouch_max_harm", "vouch_min_steps", "vouch_scan", "keep_from",
+            "vouch_p", "vouch_max_harm", "vouch_min_steps", "vouch_scan", "keep_from", "view_dim_only",
         )
         common = {k: v for k, v in self.to_json().items() if k not in fit_only}
         for k in (*LOOK_SHARES, "view_families", "dim_dark_context"):  # added later: off, the rows are the plain ones
@@ -361,11 +371,15 @@ def sample_steps(
                     continue
                 dpsnr = _psnr(after, clean) - base
                 feats = residual_features(before, after, gain)
+                # a dim picture measured viewed also keeps its measures as it is (what a family
+                # fitted that way judges; see view_dim_only)
+                as_is = residual_features(before, after) if gain > 1.0 else None
                 rows.append({
                     "family": family, "task": task, "tool": tool_name, "params": params, "split": split, "photo": photo_name,
                     "index": index, "scene": scene, "condition": condition, "dpsnr": round(dpsnr, 4),
                     **({"camera_look": look_sigma} if look_sigma is not None else {}),
                     "features": {k: round(v, 6) for k, v in feats.items()},
+                    **({"view_gain": round(gain, 4), "features_as_is": {k: round(v, 6) for k, v in as_is.items()}} if as_is is not None else {}),
                 })
                 if worst is None or dpsnr < worst[0]:
                     caption = [f"{family} {index}: {scene}, {condition}", f"{tool_name}: {dpsnr:+.2f} dB"]
@@ -474,6 +488,54 @@ def fit_family(rows: list[dict[str, Any]], cfg: GuardTrainConfig) -> dict[str, A
         "val_sure_worst_db": round(float(dv[sure].min()), 2) if sure.any() else None,
         "_val_rejected": [r for r, rej in zip(val_rows, reject, strict=True) if rej],
     }
+
+
+def dim_figures(
+    rows: list[dict[str, Any]], model: dict[str, Any], kept: dict[str, Any] | None, margin: float
+) -> dict[str, Any]:
+    """Validation figures on the dim pictures' steps (rows with a ``view_gain``): the fitted
+    ``model``'s (measured viewed) and the ``kept`` family's (measured as they are), each as
+    AUC, the shares of harmful and helpful steps rejected, of helpful ones vouched for, and the
+    mean PSNR change of the steps kept (0 for a rejected one). What ``view_dim_only`` changes.
+
+    Examples:
+        >>> m = {"mean": [0.0] * len(FEATURES), "scale": [1.0] * len(FEATURES), "bias": 0.0, "threshold": 0.5, "vouch": 0.2,
+        ...      "weights": [1.0 if k == "removed_peak" else 0.0 for k in FEATURES]}
+        >>> row = lambda d, x: {"split": "val", "dpsnr": d, "view_gain": 2.0, "features": {k: x for k in FEATURES},
+        ...                     "features_as_is": {k: 0.0 for k in FEATURES}}
+        >>> f = dim_figures([row(2.0, -3.0), row(-1.0, 3.0), {"split": "val", "dpsnr": 1.0}], m, m, 0.1)
+        >>> f["steps"], f["fitted"]["help_rejected"], f["fitted"]["harm_rejected"], f["kept"]["help_rejected"]
+        (2, 0.0, 1.0, 0.0)
+        >>> f["fitted"]["mean_db_kept"], f["kept"]["mean_db_kept"], f["mean_db_before"]
+        (1.0, 0.5, 0.5)
+    """
+    from restora.quality.guard import FamilyModel
+
+    use = [r for r in rows if r.get("split") == "val" and "view_gain" in r and abs(r["dpsnr"]) > margin]
+    if not use:
+        return {"steps": 0}
+    d = np.array([r["dpsnr"] for r in use], np.float64)
+    harm = d < 0
+
+    def figures(m: dict[str, Any], key: str) -> dict[str, Any]:
+        fm = FamilyModel(mean=tuple(m["mean"]), scale=tuple(m["scale"]), weights=tuple(m["weights"]), bias=float(m["bias"]),
+                         threshold=float(m["threshold"]), vouch=m.get("vouch"))
+        p = np.array([fm.p_harm(np.array([r[key][k] for k in FEATURES])) for r in use])
+        reject = p > fm.threshold
+        vouched = p <= (fm.vouch if fm.vouch is not None else -1.0)
+        return {
+            "auc": roc_auc(p, harm.astype(int)),
+            "harm_rejected": round(float(reject[harm].mean()), 4) if harm.any() else None,
+            "help_rejected": round(float(reject[~harm].mean()), 4) if (~harm).any() else None,
+            "help_vouched": round(float(vouched[~harm].mean()), 4) if (~harm).any() else None,
+            "mean_db_kept": round(float(np.where(reject, 0.0, d).mean()), 4),
+        }
+
+    out = {"steps": len(use), "harm_share": round(float(harm.mean()), 4), "mean_db_before": round(float(d.mean()), 4),
+           "fitted": figures(model, "features")}
+    if kept is not None:
+        out["kept"] = figures(kept, "features_as_is")
+    return out
 
 
 def vouch_threshold(p: np.ndarray, harm: np.ndarray, vouch_p: float, max_harm: float, min_steps: int) -> float | None:
@@ -594,6 +656,7 @@ def train_guard(
 
     families: dict[str, Any] = {}
     rejected: list[tuple[np.ndarray, list[str]]] = []
+    kept = read_guard_file(cfg.keep_from)["families"] if cfg.view_dim_only and cfg.keep_from is not None else {}
     for family in cfg.families:
         fam_rows = [r for r in rows if r.get("family") == family and "features" in r]
         fitted = fit_family(fam_rows, cfg)
@@ -601,6 +664,9 @@ def train_guard(
             ex = examples.get((family, r["index"]))
             if ex is not None:
                 rejected.append((ex[0], [*ex[1], f"rejected {r['tool']} ({r['dpsnr']:+.2f} dB)"]))
+        if cfg.view_dim_only and family in cfg.view_families:
+            fitted["val_dim"] = dim_figures(fam_rows, fitted["model"], kept.get(family), cfg.margin)
+            family = f"{family}{DIM_SUFFIX}"
         families[family] = fitted
     command = command or "restora train guard " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in cfg.to_json().items() if k not in ("out", "clean", "families")
@@ -717,6 +783,24 @@ def _report(out: Path, result: dict[str, Any], rows: list[dict[str, Any]], rejec
             f"| {f} | {'never' if vouch is None else vouch} | {m['val_sure_steps']} | {m['val_sure_harm_share']} | {m['val_sure_worst_db']} |"
         )
     lines += vouch_lines
+    dims = {f: m["val_dim"] for f, m in result["families"].items() if m.get("val_dim", {}).get("steps")}
+    if dims:
+        lines += [
+            "",
+            "Dim pictures (view_dim_only): the validation steps on dim pictures, judged by the family fitted on them "
+            "viewed brightened and by the family kept for the rest, measured as they are:",
+            "",
+            "| family | steps | harm share | mean dB before | model | AUC | harm rejected | help rejected | help vouched | mean dB kept |",
+            "|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for f, d in dims.items():
+            for which in ("fitted", "kept"):
+                if which in d:
+                    m = d[which]
+                    lines.append(
+                        f"| {f} | {d['steps']} | {d['harm_share']} | {d['mean_db_before']} | {which} | {m['auc']} | "
+                        f"{m['harm_rejected']} | {m['help_rejected']} | {m['help_vouched']} | {m['mean_db_kept']} |"
+                    )
     by_scene: dict[str, list[float]] = {}
     for r in rows:
         if "dpsnr" in r:
