@@ -94,9 +94,7 @@ class HeuristicPlanner:
             return Action.stop("no degradation found: the image looks clean")
         # breadth first: every present task gets its first try (in restoration order) before
         # any task gets a second one, so one stubborn task cannot spend the budget of the rest
-        order = {t: float(i) for i, t in enumerate(RESTORATION_ORDER)}
-        if read_viewed(present):
-            order[Task.LOW_LIGHT] = order[Task.DENOISE] - 0.5
+        order = {t: i for i, t in enumerate(RESTORATION_ORDER)}
         tasks = sorted(
             ((TASK_FOR[Degradation(f["degradation"])], f) for f in present),
             key=lambda tf: (tries.get(str(tf[0]), 0) > 0, order[tf[0]]),
@@ -227,27 +225,6 @@ def rejected_hypotheses(obs: Observation) -> set[tuple[str, tuple[Any, ...]]]:
         if hypothesis is not None:
             out.add((h.tool, hypothesis))
     return out
-
-
-def read_viewed(present: list[dict[str, Any]]) -> bool:
-    """Whether the findings ``present`` are a dark frame whose noise was read viewed brightened (its
-    evidence has a ``view_gain`` above 1: :mod:`restora.perception.learned`, ``view_noise``). Its
-    brightening is then tried before the denoise: the denoise is judged on the brightened picture,
-    or, where no brightening is kept, on the dim picture's view, as the picture stays dim
-    (:func:`restora.agent.nodes.vouch_withheld`). A denoise kept on a dark frame before LIME left it
-    too little structure (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the
-    denoise first).
-
-    Examples:
-        >>> noise = lambda gain: {"degradation": "noise", "present": True, "evidence": {"view_gain": gain}}
-        >>> dark = {"degradation": "dark", "present": True, "evidence": {}}
-        >>> read_viewed([noise(5.7), dark]), read_viewed([noise(1.0), dark]), read_viewed([noise(5.7)])
-        (True, False, False)
-    """
-    by = {f["degradation"]: f for f in present}
-    if "dark" not in by or "noise" not in by:
-        return False
-    return float((by["noise"].get("evidence") or {}).get("view_gain", 1.0)) > 1.0
 
 
 def tone_look(degradation: str, obs: Observation) -> bool:
