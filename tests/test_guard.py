@@ -40,7 +40,11 @@ def test_shipped_guard_file_says_how_it_was_made(guard: NoHarmGuard) -> None:
     assert raw["features"] == list(FEATURES)
     assert raw["command"].startswith("restora train guard")
     assert isinstance(raw["seed"], int)
-    assert set(guard.families) == {"denoise", "derain", "dejpeg", "deblur", "super_resolution"}
+    assert set(guard.families) == {"denoise", "denoise@dim", "derain", "dejpeg", "deblur", "super_resolution"}
+    dim = raw["validation"]["denoise@dim"]["val_dim"]  # the dim pictures' validation steps
+    assert dim["steps"] >= 50 and dim["fitted"]["mean_db_kept"] > dim["mean_db_before"], dim
+    assert dim["fitted"]["help_rejected"] <= dim["kept"]["help_rejected"], dim
+    assert "--view-dim-only" in raw["commands"]["denoise@dim"]
     for family, model in guard.families.items():
         assert 0.0 < model.threshold < 1.0, family
         assert len(model.weights) == len(FEATURES)
@@ -399,6 +403,10 @@ def test_a_dim_picture_is_kept_dim_once_its_brightening_was_declined() -> None:
     assert vouch_withheld(dim, dim, "denoise", viewed=False, history=[gamma.model_dump()]) == "the frame reads dark"
     assert vouch_withheld(dim, dim, "denoise", viewed=True) == "the frame reads dark and its brightening was not tried"
     assert vouch_withheld(dim, dim, "denoise", viewed=True, history=[gamma.model_dump()]) is None
+    both = ["lowlight_gamma", "lowlight_lime"]  # every brightening the run has must have been tried
+    assert vouch_withheld(dim, dim, "denoise", viewed=True, history=[gamma.model_dump()], brighteners=both) is not None
+    declined = [gamma.model_dump(), gamma.model_copy(update={"tool": "lowlight_lime"}).model_dump()]
+    assert vouch_withheld(dim, dim, "denoise", viewed=True, history=declined, brighteners=both) is None
     assert vouch_withheld(dim, dim, "denoise", viewed=True, history=[gamma.model_dump(), lime.model_dump()]) is not None
 
     findings = {
@@ -414,6 +422,15 @@ def test_a_dim_picture_is_kept_dim_once_its_brightening_was_declined() -> None:
                           history=history, steps_left=6, seconds_left=300.0, catalogue=catalogue)
         return planner.next_action(obs)
 
+    # noise found on the brightened view alone waits on a dark frame until every brightening was
+    # tried and none kept (then the picture stays dim and its noise is the step left)
+    seen = {**findings, "noise": {**findings["noise"], "evidence": {"noise_sigma": 4.0, "only_viewed": 1.0}}}
+    findings_shown = findings
+    findings = seen
+    assert next_task([]).task == "low_light"
+    lime_declined = lime.model_copy(update={"decision": "rollback"})
+    assert next_task([gamma, lime_declined]).task == "denoise"
+    findings = findings_shown
     # kept on the NR gain, not as a dim picture: brightening is still planned (LIME, untried)
     assert next_task([gamma, denoise]).task == "low_light"
     after = next_task([gamma, denoise.model_copy(update={"kept_dim": True})])
@@ -521,7 +538,8 @@ def test_a_view_family_measures_a_dim_picture_as_viewed_brightened(guard: NoHarm
     from restora.perception.measures import view_gain
     from restora.quality.guard import is_faint
 
-    assert not any(m.view for m in guard.families.values())  # the shipped fit
+    assert [name for name, m in guard.families.items() if m.view] == ["denoise@dim"]  # the shipped fit: dim pictures only
+    plain_fit = NoHarmGuard({"denoise": guard.families["denoise"]})
     fam = dataclasses.replace(guard.families["denoise"], view=True)
     viewed = NoHarmGuard({"denoise": fam})
     photo = _photo("astronaut")[:256, :256]
@@ -530,7 +548,7 @@ def test_a_view_family_measures_a_dim_picture_as_viewed_brightened(guard: NoHarm
     srmd = create_tool("denoise_srmd")
     out = srmd(noisy, {"sigma": 4.0})
     assert _psnr(out, dim) > _psnr(noisy, dim) + 1.0  # a helpful step
-    v, plain = viewed.check(noisy, out, "denoise"), guard.check(noisy, out, "denoise")
+    v, plain = viewed.check(noisy, out, "denoise"), plain_fit.check(noisy, out, "denoise")
     gain = view_gain(noisy[::4, ::4])
     assert gain > 2 and v.view_gain == pytest.approx(gain) and "brightened" in v.reason
     assert v.features == pytest.approx(residual_features(noisy, out, gain))
@@ -545,6 +563,7 @@ def test_a_view_family_measures_a_dim_picture_as_viewed_brightened(guard: NoHarm
     # a family for dim pictures beside the plain one (--view-dim-only): dim pictures go to it,
     # measured viewed; the rest to the plain family, as it is
     split = NoHarmGuard({"denoise": guard.families["denoise"], "denoise@dim": dataclasses.replace(fam, threshold=0.987)})
+    assert guard.check(noisy, out, "denoise").threshold == guard.families["denoise@dim"].threshold  # as shipped
     on_dim = split.check(noisy, out, "denoise")
     assert on_dim.view_gain == pytest.approx(gain) and on_dim.threshold == 0.987
     on_bright = split.check(bright, srmd(bright, {"sigma": 4.0}), "denoise")

@@ -426,7 +426,7 @@ def test_a_dim_pictures_noise_is_read_as_viewed_brightened(pool: list[Path], tmp
     """A dim photo's noise is a few grey levels, which a network taught on normally exposed
     pictures reads as clean: with view_noise, the noise finding of a dim picture is the network's
     reading of its crops brightened by view_gain (the sigma back in the picture's units); a picture
-    at normal exposure is read as it is. Off by default (VIEW_NOISE), or by a run's model.json."""
+    at normal exposure is read as it is. On by default (VIEW_NOISE); off by the caller or a run's model.json."""
     from restora.perception.learned import LearnedPerception
     from restora.perception.measures import LUMA as luma_weights
     from restora.perception.measures import view_gain, view_slope
@@ -442,10 +442,13 @@ def test_a_dim_pictures_noise_is_read_as_viewed_brightened(pool: list[Path], tmp
     assert ev["view_gain"] == round(gain, 3)
     assert ev["probability"] == round(float(viewed["probability"][j]), 4)
     assert ev["unviewed_probability"] == round(float(plain["probability"][j]), 4)
+    thr = float(perceive.thresholds[j])  # found on the view alone: the planner waits for the brightening
+    assert ("only_viewed" in ev) == (float(viewed["probability"][j]) >= thr > float(plain["probability"][j]))
     slope = view_slope(gain, float(np.median(dim[::4, ::4] @ luma_weights)))
     assert ev["learned_noise_sigma"] == round(viewed["measures"]["noise_sigma"] / slope, 4)
     assert "view_gain" not in perceive(clean_photo).findings["noise"].evidence  # normal exposure: as it is
-    off = LearnedPerception.load(tmp_path / "run")(dim).findings["noise"].evidence  # off by default
+    assert LearnedPerception.load(tmp_path / "run")(dim).findings["noise"].evidence == ev  # on by default
+    off = LearnedPerception.load(tmp_path / "run", view_noise=False)(dim).findings["noise"].evidence
     assert "view_gain" not in off and off["probability"] == round(float(plain["probability"][j]), 4)
     card = json.loads((tmp_path / "run" / "model.json").read_text())
-    assert "view_gain" in LearnedPerception(perceive.model, {**card, "view_noise": True})(dim).findings["noise"].evidence  # a run's own value
+    assert "view_gain" not in LearnedPerception(perceive.model, {**card, "view_noise": False})(dim).findings["noise"].evidence  # a run's own value

@@ -210,7 +210,8 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
         if vouched and gain <= ctx.config.min_gain:
             viewed = float((cand.get("guard") or {}).get("view_gain", 1.0)) > 1.0
             withheld = vouch_withheld(
-                state["report"], state.get("input_report"), action.task, viewed=viewed, history=state["history"]
+                state["report"], state.get("input_report"), action.task, viewed=viewed, history=state["history"],
+                brighteners=brighteners(ctx.toolbox.catalogue()),
             )
             vouched = withheld is None
             # kept on the view of a picture that stays dim: the brightening was tried and declined
@@ -289,22 +290,26 @@ def vouch_withheld(
     task: str | None = None,
     viewed: bool = False,
     history: list[dict[str, Any]] | None = None,
+    brighteners: list[str] | None = None,
 ) -> str | None:
     """Why the guard's vouch does not count for a step aimed at ``task`` on the image whose
     reading is ``report`` (None: it counts). ``viewed``: the guard measured the step on the dim
     picture brightened (:attr:`restora.quality.guard.GuardVerdict.view_gain` above 1).
-    ``history``: the run's steps so far (:class:`restora.planners.base.HistoryItem` as JSON).
+    ``history``: the run's steps so far (:class:`restora.planners.base.HistoryItem` as JSON);
+    ``brighteners``: the low-light tools the run may use (:func:`brighteners`; None: any one tried).
 
     - On a frame that reads dark: the guard's measures count little of what a step wipes out of a
       dark picture (the detail is small in absolute terms until it is brightened). A vouched
       denoise before the brightening left LIME too little structure to pass the structure check
       (dark+noise kodak crop, 128 px: 22.1 dB with LIME first, 10.9 with the denoise kept first),
       and a night sky was denoised, then brightened. A family fitted on the brightened view
-      (``FamilyModel.view``) sees that detail, so a ``viewed`` step counts once the brightening
-      was tried and not kept (:func:`brightening_declined`): the picture stays dim, as it was
-      given, and no tone step follows (``HistoryItem.kept_dim``). Before that it does not: a dim
-      polyu shot (its ground truth as dim) denoised on the vouch, then brightened by the gamma
-      curve on an overall +0.32 once the noise was gone, ended at 8.17 dB (41.00 as it was).
+      (``FamilyModel.view``) sees that detail, so a ``viewed`` step counts once every
+      brightening was tried and none kept (:func:`brightening_declined`): the picture stays dim,
+      as it was given, and no tone step follows (``HistoryItem.kept_dim``). Before that it does
+      not: a dim polyu shot (its ground truth as dim) denoised on the vouch, then brightened by the
+      gamma curve on an overall +0.32 once the noise was gone, ended at 8.17 dB (41.00 as it was);
+      and on bench mio's rain+dark, a denoise vouched once the gamma curve alone was rolled back
+      kept the picture dim where LIME would have been kept next (kodim02, kodim03: -9.3, -8.6 dB).
     - When the judge (the classical reading, ``report["judge"]`` where a learned perception chose
       the tools) finds the step's target neither now nor in the input (``input_report``): only the
       network does, and a network false alarm is exactly where the guard must not overrule the NR
@@ -343,7 +348,7 @@ def vouch_withheld(
     if present(report, "dark"):
         if not viewed:
             return "the frame reads dark"
-        if not brightening_declined(history):
+        if not brightening_declined(history, brighteners):
             return "the frame reads dark and its brightening was not tried"
     target = target_degradation(task)
     readings = (report, input_report)
@@ -366,19 +371,36 @@ def reads(reading: dict[str, Any] | None, degradation: str) -> bool:
     return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
 
 
-def brightening_declined(history: list[dict[str, Any]] | None) -> bool:
-    """Whether a brightening (the ``low_light`` task) was tried in the run and none was kept: the
-    picture is to stay as dim as it is.
+def brightening_declined(history: list[dict[str, Any]] | None, tools: list[str] | None = None) -> bool:
+    """Whether a brightening (the ``low_light`` task) was tried in the run with each of ``tools``
+    (None: any) and none was kept: the picture is to stay as dim as it is.
 
     Examples:
-        >>> step = lambda task, decision: {"task": task, "decision": decision}
-        >>> brightening_declined([step("low_light", "rollback"), step("denoise", "rollback")])
+        >>> step = lambda tool, decision: {"tool": tool, "task": "low_light", "decision": decision}
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), {"task": "denoise", "decision": "rollback"}])
         True
-        >>> brightening_declined([step("low_light", "rollback"), step("low_light", "accept")]), brightening_declined(None)
+        >>> brightening_declined([step("lowlight_gamma", "rollback")], ["lowlight_gamma", "lowlight_lime"])
+        False
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "rollback")], ["lowlight_gamma", "lowlight_lime"])
+        True
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "accept")]), brightening_declined(None)
         (False, False)
     """
     tone = [h for h in history or [] if h.get("task") == Task.LOW_LIGHT.value]
-    return bool(tone) and all(h.get("decision") != "accept" for h in tone)
+    if not tone or any(h.get("decision") == "accept" for h in tone):
+        return False
+    return tools is None or set(tools) <= {h.get("tool") for h in tone}
+
+
+def brighteners(catalogue: dict[str, Any]) -> list[str]:
+    """The single-task low-light tools in a tool catalogue (name -> tool class).
+
+    Examples:
+        >>> from restora.tools import ToolBox
+        >>> brighteners(ToolBox().catalogue())
+        ['lowlight_gamma', 'lowlight_lime']
+    """
+    return sorted(n for n, c in catalogue.items() if not c.multi_task() and str(c.task) == Task.LOW_LIGHT.value)
 
 
 def below_classical_sight(report: dict[str, Any] | None, input_report: dict[str, Any] | None) -> bool:

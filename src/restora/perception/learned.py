@@ -17,7 +17,7 @@ network agrees: :data:`BOTH_READINGS`), what they read strongly
 and the network misses is added (:data:`CLASSICAL_ALONE`: JPEG, upscaling), and the
 report page shows both.
 
-A dim picture's noise can be read as a person sees it, brightened (``view_noise``; off by
+A dim picture's noise is read as a person sees it, brightened (``view_noise``; on by
 default, :data:`VIEW_NOISE`): where the picture's :func:`~restora.perception.measures.view_gain`
 is above 1, the network reads the crops a second time through
 :func:`~restora.perception.measures.to_view`, and the noise finding is that reading's (its sigma back in the picture's units, divided by the view's slope at
@@ -66,12 +66,12 @@ MEASURES: dict[str, tuple[str, str, float, float]] = {
 
 N_OUT = 2 * len(DEGRADATIONS) + len(MEASURES)
 
-VIEW_NOISE = False
+VIEW_NOISE = True
 """Whether a dim picture's noise is read viewed brightened (module docstring) unless the caller or
-the run's ``model.json`` says otherwise. Off: with it, and the denoise guard refit on the viewed
-measures, polyu's dim chair shot was denoised and then brightened by the gamma curve (the
-denoised picture reads better brightened): 41.00 -> 8.17 dB against its dim ground truth (README,
-"Dim pictures viewed brightened")."""
+the run's ``model.json`` says otherwise. On since 2026-12-07, with the denoise guard's family for
+dim pictures (``denoise@dim`` in :mod:`restora.quality.guard`'s file) and the agent's rule that a
+dim picture denoised on the guard's vouch stays dim (:func:`restora.agent.nodes.vouch_withheld`):
+README, "Dim pictures viewed brightened"."""
 
 WHOLE_IMAGE: tuple[str, ...] = ("dark", "haze")
 """Degradations of the whole frame's tone, decided by the classical whole-image estimators when
@@ -274,6 +274,8 @@ class LearnedPerception:
                 slope = view_slope(gain, float(np.median(image[::4, ::4] @ LUMA)))
                 measures = {**measures, "noise_sigma": viewed["measures"]["noise_sigma"] / slope}
             present = p >= float(self.thresholds[j])
+            if d == "noise" and viewed is not None and present and float(pred["probability"][j]) < float(self.thresholds[j]):
+                evidence["only_viewed"] = 1.0  # found on the brightened view alone
             for name, (deg, _, _, _) in MEASURES.items():
                 if deg == d:
                     evidence[f"learned_{name}"] = round(measures[name], 4)
