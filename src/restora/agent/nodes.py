@@ -17,7 +17,7 @@ from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
 from restora.perception.decide import NOISE_PRESENT_SIGMA
-from restora.planners.base import Action, HistoryItem, Observation, choice_key
+from restora.planners.base import Action, HistoryItem, Observation, brightening_declined, choice_key, reads
 from restora.quality import DEGRADATION_WEIGHT, degradation_quality, structure_consistency
 from restora.taxonomy import DEGRADATION_FOR, TONE_TASKS, Task
 from restora.traces.schema import ActionRecord, StepRecord
@@ -359,37 +359,6 @@ def vouch_withheld(
             return None
         return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
     return None
-
-
-def reads(reading: dict[str, Any] | None, degradation: str) -> bool:
-    """Whether ``reading`` (a perception report as JSON, or None) finds ``degradation``.
-
-    Examples:
-        >>> reads({"findings": {"dark": {"present": True}}}, "dark"), reads(None, "dark")
-        (True, False)
-    """
-    return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
-
-
-def brightening_declined(history: list[dict[str, Any]] | None, tools: list[str] | None = None) -> bool:
-    """Whether a brightening (the ``low_light`` task) was tried in the run with each of ``tools``
-    (None: any) and none was kept: the picture is to stay as dim as it is.
-
-    Examples:
-        >>> step = lambda tool, decision: {"tool": tool, "task": "low_light", "decision": decision}
-        >>> brightening_declined([step("lowlight_gamma", "rollback"), {"task": "denoise", "decision": "rollback"}])
-        True
-        >>> brightening_declined([step("lowlight_gamma", "rollback")], ["lowlight_gamma", "lowlight_lime"])
-        False
-        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "rollback")], ["lowlight_gamma", "lowlight_lime"])
-        True
-        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "accept")]), brightening_declined(None)
-        (False, False)
-    """
-    tone = [h for h in history or [] if h.get("task") == Task.LOW_LIGHT.value]
-    if not tone or any(h.get("decision") == "accept" for h in tone):
-        return False
-    return tools is None or set(tools) <= {h.get("tool") for h in tone}
 
 
 def brighteners(catalogue: dict[str, Any]) -> list[str]:

@@ -21,6 +21,8 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from restora.taxonomy import Task
+
 
 def choice_key(tool: str, params: dict[str, Any]) -> str:
     """The identity of a (tool, params) choice, as banned by a rollback."""
@@ -98,3 +100,34 @@ class Planner(Protocol):
     name: str
 
     def next_action(self, obs: Observation) -> Action: ...
+
+
+def reads(reading: dict[str, Any] | None, degradation: str) -> bool:
+    """Whether ``reading`` (a perception report as JSON, or None) finds ``degradation``.
+
+    Examples:
+        >>> reads({"findings": {"dark": {"present": True}}}, "dark"), reads(None, "dark")
+        (True, False)
+    """
+    return bool((((reading or {}).get("findings") or {}).get(degradation) or {}).get("present"))
+
+
+def brightening_declined(history: list[dict[str, Any]] | None, tools: list[str] | None = None) -> bool:
+    """Whether a brightening (the ``low_light`` task) was tried in the run with each of ``tools``
+    (None: any) and none was kept: the picture is to stay as dim as it is.
+
+    Examples:
+        >>> step = lambda tool, decision: {"tool": tool, "task": "low_light", "decision": decision}
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), {"task": "denoise", "decision": "rollback"}])
+        True
+        >>> brightening_declined([step("lowlight_gamma", "rollback")], ["lowlight_gamma", "lowlight_lime"])
+        False
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "rollback")], ["lowlight_gamma", "lowlight_lime"])
+        True
+        >>> brightening_declined([step("lowlight_gamma", "rollback"), step("lowlight_lime", "accept")]), brightening_declined(None)
+        (False, False)
+    """
+    tone = [h for h in history or [] if h.get("task") == Task.LOW_LIGHT.value]
+    if not tone or any(h.get("decision") == "accept" for h in tone):
+        return False
+    return tools is None or set(tools) <= {h.get("tool") for h in tone}

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from itertools import zip_longest
 from typing import Any
 
-from restora.planners.base import Action, Observation, choice_key
+from restora.planners.base import Action, Observation, brightening_declined, choice_key, reads
 from restora.taxonomy import (
     DEGRADATION_FOR,
     RESTORATION_ORDER,
@@ -249,8 +249,6 @@ def dim_noise_deferred(finding: dict[str, Any], obs: Observation) -> bool:
         >>> dim_noise_deferred(noise, obs.model_copy(update={"history": tried}))
         False
     """
-    from restora.agent.nodes import brightening_declined, reads
-
     if finding.get("degradation") != "noise" or not (finding.get("evidence") or {}).get("only_viewed"):
         return False
     if not reads(obs.report, "dark"):
