@@ -31,7 +31,7 @@ Examples:
     >>> guard.check(before, before, "low_light").checked      # not a guarded task (a tone change)
     False
     >>> sorted(guard.families)
-    ['deblur', 'dejpeg', 'denoise', 'derain', 'super_resolution']
+    ['deblur', 'dejpeg', 'denoise', 'denoise@dim', 'derain', 'super_resolution']
 """
 
 from __future__ import annotations
