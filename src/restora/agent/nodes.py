@@ -17,7 +17,7 @@ from restora.agent.context import AgentContext
 from restora.agent.state import AgentState, Candidate
 from restora.errors import RestoraError, ToolError
 from restora.perception.decide import NOISE_PRESENT_SIGMA
-from restora.planners.base import Action, HistoryItem, Observation, brightening_declined, choice_key, reads
+from restora.planners.base import Action, HistoryItem, Observation, brightening_declined, brighteners, choice_key, reads
 from restora.quality import DEGRADATION_WEIGHT, degradation_quality, structure_consistency
 from restora.taxonomy import DEGRADATION_FOR, TONE_TASKS, Task
 from restora.traces.schema import ActionRecord, StepRecord
@@ -211,7 +211,7 @@ def decide(state: AgentState, runtime: Runtime[AgentContext]) -> dict[str, Any]:
             viewed = float((cand.get("guard") or {}).get("view_gain", 1.0)) > 1.0
             withheld = vouch_withheld(
                 state["report"], state.get("input_report"), action.task, viewed=viewed, history=state["history"],
-                brighteners=brighteners(ctx.toolbox.catalogue()),
+                brighteners=brighteners({n: t.describe() for n, t in ctx.toolbox.catalogue().items()}),
             )
             vouched = withheld is None
             # kept on the view of a picture that stays dim: the brightening was tried and declined
@@ -359,17 +359,6 @@ def vouch_withheld(
             return None
         return f"only the network finds {target.replace('_', ' ')}; the classical reading does not"
     return None
-
-
-def brighteners(catalogue: dict[str, Any]) -> list[str]:
-    """The single-task low-light tools in a tool catalogue (name -> tool class).
-
-    Examples:
-        >>> from restora.tools import ToolBox
-        >>> brighteners(ToolBox().catalogue())
-        ['lowlight_gamma', 'lowlight_lime']
-    """
-    return sorted(n for n, c in catalogue.items() if not c.multi_task() and str(c.task) == Task.LOW_LIGHT.value)
 
 
 def below_classical_sight(report: dict[str, Any] | None, input_report: dict[str, Any] | None) -> bool:

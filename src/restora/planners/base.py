@@ -73,7 +73,7 @@ class HistoryItem(BaseModel):
     the rejection says little about the tool; a stronger setting of it may be judged."""
     kept_dim: bool = False
     """The step was kept on the guard's vouch, measured on the dim picture viewed brightened, after
-    a brightening of it was tried and not kept: the picture stays as dim as it was given, and no
+    every brightening of it was tried and none kept: the picture stays as dim as it was given, and no
     tone step follows (see :func:`restora.agent.nodes.vouch_withheld`)."""
 
 
@@ -131,3 +131,15 @@ def brightening_declined(history: list[dict[str, Any]] | None, tools: list[str] 
     if not tone or any(h.get("decision") == "accept" for h in tone):
         return False
     return tools is None or set(tools) <= {h.get("tool") for h in tone}
+
+
+def brighteners(catalogue: dict[str, dict[str, Any]]) -> list[str]:
+    """The single-task low-light tools of a catalogue (name -> ``Tool.describe()``, as in
+    :attr:`Observation.catalogue`).
+
+    Examples:
+        >>> from restora.tools import ToolBox
+        >>> brighteners({n: t.describe() for n, t in ToolBox().catalogue().items()})
+        ['lowlight_gamma', 'lowlight_lime']
+    """
+    return sorted(n for n, d in catalogue.items() if d.get("tasks") == [Task.LOW_LIGHT.value])

@@ -43,7 +43,7 @@ from collections.abc import Mapping
 from itertools import zip_longest
 from typing import Any
 
-from restora.planners.base import Action, Observation, brightening_declined, choice_key, reads
+from restora.planners.base import Action, Observation, brightening_declined, brighteners, choice_key, reads
 from restora.taxonomy import (
     DEGRADATION_FOR,
     RESTORATION_ORDER,
@@ -253,8 +253,7 @@ def dim_noise_deferred(finding: dict[str, Any], obs: Observation) -> bool:
         return False
     if not reads(obs.report, "dark"):
         return False
-    brighteners = sorted(n for n, d in obs.catalogue.items() if d.get("tasks") == [Task.LOW_LIGHT.value])
-    return not brightening_declined([h.model_dump() for h in obs.history], brighteners or None)
+    return not brightening_declined([h.model_dump() for h in obs.history], brighteners(obs.catalogue) or None)
 
 
 def tone_look(degradation: str, obs: Observation) -> bool:
